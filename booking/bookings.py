@@ -1,0 +1,498 @@
+"""Bookings: create, change status, cancel and reschedule without ever double-booking.
+
+The guarantee lives in MongoDB: every active booking owns one ``claims`` document per claim
+cell of its occupied interval, keyed ``<staff>@<cell>``; the booking and its claims are written
+in one transaction, so two overlapping bookings of one staff member cannot both commit, across
+processes and servers. Freeing statuses delete the claims in the same transaction.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Callable, Optional, Sequence, Union
+
+from pymongo import ReturnDocument
+from pymongo.client_session import ClientSession
+from pymongo.database import Database
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from booking import orders
+from booking.availability import (
+    Interval,
+    Rules,
+    Slot,
+    cells,
+    check_start,
+    first_free,
+    free_slots,
+    occupied_interval,
+)
+from booking.catalog import Catalog
+from booking.db import run_transaction, with_retries
+from booking.errors import (
+    InvalidTransitionError,
+    PlanLimitReachedError,
+    SlotConflictError,
+    UnknownEntityError,
+    ValidationError,
+)
+from booking.models import (
+    ACTIVE_STATUSES,
+    ALLOWED_TRANSITIONS,
+    CANCELLED,
+    CONFIRMED,
+    PENDING_PAYMENT,
+    UPCOMING_STATUSES,
+    Booking,
+    Service,
+    Staff,
+)
+
+logger = logging.getLogger(__name__)
+
+ALTERNATIVES = 3
+_MAX_CODE_ATTEMPTS = 20
+_MAX_STALE_RETRIES = 5
+_SEARCH_DAYS_FOR_ALTERNATIVES = 14
+
+
+def utcnow() -> datetime:
+    """The current instant, aware UTC."""
+    return datetime.now(timezone.utc)
+
+
+def random_code() -> str:
+    """A booking code: ``BK`` and six random digits."""
+    return f"BK{secrets.randbelow(1_000_000):06d}"
+
+
+@dataclass(frozen=True)
+class BookingRequest:
+    """What a customer asks for. ``staff_id`` None means anyone who does the service."""
+
+    service_id: str
+    start: datetime
+    customer_id: str
+    customer_name: str = ""
+    staff_id: Optional[str] = None
+    villa_id: Optional[str] = None
+    notes: str = ""
+    order_id: Optional[str] = None
+    idempotency_key: Optional[str] = None
+
+
+class _CellTaken(Exception):
+    """Internal: a claim cell of this staff member is already owned."""
+
+
+class _Stale(Exception):
+    """Internal: the booking changed between read and compare-and-swap."""
+
+
+class _CodeTaken(Exception):
+    """Internal: the random booking code is already in use."""
+
+
+def _claim_ids(staff_id: str, interval: Interval) -> list[str]:
+    return [f"{staff_id}@{cell.strftime('%Y-%m-%dT%H:%M')}" for cell in cells(interval)]
+
+
+def _duplicate_key_of(exc: Union[DuplicateKeyError, BulkWriteError]) -> dict[str, Any]:
+    details = exc.details or {}
+    if isinstance(exc, BulkWriteError):
+        errors = details.get("writeErrors") or [{}]
+        details = errors[0]
+    return details.get("keyPattern") or {}
+
+
+class BookingService:
+    """The booking core: availability, bookings and their lifecycle."""
+
+    def __init__(
+        self,
+        db: Database,
+        catalog: Union[Catalog, Callable[[], Catalog]],
+        rules: Rules = Rules(),
+        clock: Callable[[], datetime] = utcnow,
+        code_generator: Callable[[], str] = random_code,
+    ) -> None:
+        self.db = db
+        self._catalog = catalog
+        self.rules = rules
+        self.clock = clock
+        self.new_code = code_generator
+        self.order_log = orders.OrderLog(db)
+
+    @property
+    def catalog(self) -> Catalog:
+        """The current catalog snapshot."""
+        return self._catalog() if callable(self._catalog) else self._catalog
+
+    # ----------------------------------------------------------------- availability
+    def free_slots(
+        self,
+        service_id: str,
+        first_day: date,
+        last_day: Optional[date] = None,
+        staff_id: Optional[str] = None,
+    ) -> list[Slot]:
+        """Free start times for a service on local days ``first_day``..``last_day``."""
+        catalog = self.catalog
+        service = catalog.service(service_id)
+        tz = catalog.business(service.business_id).tz
+        last_day = last_day or first_day
+        if last_day < first_day:
+            raise ValidationError("the last day of the range is before the first")
+        staff = self._staff_for(catalog, service, staff_id)
+        begin = datetime(first_day.year, first_day.month, first_day.day, tzinfo=tz)
+        end = datetime(last_day.year, last_day.month, last_day.day, tzinfo=tz) + timedelta(days=1)
+        busy = self._busy([m.id for m in staff], begin - timedelta(days=1), end + timedelta(days=1))
+        return free_slots(service, staff, busy, first_day, last_day, tz, self.clock(), self.rules)
+
+    def next_free(
+        self,
+        service_id: str,
+        after: datetime,
+        count: int = ALTERNATIVES,
+        staff_id: Optional[str] = None,
+    ) -> list[Slot]:
+        """The next ``count`` free start times strictly after ``after``, day by day."""
+        catalog = self.catalog
+        service = catalog.service(service_id)
+        tz = catalog.business(service.business_id).tz
+        now = self.clock()
+        day = max(after, now).astimezone(tz).date()
+        last = (now + self.rules.horizon).astimezone(tz).date()
+        found: list[Slot] = []
+        while day <= last and len(found) < count:
+            chunk_end = min(day + timedelta(days=_SEARCH_DAYS_FOR_ALTERNATIVES - 1), last)
+            slots = self.free_slots(service_id, day, chunk_end, staff_id)
+            found.extend(first_free(slots, after, count - len(found)))
+            day = chunk_end + timedelta(days=1)
+        return found
+
+    def _staff_for(self, catalog: Catalog, service: Service, staff_id: Optional[str]) -> list[Staff]:
+        if staff_id is None:
+            return catalog.staff_for(service.id)
+        member = catalog.staff_member(staff_id)
+        if service.id not in member.service_ids:
+            raise ValidationError(f"{member.name} does not perform {service.name}")
+        return [member]
+
+    def _busy(self, staff_ids: Sequence[str], begin: datetime, end: datetime) -> dict[str, list[Interval]]:
+        def query() -> dict[str, list[Interval]]:
+            busy: dict[str, list[Interval]] = {sid: [] for sid in staff_ids}
+            cursor = self.db.bookings.find(
+                {
+                    "staff_id": {"$in": list(staff_ids)},
+                    "status": {"$in": list(ACTIVE_STATUSES)},
+                    "occupied_start": {"$lt": end},
+                    "occupied_end": {"$gt": begin},
+                },
+                {"_id": 0, "staff_id": 1, "occupied_start": 1, "occupied_end": 1},
+            )
+            for doc in cursor:
+                busy[doc["staff_id"]].append((doc["occupied_start"], doc["occupied_end"]))
+            return busy
+
+        return with_retries(query)
+
+    # ----------------------------------------------------------------- create
+    def create(self, request: BookingRequest) -> Booking:
+        """Book a service; raises a ``ValidationError``, ``SlotConflictError`` (with
+        alternatives) or ``PlanLimitReachedError``. Repeating a request with the same
+        ``idempotency_key`` returns the booking it made."""
+        catalog = self.catalog
+        service = catalog.service(request.service_id)
+        business = catalog.business(service.business_id)
+        if request.villa_id is not None:
+            villa = catalog.villa(request.villa_id)
+            if business.id not in villa.business_ids:
+                raise ValidationError(f"{villa.name} is not a partner of {business.name}")
+        candidates = self._staff_for(catalog, service, request.staff_id)
+        now = self.clock()
+        eligible, first_error = [], None
+        for member in candidates:
+            try:
+                check_start(service, member, request.start, business.tz, now, self.rules)
+                eligible.append(member)
+            except ValidationError as exc:
+                first_error = first_error or exc
+        if not eligible:
+            raise first_error or ValidationError(f"nobody performs {service.name}")
+        key = request.idempotency_key or uuid.uuid4().hex
+        existing = self._by_idempotency_key(key)
+        if existing is not None:
+            return existing
+        occupied = occupied_interval(service, request.start)
+        busy = self._busy([m.id for m in eligible], *occupied)
+        for member in eligible:
+            if busy[member.id]:
+                continue
+            try:
+                return with_retries(
+                    lambda: self._insert(request, key, business.id, service, member, occupied, now)
+                )
+            except _CellTaken:
+                continue
+        return self._conflict(request, business.id, service)
+
+    def _conflict(self, request: BookingRequest, business_id: str, service: Service) -> Booking:
+        alternatives = [s.start for s in self.next_free(
+            service.id, request.start, ALTERNATIVES, request.staff_id)]
+        self.order_log.record(request.order_id, business_id, orders.CONFLICT, self.clock(),
+                              service_id=service.id, start=request.start,
+                              customer_id=request.customer_id)
+        raise SlotConflictError(f"{service.name} at that time has just been taken", alternatives)
+
+    def _by_idempotency_key(self, key: str) -> Optional[Booking]:
+        doc = with_retries(lambda: self.db.bookings.find_one({"idempotency_key": key}))
+        return Booking.from_doc(doc) if doc else None
+
+    def _insert(self, request: BookingRequest, key: str, business_id: str, service: Service,
+                member: Staff, occupied: Interval, now: datetime) -> Booking:
+        business = self.catalog.business(business_id)
+        status = PENDING_PAYMENT if business.payment_required else CONFIRMED
+        month = now.astimezone(business.tz).strftime("%Y-%m")
+        claim_ids = _claim_ids(member.id, occupied)
+        for _ in range(_MAX_CODE_ATTEMPTS):
+            doc = {
+                "_id": uuid.uuid4().hex,
+                "code": self.new_code(),
+                "idempotency_key": key,
+                "business_id": business_id,
+                "service_id": service.id,
+                "staff_id": member.id,
+                "villa_id": request.villa_id,
+                "customer_id": request.customer_id,
+                "customer_name": request.customer_name,
+                "notes": request.notes,
+                "order_id": request.order_id,
+                "start": request.start,
+                "end": request.start + timedelta(minutes=service.duration_minutes),
+                "occupied_start": occupied[0],
+                "occupied_end": occupied[1],
+                "status": status,
+                "price": service.price,
+                "currency": business.currency,
+                "version": 1,
+                "created_at": now,
+                "updated_at": now,
+                "history": [{"status": status, "at": now}],
+            }
+
+            def body(session: ClientSession) -> dict[str, Any]:
+                try:
+                    self.db.bookings.insert_one(doc, session=session)
+                except DuplicateKeyError as exc:
+                    if "code" in _duplicate_key_of(exc):
+                        raise _CodeTaken() from exc
+                    raise
+                try:
+                    self.db.claims.insert_many(
+                        [{"_id": cid, "booking_id": doc["_id"]} for cid in claim_ids],
+                        ordered=True, session=session)
+                except BulkWriteError as exc:
+                    if any(e.get("code") == 11000 for e in exc.details.get("writeErrors", [])):
+                        raise _CellTaken() from exc
+                    raise
+                usage = self.db.usage.find_one_and_update(
+                    {"_id": f"{business_id}:{month}"},
+                    {"$inc": {"count": 1},
+                     "$setOnInsert": {"business_id": business_id, "month": month}},
+                    upsert=True, return_document=ReturnDocument.AFTER, session=session)
+                limit = business.monthly_booking_limit
+                if limit is not None and usage["count"] > limit:
+                    raise PlanLimitReachedError(business_id, limit, month)
+                events = [orders.event_doc(request.order_id, business_id, orders.BOOKING_CREATED,
+                                           now, code=doc["code"], customer_id=request.customer_id)]
+                if status == PENDING_PAYMENT:
+                    events.append(orders.event_doc(request.order_id, business_id,
+                                                   orders.PENDING_PAYMENT, now, code=doc["code"]))
+                self.db.order_events.insert_many(events, session=session)
+                return doc
+
+            try:
+                return Booking.from_doc(run_transaction(self.db, body))
+            except _CodeTaken:
+                continue
+            except DuplicateKeyError as exc:
+                if "idempotency_key" in _duplicate_key_of(exc):
+                    existing = self._by_idempotency_key(key)
+                    if existing is not None:
+                        return existing
+                raise
+        raise RuntimeError("could not find a free booking code")
+
+    # ----------------------------------------------------------------- read
+    def get(self, code: str) -> Booking:
+        """The booking with this code, or ``UnknownEntityError``."""
+        doc = with_retries(lambda: self.db.bookings.find_one({"code": code}))
+        if doc is None:
+            raise UnknownEntityError("booking", code)
+        return Booking.from_doc(doc)
+
+    def upcoming(self, customer_id: str, business_id: Optional[str] = None) -> list[Booking]:
+        """A customer's bookings that are still to come (pending payment or confirmed)."""
+        query: dict[str, Any] = {"customer_id": customer_id,
+                                 "status": {"$in": list(UPCOMING_STATUSES)},
+                                 "end": {"$gt": self.clock()}}
+        if business_id is not None:
+            query["business_id"] = business_id
+        docs = with_retries(lambda: list(self.db.bookings.find(query).sort("start", 1)))
+        return [Booking.from_doc(d) for d in docs]
+
+    def usage(self, business_id: str, month: str) -> int:
+        """Bookings created by a business in a month (``YYYY-MM``, business time)."""
+        doc = with_retries(lambda: self.db.usage.find_one({"_id": f"{business_id}:{month}"}))
+        return doc["count"] if doc else 0
+
+    # ----------------------------------------------------------------- lifecycle
+    def transition(self, code: str, target: str, expected: Optional[str] = None,
+                   **event_data: Any) -> Booking:
+        """Move a booking to ``target`` by compare-and-swap on its current status.
+
+        Args:
+            expected: the status the caller believes the booking has; when given and different,
+                the change is refused.
+        Raises:
+            InvalidTransitionError: the lifecycle forbids the change (or ``expected`` is stale).
+        """
+        for _ in range(_MAX_STALE_RETRIES):
+            current = self.get(code)
+            if expected is not None and current.status != expected:
+                raise InvalidTransitionError(code, current.status, target)
+            if target not in ALLOWED_TRANSITIONS[current.status]:
+                raise InvalidTransitionError(code, current.status, target)
+            try:
+                return with_retries(lambda: self._apply_status(current, target, event_data))
+            except _Stale:
+                continue
+        raise InvalidTransitionError(code, None, target)
+
+    def _apply_status(self, current: Booking, target: str, event_data: dict) -> Booking:
+        now = self.clock()
+
+        def body(session: ClientSession) -> dict[str, Any]:
+            doc = self.db.bookings.find_one_and_update(
+                {"_id": current.id, "status": current.status, "version": current.version},
+                {"$set": {"status": target, "updated_at": now}, "$inc": {"version": 1},
+                 "$push": {"history": {"status": target, "at": now}}},
+                return_document=ReturnDocument.AFTER, session=session)
+            if doc is None:
+                raise _Stale()
+            if target not in ACTIVE_STATUSES:
+                self.db.claims.delete_many({"booking_id": current.id}, session=session)
+            kind = _EVENT_FOR_STATUS.get(target)
+            if kind:
+                self.db.order_events.insert_one(orders.event_doc(
+                    current.order_id, current.business_id, kind, now, code=current.code,
+                    **event_data), session=session)
+            return doc
+
+        return Booking.from_doc(run_transaction(self.db, body))
+
+    def cancel(self, code: str, customer_id: Optional[str] = None) -> Booking:
+        """Cancel an upcoming booking and free its time; ``customer_id`` checks ownership."""
+        booking = self.get(code)
+        if customer_id is not None and booking.customer_id != customer_id:
+            raise UnknownEntityError("booking", code)
+        return self.transition(code, CANCELLED)
+
+    def reschedule(self, code: str, new_start: datetime, staff_id: Optional[str] = None,
+                   customer_id: Optional[str] = None) -> Booking:
+        """Move an upcoming booking to ``new_start`` atomically: the new time is claimed before
+        the old is released, in one transaction; on conflict nothing changes."""
+        for _ in range(_MAX_STALE_RETRIES):
+            booking = self.get(code)
+            if customer_id is not None and booking.customer_id != customer_id:
+                raise UnknownEntityError("booking", code)
+            if booking.status not in UPCOMING_STATUSES:
+                raise InvalidTransitionError(code, booking.status, "RESCHEDULED")
+            catalog = self.catalog
+            service = catalog.service(booking.service_id)
+            tz = catalog.business(booking.business_id).tz
+            if staff_id is not None:
+                candidates = self._staff_for(catalog, service, staff_id)
+            else:  # the same person first, then anyone else who does the service
+                others = [m for m in catalog.staff_for(service.id) if m.id != booking.staff_id]
+                candidates = [catalog.staff_member(booking.staff_id)] + others
+            now = self.clock()
+            eligible, first_error = [], None
+            for member in candidates:
+                try:
+                    check_start(service, member, new_start, tz, now, self.rules)
+                    eligible.append(member)
+                except ValidationError as exc:
+                    first_error = first_error or exc
+            if not eligible:
+                raise first_error  # type: ignore[misc]
+            try:
+                for member in eligible:
+                    try:
+                        return with_retries(
+                            lambda: self._move(booking, service, member, new_start, now))
+                    except _CellTaken:
+                        continue
+            except _Stale:
+                continue
+            alternatives = [s.start for s in self.next_free(service.id, new_start, ALTERNATIVES,
+                                                             staff_id)]
+            self.order_log.record(booking.order_id, booking.business_id, orders.CONFLICT, now,
+                                  code=code, start=new_start)
+            raise SlotConflictError(f"{service.name} at that time is taken", alternatives)
+        raise InvalidTransitionError(code, None, "RESCHEDULED")
+
+    def _move(self, booking: Booking, service: Service, member: Staff, new_start: datetime,
+              now: datetime) -> Booking:
+        old_doc = self.db.bookings.find_one({"_id": booking.id}, {"occupied_start": 1,
+                                                                  "occupied_end": 1})
+        old_ids = set(_claim_ids(booking.staff_id, (old_doc["occupied_start"],
+                                                    old_doc["occupied_end"])))
+        occupied = occupied_interval(service, new_start)
+        new_ids = _claim_ids(member.id, occupied)
+        to_claim = [cid for cid in new_ids if cid not in old_ids]
+        to_release = sorted(old_ids - set(new_ids))
+
+        def body(session: ClientSession) -> dict[str, Any]:
+            doc = self.db.bookings.find_one_and_update(
+                {"_id": booking.id, "status": booking.status, "version": booking.version},
+                {"$set": {"start": new_start,
+                          "end": new_start + timedelta(minutes=service.duration_minutes),
+                          "staff_id": member.id, "occupied_start": occupied[0],
+                          "occupied_end": occupied[1], "updated_at": now},
+                 "$inc": {"version": 1},
+                 "$push": {"history": {"status": booking.status, "at": now,
+                                       "rescheduled_from": booking.start}}},
+                return_document=ReturnDocument.AFTER, session=session)
+            if doc is None:
+                raise _Stale()
+            if to_claim:
+                try:
+                    self.db.claims.insert_many(
+                        [{"_id": cid, "booking_id": booking.id} for cid in to_claim],
+                        ordered=True, session=session)
+                except BulkWriteError as exc:
+                    if any(e.get("code") == 11000 for e in exc.details.get("writeErrors", [])):
+                        raise _CellTaken() from exc
+                    raise
+            if to_release:
+                self.db.claims.delete_many({"_id": {"$in": to_release},
+                                            "booking_id": booking.id}, session=session)
+            self.db.order_events.insert_one(orders.event_doc(
+                booking.order_id, booking.business_id, orders.RESCHEDULED, now,
+                code=booking.code, old_start=booking.start, new_start=new_start),
+                session=session)
+            return doc
+
+        return Booking.from_doc(run_transaction(self.db, body))
+
+
+_EVENT_FOR_STATUS = {
+    CANCELLED: orders.CANCELLED,
+    CONFIRMED: orders.PAYMENT_SUCCEEDED,
+    "EXPIRED": orders.PAYMENT_EXPIRED,
+}

@@ -1,0 +1,179 @@
+"""Plain data of the catalog and of bookings (no I/O here)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any, Optional
+from zoneinfo import ZoneInfo
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+# Booking statuses. Active ones hold a staff member's time.
+PENDING_PAYMENT = "PENDING_PAYMENT"
+CONFIRMED = "CONFIRMED"
+COMPLETED = "COMPLETED"
+CANCELLED = "CANCELLED"
+EXPIRED = "EXPIRED"
+NO_SHOW = "NO_SHOW"
+ACTIVE_STATUSES = (PENDING_PAYMENT, CONFIRMED, COMPLETED)
+UPCOMING_STATUSES = (PENDING_PAYMENT, CONFIRMED)
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    PENDING_PAYMENT: frozenset({CONFIRMED, EXPIRED, CANCELLED}),
+    CONFIRMED: frozenset({COMPLETED, CANCELLED, NO_SHOW}),
+    COMPLETED: frozenset(),
+    CANCELLED: frozenset(),
+    EXPIRED: frozenset(),
+    NO_SHOW: frozenset(),
+}
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """A local wall-clock range within one day; ``end`` may be 24:00 (``None`` means midnight)."""
+
+    start: time
+    end: Optional[time]
+
+    def minutes(self) -> tuple[int, int]:
+        """Start and end as minutes after local midnight."""
+        end = 24 * 60 if self.end is None else self.end.hour * 60 + self.end.minute
+        return self.start.hour * 60 + self.start.minute, end
+
+
+@dataclass(frozen=True)
+class Break:
+    """A recurring break on some weekdays (all days when ``days`` is empty)."""
+
+    range: TimeRange
+    days: tuple[str, ...] = ()
+
+    def applies_to(self, day: date) -> bool:
+        """Whether the break is taken on ``day``."""
+        return not self.days or WEEKDAYS[day.weekday()] in self.days
+
+
+@dataclass(frozen=True)
+class PayoutDestination:
+    """Where a party's share is paid (Xendit Payouts v2 channel)."""
+
+    channel_code: str
+    account_number: str
+    account_holder_name: str
+
+
+@dataclass(frozen=True)
+class Business:
+    """A service business with its own WhatsApp number."""
+
+    id: str
+    name: str
+    timezone: str
+    phone_number_id: str
+    currency: str = "IDR"
+    payment_required: bool = False
+    monthly_booking_limit: Optional[int] = None
+    platform_fee_percent: int = 0
+    payout: Optional[PayoutDestination] = None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The business time zone."""
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class Category:
+    """A group of services shown together."""
+
+    id: str
+    business_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Service:
+    """A bookable service with its duration, integer IDR price and buffers."""
+
+    id: str
+    business_id: str
+    category_id: str
+    name: str
+    duration_minutes: int
+    price: int
+    buffer_before_minutes: int = 0
+    buffer_after_minutes: int = 0
+    description: str = ""
+    in_villa: bool = False
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Staff:
+    """A staff member: the services they do and when they work."""
+
+    id: str
+    business_id: str
+    name: str
+    service_ids: tuple[str, ...]
+    weekly_hours: dict[str, tuple[TimeRange, ...]]
+    breaks: tuple[Break, ...] = ()
+    days_off: frozenset[date] = frozenset()
+    overrides: dict[date, tuple[TimeRange, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Villa:
+    """A villa or facility that hosts in-villa treatments and takes a share of the price."""
+
+    id: str
+    name: str
+    business_ids: tuple[str, ...]
+    share_percent: Optional[int] = None
+    share_flat: Optional[int] = None
+    payout: Optional[PayoutDestination] = None
+
+
+@dataclass(frozen=True)
+class Booking:
+    """A booking as stored; instants are UTC."""
+
+    id: Any
+    code: str
+    business_id: str
+    service_id: str
+    staff_id: str
+    customer_id: str
+    customer_name: str
+    start: datetime
+    end: datetime
+    status: str
+    price: int
+    currency: str
+    version: int
+    created_at: datetime
+    villa_id: Optional[str] = None
+    order_id: Optional[str] = None
+    notes: str = ""
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> "Booking":
+        """Build a booking from its MongoDB document."""
+        return cls(
+            id=doc["_id"],
+            code=doc["code"],
+            business_id=doc["business_id"],
+            service_id=doc["service_id"],
+            staff_id=doc["staff_id"],
+            customer_id=doc["customer_id"],
+            customer_name=doc.get("customer_name", ""),
+            start=doc["start"],
+            end=doc["end"],
+            status=doc["status"],
+            price=doc["price"],
+            currency=doc["currency"],
+            version=doc["version"],
+            created_at=doc["created_at"],
+            villa_id=doc.get("villa_id"),
+            order_id=doc.get("order_id"),
+            notes=doc.get("notes", ""),
+        )

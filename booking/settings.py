@@ -1,0 +1,41 @@
+"""Settings of the core, read from the environment (defaults work locally)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"environment variable {name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Knobs of booking rules and storage."""
+
+    mongodb_url: str = "mongodb://127.0.0.1:27017/?replicaSet=rs0"
+    mongodb_db: str = "booking"
+    min_notice_minutes: int = 120
+    horizon_days: int = 60
+    slot_minutes: int = 15
+    session_expiration_minutes: int = 15
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        """Build settings from ``MONGODB_URL``, ``MONGODB_DB`` and the booking-rule variables."""
+        return cls(
+            mongodb_url=os.environ.get("MONGODB_URL") or cls.mongodb_url,
+            mongodb_db=os.environ.get("MONGODB_DB") or cls.mongodb_db,
+            min_notice_minutes=_int_env("BOOKING_MIN_NOTICE_MINUTES", cls.min_notice_minutes),
+            horizon_days=_int_env("BOOKING_HORIZON_DAYS", cls.horizon_days),
+            slot_minutes=_int_env("BOOKING_SLOT_MINUTES", cls.slot_minutes),
+            session_expiration_minutes=_int_env(
+                "SESSION_EXPIRATION_MINUTES", cls.session_expiration_minutes
+            ),
+        )

@@ -1,0 +1,217 @@
+"""The booking lifecycle on a real mongod: codes, compare-and-swap, cancel, reschedule, limits."""
+from __future__ import annotations
+
+import itertools
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from booking.bookings import BookingRequest, BookingService
+from booking.errors import (
+    InvalidTransitionError,
+    OutsideWorkingHoursError,
+    PlanLimitReachedError,
+    SlotConflictError,
+    TooSoonError,
+    UnknownEntityError,
+)
+from booking.models import CANCELLED, COMPLETED, CONFIRMED, EXPIRED, NO_SHOW, PENDING_PAYMENT
+from tests.booking.factories import catalog, service, staff
+
+BALI = ZoneInfo("Asia/Makassar")
+TUESDAY = date(2026, 11, 24)
+
+
+def at(hhmm: str, day: date = TUESDAY) -> datetime:
+    h, m = map(int, hhmm.split(":"))
+    return datetime(day.year, day.month, day.day, h, m, tzinfo=BALI).astimezone(timezone.utc)
+
+
+def request(start: str, customer: str = "6281100000001", **kw) -> BookingRequest:
+    return BookingRequest(service_id=kw.pop("service_id", "massage"), start=at(start),
+                          customer_id=customer, customer_name="Ayu", **kw)
+
+
+@pytest.fixture
+def svc(db, clock):
+    cat = catalog(services=[service(buffer_after_minutes=15), service("scrub", duration_minutes=45)],
+                  staff_members=[staff("wayan", ["massage", "scrub"]),
+                                 staff("made", ["massage"], weekly_hours={"tue": "09:00-12:00"})])
+    return BookingService(db, cat, clock=clock)
+
+
+def test_create_confirms_at_a_business_without_upfront_payment(svc, db):
+    booking = svc.create(request("10:00", staff_id="wayan"))
+    assert booking.status == CONFIRMED
+    assert booking.code.startswith("BK") and len(booking.code) == 8 and booking.code[2:].isdigit()
+    assert booking.end - booking.start == timedelta(minutes=60)
+    assert booking.price == 350000 and booking.currency == "IDR"
+    # 60 min + 15 min buffer = 15 claim cells of 5 minutes, all owned by the booking.
+    assert db.claims.count_documents({"booking_id": booking.id}) == 15
+    stored = db.bookings.find_one({"code": booking.code})
+    assert stored["start"] == at("10:00") and stored["status"] == CONFIRMED
+
+
+def test_create_waits_for_payment_when_the_business_requires_it(db, clock):
+    svc = BookingService(db, catalog(payment_required=True), clock=clock)
+    booking = svc.create(request("10:00"))
+    assert booking.status == PENDING_PAYMENT
+    types = [e["type"] for e in db.order_events.find({"data.code": booking.code})]
+    assert types == ["booking_created", "pending_payment"]
+    assert svc.transition(booking.code, CONFIRMED).status == CONFIRMED
+    assert svc.transition(booking.code, COMPLETED).status == COMPLETED
+
+
+def test_overlapping_booking_is_refused_with_three_alternatives(svc):
+    svc.create(request("10:00", staff_id="wayan"))
+    with pytest.raises(SlotConflictError) as info:
+        svc.create(request("10:30", customer="6281100000002", staff_id="wayan"))
+    # Wayan is busy 10:00-11:15; the next three starts after 10:30 are 11:15, 11:30, 11:45.
+    assert [a.astimezone(BALI).strftime("%H:%M") for a in info.value.alternatives] == [
+        "11:15", "11:30", "11:45"]
+
+
+def test_anyone_request_goes_to_a_free_colleague(svc):
+    first = svc.create(request("10:00"))
+    second = svc.create(request("10:00", customer="6281100000002"))
+    assert {first.staff_id, second.staff_id} == {"wayan", "made"}
+    with pytest.raises(SlotConflictError):
+        svc.create(request("10:00", customer="6281100000003"))
+
+
+def test_codes_are_unique_and_a_collision_draws_a_new_code(db, clock):
+    codes = itertools.chain(["BK000001", "BK000001", "BK000001", "BK000002"])
+    svc = BookingService(db, catalog(), clock=clock, code_generator=lambda: next(codes))
+    assert svc.create(request("10:00")).code == "BK000001"
+    assert svc.create(request("12:00")).code == "BK000002"
+    assert db.bookings.count_documents({}) == 2
+
+
+def test_same_idempotency_key_returns_the_same_booking(svc, db):
+    first = svc.create(request("10:00", idempotency_key="order-1:confirm"))
+    again = svc.create(request("10:00", idempotency_key="order-1:confirm"))
+    assert again.code == first.code
+    assert db.bookings.count_documents({}) == 1
+
+
+@pytest.mark.parametrize("path, refused", [
+    ([], PENDING_PAYMENT),                 # CONFIRMED -> PENDING_PAYMENT
+    ([], EXPIRED),                         # CONFIRMED -> EXPIRED
+    ([CANCELLED], CONFIRMED),              # CANCELLED is final
+    ([COMPLETED], CANCELLED),              # COMPLETED is final
+    ([NO_SHOW], COMPLETED),                # NO_SHOW is final
+])
+def test_impossible_status_changes_are_refused_and_not_applied(svc, db, path, refused):
+    booking = svc.create(request("10:00"))
+    for status in path:
+        svc.transition(booking.code, status)
+    before = db.bookings.find_one({"code": booking.code})
+    with pytest.raises(InvalidTransitionError) as info:
+        svc.transition(booking.code, refused)
+    assert info.value.target == refused
+    assert db.bookings.find_one({"code": booking.code}) == before
+
+
+def test_a_stale_expected_status_is_refused(db, clock):
+    svc = BookingService(db, catalog(payment_required=True), clock=clock)
+    booking = svc.create(request("10:00"))
+    svc.transition(booking.code, EXPIRED, expected=PENDING_PAYMENT)
+    # A late PAID callback believes the booking still waits for payment.
+    with pytest.raises(InvalidTransitionError):
+        svc.transition(booking.code, CONFIRMED, expected=PENDING_PAYMENT)
+    assert svc.get(booking.code).status == EXPIRED
+    assert db.claims.count_documents({}) == 0  # expiry freed the time
+
+
+def test_cancel_frees_the_time(svc, db):
+    booking = svc.create(request("10:00", staff_id="wayan"))
+    cancelled = svc.cancel(booking.code, customer_id="6281100000001")
+    assert cancelled.status == CANCELLED
+    assert db.claims.count_documents({"booking_id": booking.id}) == 0
+    again = svc.create(request("10:00", customer="6281100000002", staff_id="wayan"))
+    assert again.status == CONFIRMED
+    with pytest.raises(InvalidTransitionError):
+        svc.cancel(booking.code)
+
+
+def test_cancel_by_someone_else_is_refused(svc):
+    booking = svc.create(request("10:00"))
+    with pytest.raises(UnknownEntityError):
+        svc.cancel(booking.code, customer_id="6289999999999")
+    assert svc.get(booking.code).status == CONFIRMED
+
+
+def test_reschedule_moves_the_booking_and_its_claims(svc, db):
+    booking = svc.create(request("10:00", staff_id="wayan"))
+    moved = svc.reschedule(booking.code, at("10:30"))  # overlaps its own old time
+    assert moved.start == at("10:30") and moved.staff_id == "wayan"
+    cells = sorted(c["_id"] for c in db.claims.find({"booking_id": booking.id}))
+    assert len(cells) == 15
+    assert cells[0].endswith("T02:30") and cells[-1].endswith("T03:40")  # 10:30-11:45 local
+    # The old 10:00 is free again.
+    assert svc.create(request("09:00", customer="6281100000002", service_id="scrub",
+                              staff_id="wayan")).status == CONFIRMED
+
+
+def test_reschedule_onto_a_taken_time_changes_nothing(svc, db):
+    mine = svc.create(request("10:00", staff_id="wayan"))
+    svc.create(request("14:00", customer="6281100000002", staff_id="wayan"))
+    claims_before = sorted(c["_id"] for c in db.claims.find({"booking_id": mine.id}))
+    with pytest.raises(SlotConflictError) as info:
+        svc.reschedule(mine.code, at("14:30"), staff_id="wayan")
+    assert len(info.value.alternatives) == 3
+    after = svc.get(mine.code)
+    assert (after.start, after.version) == (mine.start, mine.version)
+    assert sorted(c["_id"] for c in db.claims.find({"booking_id": mine.id})) == claims_before
+
+
+def test_reschedule_without_staff_falls_back_to_a_colleague(svc):
+    booking = svc.create(request("09:00", staff_id="made"))
+    svc.create(request("10:15", customer="6281100000002", staff_id="made"))
+    moved = svc.reschedule(booking.code, at("10:15"))
+    assert moved.staff_id == "wayan"
+
+
+def test_upcoming_lists_only_active_future_bookings_in_order(svc, clock):
+    late = svc.create(request("15:00"))
+    early = svc.create(request("10:00"))
+    gone = svc.create(request("12:00"))
+    svc.cancel(gone.code)
+    svc.create(request("13:00", customer="someone-else"))
+    assert [b.code for b in svc.upcoming("6281100000001")] == [early.code, late.code]
+    clock.now = at("23:00")
+    assert svc.upcoming("6281100000001") == []
+
+
+def test_plan_limit_refuses_clearly_and_counts_per_month(db, clock):
+    svc = BookingService(db, catalog(monthly_booking_limit=2), clock=clock)
+    svc.create(request("10:00"))
+    svc.create(request("12:00"))
+    with pytest.raises(PlanLimitReachedError, match="plan limit of 2 bookings for 2026-11"):
+        svc.create(request("14:00"))
+    assert db.bookings.count_documents({}) == 2
+    assert db.claims.count_documents({"_id": {"$regex": "T06:"}}) == 0  # 14:00 local not held
+    assert svc.usage("spa", "2026-11") == 2
+    clock.now = datetime(2026, 12, 1, tzinfo=timezone.utc)  # a new month, a new allowance
+    assert svc.create(BookingRequest("massage", at("10:00", date(2026, 12, 2)), "c")).code
+
+
+@pytest.mark.parametrize("make_request, error, text", [
+    (lambda: request("10:00", service_id="yoga"), UnknownEntityError, "unknown service: 'yoga'"),
+    (lambda: request("10:00", staff_id="nobody"), UnknownEntityError, "unknown staff member"),
+    (lambda: request("10:00", villa_id="nowhere"), UnknownEntityError, "unknown villa"),
+    (lambda: BookingRequest("massage", at("07:00", date(2026, 11, 22)), "c"), TooSoonError, "past"),
+    (lambda: request("20:00"), OutsideWorkingHoursError, "not working"),
+])
+def test_bad_requests_get_typed_readable_errors(svc, db, make_request, error, text):
+    with pytest.raises(error, match=text):
+        svc.create(make_request())
+    assert db.bookings.count_documents({}) == 0
+
+
+def test_next_free_skips_to_following_days(svc):
+    slots = svc.next_free("scrub", at("16:00"), count=3)
+    # Wayan works until 17:00: 16:00 is excluded (strictly after), 16:15 fits, then Wednesday.
+    assert [s.start.astimezone(BALI).strftime("%a %H:%M") for s in slots] == [
+        "Tue 16:15", "Wed 09:00", "Wed 09:15"]

@@ -1,0 +1,1 @@
+"""Developer tooling: local MongoDB, the run orchestrator, benchmarks and reports."""
