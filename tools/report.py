@@ -1,0 +1,54 @@
+"""Print funnel figures per business: ``python -m tools.report [--days N | --from D --to D]``."""
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Optional
+
+from booking.analytics import Funnel, funnel
+from booking.catalog import CatalogRepository
+from booking.db import connect
+from booking.settings import Settings
+
+
+def _pct(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:6.1%}"
+
+
+def render(funnels: list[Funnel], start: datetime, end: datetime) -> str:
+    """A plain-text table of funnel figures."""
+    lines = [f"Order funnel {start:%Y-%m-%d} .. {end - timedelta(seconds=1):%Y-%m-%d} (UTC)",
+             f"{'business':28} {'orders':>6} {'slot sel':>8} {'confirm':>8} {'expired':>8} "
+             f"{'conflict':>8} {'sel→conf':>9}"]
+    for f in funnels:
+        wait = "-" if f.avg_selection_to_confirmation_s is None else \
+            f"{f.avg_selection_to_confirmation_s:8.1f}s"
+        lines.append(f"{f.business_id:28} {f.orders:6d} {_pct(f.slot_selection_rate):>8} "
+                     f"{_pct(f.confirmation_rate):>8} {_pct(f.session_expiration_rate):>8} "
+                     f"{_pct(f.conflict_rate):>8} {wait:>9}")
+    return "\n".join(lines)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Print the report for every business in the catalog (or the one given)."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--business")
+    parser.add_argument("--days", type=int, default=30, help="period ending today (default 30)")
+    parser.add_argument("--from", dest="start", type=date.fromisoformat)
+    parser.add_argument("--to", dest="end", type=date.fromisoformat, help="inclusive")
+    args = parser.parse_args(argv)
+    today = datetime.now(timezone.utc).date()
+    end_day = args.end or today
+    start_day = args.start or end_day - timedelta(days=args.days - 1)
+    start = datetime.combine(start_day, time(), timezone.utc)
+    end = datetime.combine(end_day + timedelta(days=1), time(), timezone.utc)
+    settings = Settings.from_env()
+    db = connect(settings.mongodb_url, settings.mongodb_db)
+    businesses = [args.business] if args.business else sorted(CatalogRepository(db).load().businesses)
+    print(render([funnel(db, b, start, end) for b in businesses], start, end))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
