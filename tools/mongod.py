@@ -14,17 +14,27 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure, PyMongoError
 
 logger = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DIR = ROOT / ".data" / "mongo"
 DEFAULT_PORT = 27017
+
+
+def default_dir() -> Path:
+    """Where the development server keeps its data: LOCAL_MONGODB_DIR or .data/mongo."""
+    return Path(os.environ.get("LOCAL_MONGODB_DIR") or ROOT / ".data" / "mongo")
+
+
+def default_port() -> int:
+    """The development server's port: MONGODB_PORT or 27017."""
+    return int(os.environ.get("MONGODB_PORT") or DEFAULT_PORT)
 REPLICA_SET = "rs0"
 
 
@@ -46,8 +56,8 @@ def free_port() -> int:
 class LocalMongod:
     """One mongod with its data directory, port and log file."""
 
-    data_dir: Path = DEFAULT_DIR
-    port: int = DEFAULT_PORT
+    data_dir: Path = field(default_factory=default_dir)
+    port: int = field(default_factory=default_port)
     test_commands: bool = False
     process: Optional[subprocess.Popen] = None
     started_here: bool = False
@@ -156,13 +166,30 @@ class LocalMongod:
         return True
 
 
+@contextmanager
+def database_url() -> Iterator[str]:
+    """MONGODB_URL when set; else the local server (started if needed, stopped afterwards
+    only when started here)."""
+    url = os.environ.get("MONGODB_URL")
+    if url:
+        yield url
+        return
+    server = LocalMongod()
+    url = server.start()
+    os.environ["MONGODB_URL"] = url
+    try:
+        yield url
+    finally:
+        os.environ.pop("MONGODB_URL", None)
+        server.stop()
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Command line: ``start`` or ``stop`` the development server under .data/mongo."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("command", choices=["start", "stop", "url"])
-    parser.add_argument("--port", type=int, default=int(os.environ.get("MONGODB_PORT", DEFAULT_PORT)))
     args = parser.parse_args(argv)
-    server = LocalMongod(port=args.port)
+    server = LocalMongod()
     if args.command == "start":
         print(server.start())
     elif args.command == "stop":

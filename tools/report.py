@@ -10,6 +10,7 @@ from booking.analytics import Funnel, funnel
 from booking.catalog import CatalogRepository
 from booking.db import connect
 from booking.settings import Settings
+from tools.mongod import database_url
 
 
 def _pct(value: Optional[float]) -> str:
@@ -43,10 +44,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     start_day = args.start or end_day - timedelta(days=args.days - 1)
     start = datetime.combine(start_day, time(), timezone.utc)
     end = datetime.combine(end_day + timedelta(days=1), time(), timezone.utc)
-    settings = Settings.from_env()
-    db = connect(settings.mongodb_url, settings.mongodb_db)
-    businesses = [args.business] if args.business else sorted(CatalogRepository(db).load().businesses)
-    print(render([funnel(db, b, start, end) for b in businesses], start, end))
+    with database_url():
+        settings = Settings.from_env()
+        db = connect(settings.mongodb_url, settings.mongodb_db)
+        catalog = CatalogRepository(db).load()
+        businesses = [args.business] if args.business else sorted(catalog.businesses)
+        print(render([funnel(db, b, start, end) for b in businesses], start, end))
+        db.client.close()
     return 0
 
 

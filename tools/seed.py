@@ -10,6 +10,7 @@ from booking.catalog import CatalogRepository, load_seed_files
 from booking.db import connect, ensure_indexes
 from booking.errors import SeedDataError
 from booking.settings import Settings
+from tools.mongod import database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FILES = sorted((ROOT / "seed").glob("*.yml"))
@@ -25,10 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     except SeedDataError as exc:
         print(f"seed data is invalid: {exc}", file=sys.stderr)
         return 2
-    settings = Settings.from_env()
-    db = connect(settings.mongodb_url, settings.mongodb_db)
-    ensure_indexes(db)
-    CatalogRepository(db).save(catalog)
+    with database_url():
+        settings = Settings.from_env()
+        db = connect(settings.mongodb_url, settings.mongodb_db)
+        ensure_indexes(db)
+        CatalogRepository(db).save(catalog)
+        db.client.close()
     print(f"seeded {len(catalog.businesses)} businesses, {len(catalog.categories)} categories, "
           f"{len(catalog.services)} services, {len(catalog.staff)} staff, "
           f"{len(catalog.villas)} villas into {settings.mongodb_db}")

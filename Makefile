@@ -1,0 +1,77 @@
+# Bali booking assistant. Two commands do everything on a fresh machine: `make run`, `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+RASA := $(VENV)/bin/rasa
+STAMP := $(VENV)/.installed
+MODEL := models/assistant.tar.gz
+TRAINING := domain.yml config.yml $(shell find data -name '*.yml' 2>/dev/null)
+
+export RASA_TELEMETRY_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONDONTWRITEBYTECODE := 1
+
+# Python 3.10 (rasa 3.6 needs < 3.11): pyenv's versions first, then PATH; each must really run.
+PYTHON310 := $(shell for p in $$HOME/.pyenv/versions/3.10*/bin/python3.10 $$(command -v python3.10); do \
+	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null && { echo "$$p"; break; }; done)
+
+.PHONY: help install run shell test unit train seed report bench mongo-start mongo-stop clean
+
+help:
+	@echo "make run     install, start MongoDB, seed, train if needed, run action + Rasa servers"
+	@echo "make test    the same set-up, then every test"
+	@echo "make shell   talk to the bot in the terminal (rasa shell)"
+	@echo "make train | seed | report | bench | unit | mongo-start | mongo-stop | clean"
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt constraints.txt
+	@if [ -z "$(PYTHON310)" ]; then \
+		echo "error: Python 3.10 is required (rasa 3.6 needs Python < 3.11)."; \
+		echo "Install it, e.g. 'pyenv install 3.10.13', or put python3.10 on PATH."; exit 1; fi
+	@[ -x $(PY) ] || $(PYTHON310) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip==24.0
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -c constraints.txt
+	@touch $@
+
+# Rasa itself skips training when the fingerprint is unchanged; make skips even asking.
+train: $(MODEL)
+
+$(MODEL): $(STAMP) $(TRAINING)
+	$(RASA) train --fixed-model-name assistant --out models
+	@touch $@
+
+seed: $(STAMP)
+	$(PY) -m tools.seed
+
+report: $(STAMP)
+	$(PY) -m tools.report $(ARGS)
+
+run: $(STAMP) $(MODEL)
+	$(PY) -m tools.run
+
+shell: $(STAMP) $(MODEL)
+	$(PY) -m tools.run shell
+
+# Unit and MongoDB tests only (no trained model needed); pass PYTEST_ARGS to select.
+unit: $(STAMP)
+	$(PY) -m pytest -q -m "not e2e" $(PYTEST_ARGS) tests
+
+test: $(STAMP) $(MODEL)
+	$(RASA) data validate --quiet
+	$(PY) -m pytest -q $(PYTEST_ARGS) tests
+	$(RASA) test core --model models --stories tests/stories --fail-on-prediction-errors --out results
+
+bench: $(STAMP)
+	$(PY) -m tools.bench
+
+mongo-start: $(STAMP)
+	$(PY) -m tools.mongod start
+
+mongo-stop: $(STAMP)
+	$(PY) -m tools.mongod stop
+
+clean:
+	rm -rf models results .pytest_cache .hypothesis

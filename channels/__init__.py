@@ -1,0 +1,1 @@
+"""Rasa input/output channels (WhatsApp Cloud API arrives with its own issue)."""

@@ -1,0 +1,151 @@
+"""Run the assistant locally: MongoDB (unless MONGODB_URL is set), seed, action server and
+Rasa server in the foreground; Ctrl-C stops all of it.
+
+    python -m tools.run          # servers (what `make run` does)
+    python -m tools.run shell    # action server + `rasa shell` (what `make shell` does)
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Optional
+
+from tools import seed
+from tools.mongod import LocalMongod
+
+logger = logging.getLogger("run")
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def service_env() -> dict[str, str]:
+    """The environment shared by every server, with local defaults filled in."""
+    env = dict(os.environ)
+    env.setdefault("MONGODB_DB", "booking")
+    env.setdefault("RASA_PORT", "5005")
+    env.setdefault("ACTION_SERVER_PORT", "5055")
+    env.setdefault("ACTION_SERVER_URL", f"http://127.0.0.1:{env['ACTION_SERVER_PORT']}/webhook")
+    env.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault("SANIC_REGISTER", "false")
+    return env
+
+
+def wait_http(url: str, process: subprocess.Popen, timeout: float, name: str) -> None:
+    """Poll ``url`` until it answers 200; fail early if ``process`` dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with code {process.returncode} while starting")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(f"{name} did not answer at {url} within {timeout:.0f}s")
+
+
+def stop(process: Optional[subprocess.Popen], name: str, timeout: float = 20.0) -> None:
+    """Ask a child to stop (SIGTERM), then kill it if it does not."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        logger.warning("%s did not stop in %.0fs; killing it", name, timeout)
+        process.kill()
+        process.wait()
+
+
+def start_mongodb(stack: ExitStack, env: dict[str, str]) -> None:
+    """Use MONGODB_URL when set, else start the local replica set under .data/mongo."""
+    if env.get("MONGODB_URL"):
+        print(f"MongoDB:       {env['MONGODB_URL']} (from MONGODB_URL)", flush=True)
+        return
+    server = LocalMongod()
+    env["MONGODB_URL"] = server.start()
+    if server.started_here:
+        stack.callback(server.stop)
+    print(f"MongoDB:       {env['MONGODB_URL']} (data in {server.data_dir}, log {server.log_path})",
+          flush=True)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Start everything, wait for Ctrl-C (or the shell to end), stop everything."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("mode", nargs="?", choices=["serve", "shell"], default="serve")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    env = service_env()
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    children: list[tuple[str, subprocess.Popen]] = []
+    with ExitStack() as stack:
+        try:
+            start_mongodb(stack, env)  # stopped last: callbacks run in reverse order
+            stack.callback(lambda: [stop(p, n) for n, p in reversed(children)])
+            os.environ.update(MONGODB_URL=env["MONGODB_URL"], MONGODB_DB=env["MONGODB_DB"])
+            if seed.main([]) != 0:
+                return 2
+            actions = subprocess.Popen(
+                [str(BIN / "rasa"), "run", "actions", "--port", env["ACTION_SERVER_PORT"],
+                 "--actions", "actions"], cwd=ROOT, env=env, start_new_session=True)
+            children.append(("action server", actions))
+            wait_http(f"http://127.0.0.1:{env['ACTION_SERVER_PORT']}/health", actions, 120,
+                      "action server")
+            print(f"Action server: http://127.0.0.1:{env['ACTION_SERVER_PORT']}/webhook",
+                  flush=True)
+            model = ROOT / "models"
+            if args.mode == "shell":
+                shell = subprocess.Popen(
+                    [str(BIN / "rasa"), "shell", "--model", str(model), "--endpoints",
+                     "endpoints.yml"], cwd=ROOT, env=env)
+                children.append(("rasa shell", shell))
+                return shell.wait()
+            rasa = subprocess.Popen(
+                [str(BIN / "rasa"), "run", "--model", str(model), "--port", env["RASA_PORT"],
+                 "--credentials", "credentials.yml", "--endpoints", "endpoints.yml",
+                 "--cors", "*"], cwd=ROOT, env=env, start_new_session=True)
+            children.append(("rasa server", rasa))
+            wait_http(f"http://127.0.0.1:{env['RASA_PORT']}/webhooks/rest/", rasa, 300,
+                      "rasa server")
+            print(f"Rasa server:   http://127.0.0.1:{env['RASA_PORT']} "
+                  f"(REST: /webhooks/rest/webhook, socket.io: /socket.io)", flush=True)
+            print("Ready. Press Ctrl-C to stop.", flush=True)
+            while True:
+                for name, process in children:
+                    if process.poll() is not None:
+                        print(f"{name} exited with code {process.returncode}; stopping",
+                              file=sys.stderr, flush=True)
+                        return 1
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            print("Stopping…", flush=True)
+            return 0
+        except RuntimeError as exc:
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
