@@ -1,9 +1,11 @@
 """Bookings: create, change status, cancel and reschedule without ever double-booking.
 
-The guarantee lives in MongoDB: every active booking owns one ``claims`` document per claim
-cell of its occupied interval, keyed ``<staff>@<cell>``; the booking and its claims are written
-in one transaction, so two overlapping bookings of one staff member cannot both commit, across
-processes and servers. Freeing statuses delete the claims in the same transaction.
+The guarantee lives in MongoDB: an active booking lists the claim cells of its occupied
+interval (``<staff>@<cell>``, 5-minute cells, buffers included) in its ``cells`` field, under a
+unique multikey index. Two bookings of one staff member that overlap share a cell, so the
+database refuses the second, across processes and servers. Claiming, moving (reschedule) and
+releasing cells (cancel, expiry) are single-document updates, hence atomic; the order events
+and usage counter are written in the same transaction.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 from pymongo import ReturnDocument
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from booking import orders
 from booking.availability import (
@@ -100,12 +102,8 @@ def _claim_ids(staff_id: str, interval: Interval) -> list[str]:
     return [f"{staff_id}@{cell.strftime('%Y-%m-%dT%H:%M')}" for cell in cells(interval)]
 
 
-def _duplicate_key_of(exc: Union[DuplicateKeyError, BulkWriteError]) -> dict[str, Any]:
-    details = exc.details or {}
-    if isinstance(exc, BulkWriteError):
-        errors = details.get("writeErrors") or [{}]
-        details = errors[0]
-    return details.get("keyPattern") or {}
+def _duplicate_key_of(exc: DuplicateKeyError) -> dict[str, Any]:
+    return (exc.details or {}).get("keyPattern") or {}
 
 
 class BookingService:
@@ -167,8 +165,10 @@ class BookingService:
         day = max(after, now).astimezone(tz).date()
         last = (now + self.rules.horizon).astimezone(tz).date()
         found: list[Slot] = []
+        span = 1  # the same day first (usually enough), then ever wider chunks
         while day <= last and len(found) < count:
-            chunk_end = min(day + timedelta(days=_SEARCH_DAYS_FOR_ALTERNATIVES - 1), last)
+            chunk_end = min(day + timedelta(days=span - 1), last)
+            span = min(span * 2, _SEARCH_DAYS_FOR_ALTERNATIVES)
             slots = self.free_slots(service_id, day, chunk_end, staff_id)
             found.extend(first_free(slots, after, count - len(found)))
             day = chunk_end + timedelta(days=1)
@@ -224,14 +224,11 @@ class BookingService:
         if not eligible:
             raise first_error or ValidationError(f"nobody performs {service.name}")
         key = request.idempotency_key or uuid.uuid4().hex
-        existing = self._by_idempotency_key(key)
-        if existing is not None:
-            return existing
         occupied = occupied_interval(service, request.start)
-        busy = self._busy([m.id for m in eligible], *occupied)
+        if len(eligible) > 1:  # pick among colleagues who look free; the insert decides
+            busy = self._busy([m.id for m in eligible], *occupied)
+            eligible = [m for m in eligible if not busy[m.id]]
         for member in eligible:
-            if busy[member.id]:
-                continue
             try:
                 return with_retries(
                     lambda: self._insert(request, key, business.id, service, member, occupied, now)
@@ -275,6 +272,7 @@ class BookingService:
                 "end": request.start + timedelta(minutes=service.duration_minutes),
                 "occupied_start": occupied[0],
                 "occupied_end": occupied[1],
+                "cells": claim_ids,
                 "status": status,
                 "price": service.price,
                 "currency": business.currency,
@@ -288,16 +286,11 @@ class BookingService:
                 try:
                     self.db.bookings.insert_one(doc, session=session)
                 except DuplicateKeyError as exc:
-                    if "code" in _duplicate_key_of(exc):
-                        raise _CodeTaken() from exc
-                    raise
-                try:
-                    self.db.claims.insert_many(
-                        [{"_id": cid, "booking_id": doc["_id"]} for cid in claim_ids],
-                        ordered=True, session=session)
-                except BulkWriteError as exc:
-                    if any(e.get("code") == 11000 for e in exc.details.get("writeErrors", [])):
+                    index = _duplicate_key_of(exc)
+                    if "cells" in index:
                         raise _CellTaken() from exc
+                    if "code" in index:
+                        raise _CodeTaken() from exc
                     raise
                 usage = self.db.usage.find_one_and_update(
                     {"_id": f"{business_id}:{month}"},
@@ -377,15 +370,16 @@ class BookingService:
         now = self.clock()
 
         def body(session: ClientSession) -> dict[str, Any]:
+            update: dict[str, Any] = {
+                "$set": {"status": target, "updated_at": now}, "$inc": {"version": 1},
+                "$push": {"history": {"status": target, "at": now}}}
+            if target not in ACTIVE_STATUSES:
+                update["$unset"] = {"cells": ""}  # releases the time
             doc = self.db.bookings.find_one_and_update(
                 {"_id": current.id, "status": current.status, "version": current.version},
-                {"$set": {"status": target, "updated_at": now}, "$inc": {"version": 1},
-                 "$push": {"history": {"status": target, "at": now}}},
-                return_document=ReturnDocument.AFTER, session=session)
+                update, return_document=ReturnDocument.AFTER, session=session)
             if doc is None:
                 raise _Stale()
-            if target not in ACTIVE_STATUSES:
-                self.db.claims.delete_many({"booking_id": current.id}, session=session)
             kind = _EVENT_FOR_STATUS.get(target)
             if kind:
                 self.db.order_events.insert_one(orders.event_doc(
@@ -448,40 +442,29 @@ class BookingService:
 
     def _move(self, booking: Booking, service: Service, member: Staff, new_start: datetime,
               now: datetime) -> Booking:
-        old_doc = self.db.bookings.find_one({"_id": booking.id}, {"occupied_start": 1,
-                                                                  "occupied_end": 1})
-        old_ids = set(_claim_ids(booking.staff_id, (old_doc["occupied_start"],
-                                                    old_doc["occupied_end"])))
         occupied = occupied_interval(service, new_start)
-        new_ids = _claim_ids(member.id, occupied)
-        to_claim = [cid for cid in new_ids if cid not in old_ids]
-        to_release = sorted(old_ids - set(new_ids))
 
         def body(session: ClientSession) -> dict[str, Any]:
-            doc = self.db.bookings.find_one_and_update(
-                {"_id": booking.id, "status": booking.status, "version": booking.version},
-                {"$set": {"start": new_start,
-                          "end": new_start + timedelta(minutes=service.duration_minutes),
-                          "staff_id": member.id, "occupied_start": occupied[0],
-                          "occupied_end": occupied[1], "updated_at": now},
-                 "$inc": {"version": 1},
-                 "$push": {"history": {"status": booking.status, "at": now,
-                                       "rescheduled_from": booking.start}}},
-                return_document=ReturnDocument.AFTER, session=session)
+            # One update swaps the cells: the new ones are checked against everyone else's
+            # before the old ones are given up, and a refusal changes nothing.
+            try:
+                doc = self.db.bookings.find_one_and_update(
+                    {"_id": booking.id, "status": booking.status, "version": booking.version},
+                    {"$set": {"start": new_start,
+                              "end": new_start + timedelta(minutes=service.duration_minutes),
+                              "staff_id": member.id, "occupied_start": occupied[0],
+                              "occupied_end": occupied[1],
+                              "cells": _claim_ids(member.id, occupied), "updated_at": now},
+                     "$inc": {"version": 1},
+                     "$push": {"history": {"status": booking.status, "at": now,
+                                           "rescheduled_from": booking.start}}},
+                    return_document=ReturnDocument.AFTER, session=session)
+            except DuplicateKeyError as exc:
+                if "cells" in _duplicate_key_of(exc):
+                    raise _CellTaken() from exc
+                raise
             if doc is None:
                 raise _Stale()
-            if to_claim:
-                try:
-                    self.db.claims.insert_many(
-                        [{"_id": cid, "booking_id": booking.id} for cid in to_claim],
-                        ordered=True, session=session)
-                except BulkWriteError as exc:
-                    if any(e.get("code") == 11000 for e in exc.details.get("writeErrors", [])):
-                        raise _CellTaken() from exc
-                    raise
-            if to_release:
-                self.db.claims.delete_many({"_id": {"$in": to_release},
-                                            "booking_id": booking.id}, session=session)
             self.db.order_events.insert_one(orders.event_doc(
                 booking.order_id, booking.business_id, orders.RESCHEDULED, now,
                 code=booking.code, old_start=booking.start, new_start=new_start),

@@ -45,8 +45,9 @@ def ensure_indexes(db: Database) -> None:
     db.bookings.create_index("idempotency_key", unique=True, sparse=True)
     db.bookings.create_index([("staff_id", ASCENDING), ("occupied_start", ASCENDING)])
     db.bookings.create_index([("customer_id", ASCENDING), ("start", ASCENDING)])
-    # The no-overlap guarantee is the claims' unique _id "<staff>@<cell>" (one per time cell).
-    db.claims.create_index("booking_id")
+    # The no-overlap guarantee: a claim cell "<staff>@<cell>" belongs to one active booking.
+    db.bookings.create_index("cells", unique=True,
+                             partialFilterExpression={"cells": {"$exists": True}})
     db.order_events.create_index([("business_id", ASCENDING), ("at", ASCENDING)])
     db.order_events.create_index([("order_id", ASCENDING), ("at", ASCENDING)])
 
