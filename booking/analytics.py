@@ -38,11 +38,12 @@ def _rate(part: int, whole: int) -> Optional[float]:
 
 def funnel(db: Database, business_id: str, start: datetime, end: datetime) -> Funnel:
     """Funnel figures for orders received in ``[start, end)``."""
-    received = db.order_events.distinct("order_id", {
+    log = orders.events_collection(db)
+    received = log.distinct("order_id", {
         "business_id": business_id, "type": orders.ORDER_RECEIVED,
         "at": {"$gte": start, "$lt": end}, "order_id": {"$ne": None}})
     by_order: dict[str, list[dict]] = {oid: [] for oid in received}
-    for event in db.order_events.find({"order_id": {"$in": received}}).sort("at", 1):
+    for event in log.find({"order_id": {"$in": received}}).sort("at", 1):
         by_order[event["order_id"]].append(event)
     selected = confirmed = expired = conflicted = 0
     waits: list[float] = []

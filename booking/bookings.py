@@ -3,9 +3,10 @@
 The guarantee lives in MongoDB: an active booking lists the claim cells of its occupied
 interval (``<staff>@<cell>``, 5-minute cells, buffers included) in its ``cells`` field, under a
 unique multikey index. Two bookings of one staff member that overlap share a cell, so the
-database refuses the second, across processes and servers. Claiming, moving (reschedule) and
-releasing cells (cancel, expiry) are single-document updates, hence atomic; the order events
-and usage counter are written in the same transaction.
+database refuses the second, across processes and servers. Claiming (insert), moving
+(reschedule) and releasing cells (cancel, expiry) are each one single-document write, hence
+atomic without a transaction; the server settles concurrent writers itself. Order events are
+appended after the decision (analytics; see ``orders``).
 """
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Optional, Sequence, Union
 
 from pymongo import ReturnDocument
-from pymongo.client_session import ClientSession
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
@@ -33,7 +33,7 @@ from booking.availability import (
     occupied_interval,
 )
 from booking.catalog import Catalog
-from booking.db import run_transaction, with_retries
+from booking.db import with_retries
 from booking.errors import (
     InvalidTransitionError,
     PlanLimitReachedError,
@@ -228,11 +228,17 @@ class BookingService:
         if len(eligible) > 1:  # pick among colleagues who look free; the insert decides
             busy = self._busy([m.id for m in eligible], *occupied)
             eligible = [m for m in eligible if not busy[m.id]]
+        attempts = 0
+
+        def insert(member: Staff) -> Booking:
+            nonlocal attempts
+            attempts += 1
+            return self._insert(request, key, business.id, service, member, occupied, now,
+                                retried=attempts > 1)
+
         for member in eligible:
             try:
-                return with_retries(
-                    lambda: self._insert(request, key, business.id, service, member, occupied, now)
-                )
+                return with_retries(lambda: insert(member))
             except _CellTaken:
                 continue
         return self._conflict(request, business.id, service)
@@ -250,11 +256,16 @@ class BookingService:
         return Booking.from_doc(doc) if doc else None
 
     def _insert(self, request: BookingRequest, key: str, business_id: str, service: Service,
-                member: Staff, occupied: Interval, now: datetime) -> Booking:
+                member: Staff, occupied: Interval, now: datetime, retried: bool) -> Booking:
+        """One insert is the whole decision: cells, code, idempotency key and (for a business
+        with a plan limit) the usage slot are each under a unique index.
+
+        Args:
+            retried: an earlier attempt of this request may have been stored (its answer lost).
+        """
         business = self.catalog.business(business_id)
         status = PENDING_PAYMENT if business.payment_required else CONFIRMED
         month = now.astimezone(business.tz).strftime("%Y-%m")
-        claim_ids = _claim_ids(member.id, occupied)
         for _ in range(_MAX_CODE_ATTEMPTS):
             doc = {
                 "_id": uuid.uuid4().hex,
@@ -272,53 +283,44 @@ class BookingService:
                 "end": request.start + timedelta(minutes=service.duration_minutes),
                 "occupied_start": occupied[0],
                 "occupied_end": occupied[1],
-                "cells": claim_ids,
+                "cells": _claim_ids(member.id, occupied),
                 "status": status,
                 "price": service.price,
                 "currency": business.currency,
+                "usage_month": month,
                 "version": 1,
                 "created_at": now,
                 "updated_at": now,
                 "history": [{"status": status, "at": now}],
             }
-
-            def body(session: ClientSession) -> dict[str, Any]:
-                try:
-                    self.db.bookings.insert_one(doc, session=session)
-                except DuplicateKeyError as exc:
-                    index = _duplicate_key_of(exc)
-                    if "cells" in index:
-                        raise _CellTaken() from exc
-                    if "code" in index:
-                        raise _CodeTaken() from exc
-                    raise
-                usage = self.db.usage.find_one_and_update(
-                    {"_id": f"{business_id}:{month}"},
-                    {"$inc": {"count": 1},
-                     "$setOnInsert": {"business_id": business_id, "month": month}},
-                    upsert=True, return_document=ReturnDocument.AFTER, session=session)
-                limit = business.monthly_booking_limit
-                if limit is not None and usage["count"] > limit:
+            limit = business.monthly_booking_limit
+            if limit is not None:
+                used = self.db.bookings.count_documents(
+                    {"business_id": business_id, "usage_month": month})
+                if used >= limit:
                     raise PlanLimitReachedError(business_id, limit, month)
-                events = [orders.event_doc(request.order_id, business_id, orders.BOOKING_CREATED,
-                                           now, code=doc["code"], customer_id=request.customer_id)]
-                if status == PENDING_PAYMENT:
-                    events.append(orders.event_doc(request.order_id, business_id,
-                                                   orders.PENDING_PAYMENT, now, code=doc["code"]))
-                self.db.order_events.insert_many(events, session=session)
-                return doc
-
+                doc["usage_slot"] = f"{business_id}:{month}:{used + 1}"
             try:
-                return Booking.from_doc(run_transaction(self.db, body))
-            except _CodeTaken:
-                continue
+                self.db.bookings.insert_one(doc)
             except DuplicateKeyError as exc:
-                if "idempotency_key" in _duplicate_key_of(exc):
-                    existing = self._by_idempotency_key(key)
+                index = _duplicate_key_of(exc)
+                if retried or request.idempotency_key or "idempotency_key" in index:
+                    existing = self._by_idempotency_key(key)  # ours already?
                     if existing is not None:
                         return existing
+                if "cells" in index:
+                    raise _CellTaken() from exc
+                if "code" in index or "usage_slot" in index:
+                    continue  # draw another code / count again
                 raise
-        raise RuntimeError("could not find a free booking code")
+            events = [orders.event_doc(request.order_id, business_id, orders.BOOKING_CREATED,
+                                       now, code=doc["code"], customer_id=request.customer_id)]
+            if status == PENDING_PAYMENT:
+                events.append(orders.event_doc(request.order_id, business_id,
+                                               orders.PENDING_PAYMENT, now, code=doc["code"]))
+            self.order_log.append(events)
+            return Booking.from_doc(doc)
+        raise RuntimeError("could not find a free booking code or usage slot")
 
     # ----------------------------------------------------------------- read
     def get(self, code: str) -> Booking:
@@ -339,9 +341,10 @@ class BookingService:
         return [Booking.from_doc(d) for d in docs]
 
     def usage(self, business_id: str, month: str) -> int:
-        """Bookings created by a business in a month (``YYYY-MM``, business time)."""
-        doc = with_retries(lambda: self.db.usage.find_one({"_id": f"{business_id}:{month}"}))
-        return doc["count"] if doc else 0
+        """Bookings created by a business in a month (``YYYY-MM``, business time); cancelled
+        ones included, as they used the plan."""
+        return with_retries(lambda: self.db.bookings.count_documents(
+            {"business_id": business_id, "usage_month": month}))
 
     # ----------------------------------------------------------------- lifecycle
     def transition(self, code: str, target: str, expected: Optional[str] = None,
@@ -368,26 +371,22 @@ class BookingService:
 
     def _apply_status(self, current: Booking, target: str, event_data: dict) -> Booking:
         now = self.clock()
-
-        def body(session: ClientSession) -> dict[str, Any]:
-            update: dict[str, Any] = {
-                "$set": {"status": target, "updated_at": now}, "$inc": {"version": 1},
-                "$push": {"history": {"status": target, "at": now}}}
-            if target not in ACTIVE_STATUSES:
-                update["$unset"] = {"cells": ""}  # releases the time
-            doc = self.db.bookings.find_one_and_update(
-                {"_id": current.id, "status": current.status, "version": current.version},
-                update, return_document=ReturnDocument.AFTER, session=session)
-            if doc is None:
-                raise _Stale()
-            kind = _EVENT_FOR_STATUS.get(target)
-            if kind:
-                self.db.order_events.insert_one(orders.event_doc(
-                    current.order_id, current.business_id, kind, now, code=current.code,
-                    **event_data), session=session)
-            return doc
-
-        return Booking.from_doc(run_transaction(self.db, body))
+        update: dict[str, Any] = {
+            "$set": {"status": target, "updated_at": now}, "$inc": {"version": 1},
+            "$push": {"history": {"status": target, "at": now}}}
+        if target not in ACTIVE_STATUSES:
+            update["$unset"] = {"cells": ""}  # releases the time in the same atomic update
+        doc = self.db.bookings.find_one_and_update(
+            {"_id": current.id, "status": current.status, "version": current.version},
+            update, return_document=ReturnDocument.AFTER)
+        if doc is None:
+            raise _Stale()
+        kind = _EVENT_FOR_STATUS.get(target)
+        if kind:
+            self.order_log.append([orders.event_doc(
+                current.order_id, current.business_id, kind, now, code=current.code,
+                **event_data)])
+        return Booking.from_doc(doc)
 
     def cancel(self, code: str, customer_id: Optional[str] = None) -> Booking:
         """Cancel an upcoming booking and free its time; ``customer_id`` checks ownership."""
@@ -443,35 +442,30 @@ class BookingService:
     def _move(self, booking: Booking, service: Service, member: Staff, new_start: datetime,
               now: datetime) -> Booking:
         occupied = occupied_interval(service, new_start)
-
-        def body(session: ClientSession) -> dict[str, Any]:
-            # One update swaps the cells: the new ones are checked against everyone else's
-            # before the old ones are given up, and a refusal changes nothing.
-            try:
-                doc = self.db.bookings.find_one_and_update(
-                    {"_id": booking.id, "status": booking.status, "version": booking.version},
-                    {"$set": {"start": new_start,
-                              "end": new_start + timedelta(minutes=service.duration_minutes),
-                              "staff_id": member.id, "occupied_start": occupied[0],
-                              "occupied_end": occupied[1],
-                              "cells": _claim_ids(member.id, occupied), "updated_at": now},
-                     "$inc": {"version": 1},
-                     "$push": {"history": {"status": booking.status, "at": now,
-                                           "rescheduled_from": booking.start}}},
-                    return_document=ReturnDocument.AFTER, session=session)
-            except DuplicateKeyError as exc:
-                if "cells" in _duplicate_key_of(exc):
-                    raise _CellTaken() from exc
-                raise
-            if doc is None:
-                raise _Stale()
-            self.db.order_events.insert_one(orders.event_doc(
-                booking.order_id, booking.business_id, orders.RESCHEDULED, now,
-                code=booking.code, old_start=booking.start, new_start=new_start),
-                session=session)
-            return doc
-
-        return Booking.from_doc(run_transaction(self.db, body))
+        # One update swaps the cells: the new ones are checked against everyone else's before
+        # the old ones are given up, and a refusal changes nothing.
+        try:
+            doc = self.db.bookings.find_one_and_update(
+                {"_id": booking.id, "status": booking.status, "version": booking.version},
+                {"$set": {"start": new_start,
+                          "end": new_start + timedelta(minutes=service.duration_minutes),
+                          "staff_id": member.id, "occupied_start": occupied[0],
+                          "occupied_end": occupied[1],
+                          "cells": _claim_ids(member.id, occupied), "updated_at": now},
+                 "$inc": {"version": 1},
+                 "$push": {"history": {"status": booking.status, "at": now,
+                                       "rescheduled_from": booking.start}}},
+                return_document=ReturnDocument.AFTER)
+        except DuplicateKeyError as exc:
+            if "cells" in _duplicate_key_of(exc):
+                raise _CellTaken() from exc
+            raise
+        if doc is None:
+            raise _Stale()
+        self.order_log.append([orders.event_doc(
+            booking.order_id, booking.business_id, orders.RESCHEDULED, now,
+            code=booking.code, old_start=booking.start, new_start=new_start)])
+        return Booking.from_doc(doc)
 
 
 _EVENT_FOR_STATUS = {

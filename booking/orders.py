@@ -5,7 +5,9 @@ import logging
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from pymongo.client_session import ClientSession
+from pymongo.collection import Collection
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
 from pymongo.database import Database
 
 logger = logging.getLogger(__name__)
@@ -38,19 +40,35 @@ def event_doc(order_id: Optional[str], business_id: str, kind: str, at: datetime
             "data": data}
 
 
+def events_collection(db: Database) -> Collection:
+    """The event log with w:1 writes and ``local`` reads (so a reader sees what it wrote)."""
+    return db.order_events.with_options(write_concern=WriteConcern(w=1),
+                                        read_concern=ReadConcern("local"))
+
+
 class OrderLog:
-    """Appends order events and reads them back."""
+    """Appends order events and reads them back.
+
+    Events are analytics: they are written with w:1 (acknowledged by the primary, journaled
+    within its commit interval) after the booking decision they describe, which is itself
+    durable with w:majority. A crash between the two can lose an event, never a booking.
+    """
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.events_collection = events_collection(db)
+
+    def append(self, docs: list[dict[str, Any]]) -> None:
+        """Append prepared event documents (see ``event_doc``)."""
+        if docs:
+            self.events_collection.insert_many(docs, ordered=True)
 
     def record(self, order_id: Optional[str], business_id: str, kind: str,
-               at: Optional[datetime] = None, session: Optional[ClientSession] = None,
-               **data: Any) -> None:
+               at: Optional[datetime] = None, **data: Any) -> None:
         """Append one event; ``at`` defaults to now (UTC)."""
-        doc = event_doc(order_id, business_id, kind, at or datetime.now(timezone.utc), **data)
-        self.db.order_events.insert_one(doc, session=session)
+        self.append([event_doc(order_id, business_id, kind, at or datetime.now(timezone.utc),
+                               **data)])
 
     def events(self, order_id: str) -> list[dict[str, Any]]:
         """Every event of an order, oldest first."""
-        return list(self.db.order_events.find({"order_id": order_id}, {"_id": 0}).sort("at", 1))
+        return list(self.events_collection.find({"order_id": order_id}, {"_id": 0}).sort("at", 1))

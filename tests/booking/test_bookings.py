@@ -16,6 +16,7 @@ from booking.errors import (
     TooSoonError,
     UnknownEntityError,
 )
+from booking.orders import events_collection
 from booking.models import CANCELLED, COMPLETED, CONFIRMED, EXPIRED, NO_SHOW, PENDING_PAYMENT
 from tests.booking.factories import catalog, service, staff
 
@@ -58,7 +59,7 @@ def test_create_waits_for_payment_when_the_business_requires_it(db, clock):
     svc = BookingService(db, catalog(payment_required=True), clock=clock)
     booking = svc.create(request("10:00"))
     assert booking.status == PENDING_PAYMENT
-    types = [e["type"] for e in db.order_events.find({"data.code": booking.code})]
+    types = [e["type"] for e in events_collection(db).find({"data.code": booking.code})]
     assert types == ["booking_created", "pending_payment"]
     assert svc.transition(booking.code, CONFIRMED).status == CONFIRMED
     assert svc.transition(booking.code, COMPLETED).status == COMPLETED
@@ -215,3 +216,28 @@ def test_next_free_skips_to_following_days(svc):
     # Wayan works until 17:00: 16:00 is excluded (strictly after), 16:15 fits, then Wednesday.
     assert [s.start.astimezone(BALI).strftime("%a %H:%M") for s in slots] == [
         "Tue 16:15", "Wed 09:00", "Wed 09:15"]
+
+
+def test_plan_limit_holds_when_creators_race_at_the_boundary(db, clock):
+    import threading
+
+    svc = BookingService(db, catalog(monthly_booking_limit=3,
+                                     staff_members=[staff(f"s{i}") for i in range(10)]),
+                         clock=clock)
+    go, outcomes = threading.Barrier(10), []
+
+    def attempt(i: int) -> None:
+        go.wait()
+        try:
+            svc.create(BookingRequest("massage", at("10:00"), f"c{i}", staff_id=f"s{i}"))
+            outcomes.append("booked")
+        except PlanLimitReachedError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["booked"] * 3 + ["refused"] * 7
+    assert db.bookings.count_documents({}) == 3 == svc.usage("spa", "2026-11")
