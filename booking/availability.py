@@ -132,28 +132,37 @@ def free_slots(
     Returns:
         Slots in time order, each with the staff members free at that start.
     """
-    earliest = now + rules.min_notice
-    latest = now + rules.horizon
-    duration = timedelta(minutes=service.duration_minutes)
-    step = timedelta(minutes=rules.slot_minutes)
-    by_start: dict[datetime, list[str]] = {}
+    # Integer minutes since the epoch in the hot loop; datetimes only for the answer.
+    earliest = _minutes(now + rules.min_notice)
+    latest = _minutes(now + rules.horizon)
+    duration, step = service.duration_minutes, rules.slot_minutes
+    before, after = service.buffer_before_minutes, service.buffer_after_minutes
+    by_start: dict[int, list[str]] = {}
     for day in local_days(first_day, last_day):
-        midnight = datetime(day.year, day.month, day.day, tzinfo=tz)
+        midnight = _minutes(datetime(day.year, day.month, day.day, tzinfo=tz))
         for member in staff:
-            windows = working_windows(member, day, tz)
-            member_busy = busy.get(member.id, ())
-            for w_start, w_end in windows:
-                # First grid point (from local midnight) at or after the window start.
-                offset = (w_start - midnight.astimezone(timezone.utc)) / step
-                k = int(offset) if offset == int(offset) else int(offset) + 1
-                start = (midnight + k * step).astimezone(timezone.utc)
-                while start + duration <= w_end:
-                    if earliest <= start <= latest and not _overlaps_any(
-                        occupied_interval(service, start), member_busy
-                    ):
-                        by_start.setdefault(start, []).append(member.id)
+            member_busy = [(_minutes(b0), _minutes_ceil(b1)) for b0, b1 in busy.get(member.id, ())]
+            for w_start, w_end in working_windows(member, day, tz):
+                w0, w1 = _minutes_ceil(w_start), _minutes(w_end)
+                start = midnight + -(-(w0 - midnight) // step) * step  # first grid point >= w0
+                while start + duration <= w1:
+                    if earliest <= start <= latest:
+                        occ0 = (start - before) // CELL_MINUTES * CELL_MINUTES
+                        occ1 = -(-(start + duration + after) // CELL_MINUTES) * CELL_MINUTES
+                        if not any(b0 < occ1 and occ0 < b1 for b0, b1 in member_busy):
+                            by_start.setdefault(start, []).append(member.id)
                     start += step
-    return [Slot(s, tuple(ids)) for s, ids in sorted(by_start.items())]
+    return [Slot(_EPOCH + timedelta(minutes=m), tuple(ids)) for m, ids in sorted(by_start.items())]
+
+
+def _minutes(moment: datetime) -> int:
+    """Whole minutes since the epoch (floored)."""
+    return int((moment - _EPOCH).total_seconds() // 60)
+
+
+def _minutes_ceil(moment: datetime) -> int:
+    """Minutes since the epoch, rounded up."""
+    return -int(-(moment - _EPOCH).total_seconds() // 60)
 
 
 def check_start(
