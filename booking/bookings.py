@@ -15,23 +15,14 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Union
 
 from pymongo import ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from booking import orders
-from booking.availability import (
-    Interval,
-    Rules,
-    Slot,
-    cells,
-    check_start,
-    first_free,
-    free_slots,
-    occupied_interval,
-)
+from booking.availability import Interval, Rules, Slot, cells, occupied_interval
 from booking.catalog import Catalog
 from booking.db import with_retries
 from booking.errors import (
@@ -41,6 +32,7 @@ from booking.errors import (
     UnknownEntityError,
     ValidationError,
 )
+from booking.slots import ALTERNATIVES, AvailabilityService
 from booking.models import (
     ACTIVE_STATUSES,
     ALLOWED_TRANSITIONS,
@@ -55,10 +47,8 @@ from booking.models import (
 
 logger = logging.getLogger(__name__)
 
-ALTERNATIVES = 3
 _MAX_CODE_ATTEMPTS = 20
 _MAX_STALE_RETRIES = 5
-_SEARCH_DAYS_FOR_ALTERNATIVES = 14
 
 
 def utcnow() -> datetime:
@@ -122,83 +112,24 @@ class BookingService:
         self.rules = rules
         self.clock = clock
         self.new_code = code_generator
+        self.availability = AvailabilityService(db, catalog, rules, clock)
         self.order_log = orders.OrderLog(db)
 
     @property
     def catalog(self) -> Catalog:
         """The current catalog snapshot."""
-        return self._catalog() if callable(self._catalog) else self._catalog
+        return self.availability.catalog
 
     # ----------------------------------------------------------------- availability
-    def free_slots(
-        self,
-        service_id: str,
-        first_day: date,
-        last_day: Optional[date] = None,
-        staff_id: Optional[str] = None,
-    ) -> list[Slot]:
-        """Free start times for a service on local days ``first_day``..``last_day``."""
-        catalog = self.catalog
-        service = catalog.service(service_id)
-        tz = catalog.business(service.business_id).tz
-        last_day = last_day or first_day
-        if last_day < first_day:
-            raise ValidationError("the last day of the range is before the first")
-        staff = self._staff_for(catalog, service, staff_id)
-        begin = datetime(first_day.year, first_day.month, first_day.day, tzinfo=tz)
-        end = datetime(last_day.year, last_day.month, last_day.day, tzinfo=tz) + timedelta(days=1)
-        busy = self._busy([m.id for m in staff], begin - timedelta(days=1), end + timedelta(days=1))
-        return free_slots(service, staff, busy, first_day, last_day, tz, self.clock(), self.rules)
+    def free_slots(self, service_id: str, first_day: date, last_day: Optional[date] = None,
+                   staff_id: Optional[str] = None) -> list[Slot]:
+        """Free start times (see ``AvailabilityService.free_slots``)."""
+        return self.availability.free_slots(service_id, first_day, last_day, staff_id)
 
-    def next_free(
-        self,
-        service_id: str,
-        after: datetime,
-        count: int = ALTERNATIVES,
-        staff_id: Optional[str] = None,
-    ) -> list[Slot]:
-        """The next ``count`` free start times strictly after ``after``, day by day."""
-        catalog = self.catalog
-        service = catalog.service(service_id)
-        tz = catalog.business(service.business_id).tz
-        now = self.clock()
-        day = max(after, now).astimezone(tz).date()
-        last = (now + self.rules.horizon).astimezone(tz).date()
-        found: list[Slot] = []
-        span = 1  # the same day first (usually enough), then ever wider chunks
-        while day <= last and len(found) < count:
-            chunk_end = min(day + timedelta(days=span - 1), last)
-            span = min(span * 2, _SEARCH_DAYS_FOR_ALTERNATIVES)
-            slots = self.free_slots(service_id, day, chunk_end, staff_id)
-            found.extend(first_free(slots, after, count - len(found)))
-            day = chunk_end + timedelta(days=1)
-        return found
-
-    def _staff_for(self, catalog: Catalog, service: Service, staff_id: Optional[str]) -> list[Staff]:
-        if staff_id is None:
-            return catalog.staff_for(service.id)
-        member = catalog.staff_member(staff_id)
-        if service.id not in member.service_ids:
-            raise ValidationError(f"{member.name} does not perform {service.name}")
-        return [member]
-
-    def _busy(self, staff_ids: Sequence[str], begin: datetime, end: datetime) -> dict[str, list[Interval]]:
-        def query() -> dict[str, list[Interval]]:
-            busy: dict[str, list[Interval]] = {sid: [] for sid in staff_ids}
-            cursor = self.db.bookings.find(
-                {
-                    "staff_id": {"$in": list(staff_ids)},
-                    "status": {"$in": list(ACTIVE_STATUSES)},
-                    "occupied_start": {"$lt": end},
-                    "occupied_end": {"$gt": begin},
-                },
-                {"_id": 0, "staff_id": 1, "occupied_start": 1, "occupied_end": 1},
-            )
-            for doc in cursor:
-                busy[doc["staff_id"]].append((doc["occupied_start"], doc["occupied_end"]))
-            return busy
-
-        return with_retries(query)
+    def next_free(self, service_id: str, after: datetime, count: int = ALTERNATIVES,
+                  staff_id: Optional[str] = None) -> list[Slot]:
+        """The next free start times (see ``AvailabilityService.next_free``)."""
+        return self.availability.next_free(service_id, after, count, staff_id)
 
     # ----------------------------------------------------------------- create
     def create(self, request: BookingRequest) -> Booking:
@@ -212,21 +143,13 @@ class BookingService:
             villa = catalog.villa(request.villa_id)
             if business.id not in villa.business_ids:
                 raise ValidationError(f"{villa.name} is not a partner of {business.name}")
-        candidates = self._staff_for(catalog, service, request.staff_id)
         now = self.clock()
-        eligible, first_error = [], None
-        for member in candidates:
-            try:
-                check_start(service, member, request.start, business.tz, now, self.rules)
-                eligible.append(member)
-            except ValidationError as exc:
-                first_error = first_error or exc
-        if not eligible:
-            raise first_error or ValidationError(f"nobody performs {service.name}")
+        eligible = self.availability.eligible(service, self.availability.staff_for(catalog, service, request.staff_id),
+                                  request.start, business.tz, now)
         key = request.idempotency_key or uuid.uuid4().hex
         occupied = occupied_interval(service, request.start)
         if len(eligible) > 1:  # pick among colleagues who look free; the insert decides
-            busy = self._busy([m.id for m in eligible], *occupied)
+            busy = self.availability.busy([m.id for m in eligible], *occupied)
             eligible = [m for m in eligible if not busy[m.id]]
         attempts = 0
 
@@ -409,20 +332,12 @@ class BookingService:
             service = catalog.service(booking.service_id)
             tz = catalog.business(booking.business_id).tz
             if staff_id is not None:
-                candidates = self._staff_for(catalog, service, staff_id)
+                candidates = self.availability.staff_for(catalog, service, staff_id)
             else:  # the same person first, then anyone else who does the service
                 others = [m for m in catalog.staff_for(service.id) if m.id != booking.staff_id]
                 candidates = [catalog.staff_member(booking.staff_id)] + others
             now = self.clock()
-            eligible, first_error = [], None
-            for member in candidates:
-                try:
-                    check_start(service, member, new_start, tz, now, self.rules)
-                    eligible.append(member)
-                except ValidationError as exc:
-                    first_error = first_error or exc
-            if not eligible:
-                raise first_error  # type: ignore[misc]
+            eligible = self.availability.eligible(service, candidates, new_start, tz, now)
             try:
                 for member in eligible:
                     try:

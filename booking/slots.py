@@ -1,0 +1,119 @@
+"""Availability against the stored bookings: free start times and the next alternatives."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Callable, Optional, Sequence, Union
+from zoneinfo import ZoneInfo
+
+from pymongo.database import Database
+
+from booking.availability import Interval, Rules, Slot, check_start, first_free, free_slots
+from booking.catalog import Catalog
+from booking.db import with_retries
+from booking.errors import ValidationError
+from booking.models import ACTIVE_STATUSES, Service, Staff
+
+ALTERNATIVES = 3
+_SEARCH_DAYS_FOR_ALTERNATIVES = 14
+
+
+class AvailabilityService:
+    """Reads busy intervals from MongoDB and computes free start times in business time."""
+
+    def __init__(self, db: Database, catalog: Union[Catalog, Callable[[], Catalog]],
+                 rules: Rules, clock: Callable[[], datetime]) -> None:
+        self.db = db
+        self._catalog = catalog
+        self.rules = rules
+        self.clock = clock
+
+    @property
+    def catalog(self) -> Catalog:
+        """The current catalog snapshot."""
+        return self._catalog() if callable(self._catalog) else self._catalog
+
+    def free_slots(
+        self,
+        service_id: str,
+        first_day: date,
+        last_day: Optional[date] = None,
+        staff_id: Optional[str] = None,
+    ) -> list[Slot]:
+        """Free start times for a service on local days ``first_day``..``last_day``."""
+        catalog = self.catalog
+        service = catalog.service(service_id)
+        tz = catalog.business(service.business_id).tz
+        last_day = last_day or first_day
+        if last_day < first_day:
+            raise ValidationError("the last day of the range is before the first")
+        staff = self.staff_for(catalog, service, staff_id)
+        begin = datetime(first_day.year, first_day.month, first_day.day, tzinfo=tz)
+        end = datetime(last_day.year, last_day.month, last_day.day, tzinfo=tz) + timedelta(days=1)
+        busy = self.busy([m.id for m in staff], begin - timedelta(days=1), end + timedelta(days=1))
+        return free_slots(service, staff, busy, first_day, last_day, tz, self.clock(), self.rules)
+
+    def next_free(
+        self,
+        service_id: str,
+        after: datetime,
+        count: int = ALTERNATIVES,
+        staff_id: Optional[str] = None,
+    ) -> list[Slot]:
+        """The next ``count`` free start times strictly after ``after``, day by day."""
+        catalog = self.catalog
+        service = catalog.service(service_id)
+        tz = catalog.business(service.business_id).tz
+        now = self.clock()
+        day = max(after, now).astimezone(tz).date()
+        last = (now + self.rules.horizon).astimezone(tz).date()
+        found: list[Slot] = []
+        span = 1  # the same day first (usually enough), then ever wider chunks
+        while day <= last and len(found) < count:
+            chunk_end = min(day + timedelta(days=span - 1), last)
+            span = min(span * 2, _SEARCH_DAYS_FOR_ALTERNATIVES)
+            slots = self.free_slots(service_id, day, chunk_end, staff_id)
+            found.extend(first_free(slots, after, count - len(found)))
+            day = chunk_end + timedelta(days=1)
+        return found
+
+    def staff_for(self, catalog: Catalog, service: Service, staff_id: Optional[str]) -> list[Staff]:
+        """The given staff member (if they do the service), else everyone who does it."""
+        if staff_id is None:
+            return catalog.staff_for(service.id)
+        member = catalog.staff_member(staff_id)
+        if service.id not in member.service_ids:
+            raise ValidationError(f"{member.name} does not perform {service.name}")
+        return [member]
+
+    def eligible(self, service: Service, candidates: Sequence[Staff], start: datetime,
+                  tz: ZoneInfo, now: datetime) -> list[Staff]:
+        """Candidates who could work ``service`` at ``start``; else the first reason why not."""
+        eligible, first_error = [], None
+        for member in candidates:
+            try:
+                check_start(service, member, start, tz, now, self.rules)
+                eligible.append(member)
+            except ValidationError as exc:
+                first_error = first_error or exc
+        if not eligible:
+            raise first_error or ValidationError(f"nobody performs {service.name}")
+        return eligible
+
+    def busy(self, staff_ids: Sequence[str], begin: datetime, end: datetime) -> dict[str, list[Interval]]:
+        """Occupied intervals of active bookings overlapping ``[begin, end)``, per staff id."""
+        def query() -> dict[str, list[Interval]]:
+            busy: dict[str, list[Interval]] = {sid: [] for sid in staff_ids}
+            cursor = self.db.bookings.find(
+                {
+                    "staff_id": {"$in": list(staff_ids)},
+                    "status": {"$in": list(ACTIVE_STATUSES)},
+                    "occupied_start": {"$lt": end},
+                    "occupied_end": {"$gt": begin},
+                },
+                {"_id": 0, "staff_id": 1, "occupied_start": 1, "occupied_end": 1},
+            )
+            for doc in cursor:
+                busy[doc["staff_id"]].append((doc["occupied_start"], doc["occupied_end"]))
+            return busy
+
+        return with_retries(query)
