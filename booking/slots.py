@@ -1,8 +1,9 @@
 """Availability against the stored bookings: free start times and the next alternatives."""
 from __future__ import annotations
 
+import threading
 from datetime import date, datetime, timedelta
-from typing import Callable, Optional, Sequence, Union
+from typing import Any, Callable, Hashable, Optional, Sequence, TypeVar, Union
 from zoneinfo import ZoneInfo
 
 from pymongo.database import Database
@@ -14,7 +15,57 @@ from booking.errors import ValidationError
 from booking.models import ACTIVE_STATUSES, Service, Staff
 
 ALTERNATIVES = 3
+T = TypeVar("T")
 _SEARCH_DAYS_FOR_ALTERNATIVES = 14
+
+
+class SingleFlight:
+    """Concurrent calls with the same key wait for one execution and share its outcome.
+
+    Nothing is kept afterwards: a call that starts once the shared one has finished runs anew.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: dict[Hashable, "_Call"] = {}
+
+    def do(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """The outcome of ``compute()``, shared with concurrent callers of the same key."""
+        with self._lock:
+            call = self._calls.get(key)
+            leader = call is None
+            if leader:
+                call = self._calls[key] = _Call()
+        if leader:
+            try:
+                call.result = compute()
+            except BaseException as exc:  # shared with the waiters, then re-raised below
+                call.error = exc
+            finally:
+                with self._lock:
+                    del self._calls[key]
+                call.done.set()
+        else:
+            with self._lock:
+                call.waiters += 1
+            call.done.wait()
+        if call.error is not None:
+            raise call.error
+        return call.result
+
+    def waiting(self, key: Hashable) -> int:
+        """How many callers are waiting for the running computation of ``key``."""
+        with self._lock:
+            call = self._calls.get(key)
+            return call.waiters if call else 0
+
+
+class _Call:
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.waiters = 0
+        self.result: Any = None
+        self.error: Optional[BaseException] = None
 
 
 class AvailabilityService:
@@ -26,6 +77,7 @@ class AvailabilityService:
         self._catalog = catalog
         self.rules = rules
         self.clock = clock
+        self._in_flight = SingleFlight()
 
     @property
     def catalog(self) -> Catalog:
@@ -59,7 +111,16 @@ class AvailabilityService:
         count: int = ALTERNATIVES,
         staff_id: Optional[str] = None,
     ) -> list[Slot]:
-        """The next ``count`` free start times strictly after ``after``, day by day."""
+        """The next ``count`` free start times strictly after ``after``, day by day.
+
+        Identical searches running at the same moment in this process share one computation
+        (a herd of customers who just lost the same slot asks exactly this).
+        """
+        return self._in_flight.do((service_id, after, count, staff_id),
+                                  lambda: self._next_free(service_id, after, count, staff_id))
+
+    def _next_free(self, service_id: str, after: datetime, count: int,
+                   staff_id: Optional[str]) -> list[Slot]:
         catalog = self.catalog
         service = catalog.service(service_id)
         tz = catalog.business(service.business_id).tz
