@@ -1,54 +1,132 @@
-"""What every custom action shares: core access off the event loop and failure answers."""
+"""What every custom action shares: a ``Turn`` (tracker, core, business, now), core calls off
+the event loop, and an answer to the customer whatever fails."""
 from __future__ import annotations
 
 import abc
 import asyncio
 import logging
 import os
-from typing import Any, Callable, Dict, List, Text, TypeVar
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Dict, List, Optional, Text
+from zoneinfo import ZoneInfo
 
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions import present
 from booking.bookings import BookingService
+from booking.catalog import Catalog
+from booking.models import Business
 from booking.runtime import booking_service
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 DEFAULT_BUSINESS_ID = "ubud-serenity-spa"
+_service_provider: Callable[[], BookingService] = booking_service
+
+
+def use_booking_service(provider: Callable[[], BookingService]) -> None:
+    """Replace where actions get the core from (tests pass one on their own database)."""
+    global _service_provider
+    _service_provider = provider
+
+
+def session_expiration_minutes() -> int:
+    """How long a chosen time may wait for its confirmation."""
+    return int(os.environ.get("SESSION_EXPIRATION_MINUTES") or 15)
+
+
+@dataclass
+class Turn:
+    """One run of an action: who is talking, to which business, and when."""
+
+    dispatcher: CollectingDispatcher
+    tracker: Tracker
+    core: BookingService
+    catalog: Catalog
+    business: Business
+    now: datetime
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self.business.tz
+
+    @property
+    def customer_id(self) -> str:
+        return self.tracker.sender_id
+
+    @property
+    def intent(self) -> str:
+        return (self.tracker.latest_message.get("intent") or {}).get("name") or ""
+
+    @property
+    def text(self) -> str:
+        return self.tracker.latest_message.get("text") or ""
+
+    def slot(self, name: str) -> Any:
+        """A slot's value, as changed earlier in this same action run if it was."""
+        if name in self.overrides:
+            return self.overrides[name]
+        return self.tracker.get_slot(name)
+
+    def set(self, **values: Any) -> list[EventType]:
+        """Change slots now (for the rest of this run) and return the events recording it."""
+        self.overrides.update(values)
+        return [SlotSet(k, v) for k, v in values.items()]
+
+    def entity(self, name: str) -> Optional[str]:
+        """The latest message's value of an entity (payload or NLU), if any."""
+        value = next(self.tracker.get_latest_entity_values(name), None)
+        return None if value is None else str(value)
+
+    def say(self, text: str, buttons: Optional[list[dict]] = None) -> None:
+        self.dispatcher.utter_message(text=text, buttons=buttons or [])
 
 
 def business_id_for(tracker: Tracker) -> str:
-    """The business a conversation belongs to (from channel metadata, else the default)."""
+    """The business of a conversation: channel metadata, else the configured default."""
     metadata = tracker.latest_message.get("metadata") or {}
     return metadata.get("business_id") or os.environ.get("DEFAULT_BUSINESS_ID", DEFAULT_BUSINESS_ID)
 
 
-async def in_thread(call: Callable[[BookingService], T]) -> T:
-    """Run a blocking core call in a worker thread, never on the event loop."""
-    return await asyncio.to_thread(lambda: call(booking_service()))
+def reset_booking() -> list[EventType]:
+    """Forget an order in progress (after it ends one way or another)."""
+    return [SlotSet(name, None) for name in (
+        "service", "staff", "people", "date", "part_of_day", "slot_time", "slot_chosen_at",
+        "slots_page", "flow", "awaiting", "order_id", "booking_code")]
+
+
+def show_menu(turn: Turn) -> List[EventType]:
+    """The main menu."""
+    turn.say("What would you like to do?", present.menu_buttons())
+    return []
 
 
 class BookingAction(Action, abc.ABC):
-    """Base of the custom actions: catches failures at the boundary and answers the customer.
-
-    Abstract, so rasa-sdk does not register it as an action of its own.
-    """
+    """Base of the custom actions. Abstract, so rasa-sdk does not register it itself."""
 
     @abc.abstractmethod
     def name(self) -> Text:
         """The action name used in the domain."""
 
     @abc.abstractmethod
-    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        """The action's own work; may raise."""
+    def act(self, turn: Turn) -> List[EventType]:
+        """The action's own work (blocking calls allowed: it runs in a worker thread)."""
+
+    def _run_sync(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
+        core = _service_provider()
+        catalog = core.catalog
+        turn = Turn(dispatcher, tracker, core, catalog,
+                    catalog.business(business_id_for(tracker)), core.clock())
+        return self.act(turn)
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         try:
-            return await self.act(dispatcher, tracker, domain)
+            return await asyncio.to_thread(self._run_sync, dispatcher, tracker)
         except Exception:  # the customer must never be left without an answer
             logger.exception("action %s failed for %s", self.name(), tracker.sender_id)
             dispatcher.utter_message(response="utter_technical_problem")

@@ -131,6 +131,11 @@ class BookingService:
         """The next free start times (see ``AvailabilityService.next_free``)."""
         return self.availability.next_free(service_id, after, count, staff_id)
 
+    def nearest(self, service_id: str, wanted: datetime, count: int = ALTERNATIVES,
+                staff_id: Optional[str] = None) -> list[Slot]:
+        """Free times closest to ``wanted`` (see ``AvailabilityService.nearest``)."""
+        return self.availability.nearest(service_id, wanted, count, staff_id)
+
     # ----------------------------------------------------------------- create
     def create(self, request: BookingRequest) -> Booking:
         """Book a service; raises a ``ValidationError``, ``SlotConflictError`` (with

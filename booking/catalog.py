@@ -1,6 +1,7 @@
 """The catalog: parse and validate seed YAML, store it in MongoDB, read it back."""
 from __future__ import annotations
 
+import difflib
 import logging
 from dataclasses import dataclass, field
 from datetime import date, time
@@ -71,6 +72,22 @@ class Catalog:
             if business.phone_number_id == phone_number_id:
                 return business
         raise UnknownEntityError("WhatsApp phone number id", phone_number_id)
+
+    def find_service(self, business_id: str, text: str) -> Optional[Service]:
+        """A service of the business named by an id, name or alias, forgiving case and small
+        typos ("balinse massage"); None when nothing is close."""
+        if not text:
+            return None
+        wanted = " ".join(str(text).lower().replace("-", " ").split())
+        services = self.services_of(business_id)
+        names = {}
+        for s in services:
+            for phrase in (s.id.replace("-", " "), s.name.lower(), *s.aliases):
+                names.setdefault(phrase.lower(), s)
+        if wanted in names:
+            return names[wanted]
+        close = difflib.get_close_matches(wanted, list(names), n=1, cutoff=0.8)
+        return names[close[0]] if close else None
 
     def services_of(self, business_id: str) -> list[Service]:
         """Services of a business in catalog order."""

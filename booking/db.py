@@ -49,6 +49,9 @@ def ensure_indexes(db: Database) -> None:
     db.bookings.create_index("usage_slot", unique=True,
                              partialFilterExpression={"usage_slot": {"$exists": True}})
     db.bookings.create_index([("business_id", ASCENDING), ("usage_month", ASCENDING)])
+    db.handoff_requests.create_index(
+        [("business_id", ASCENDING), ("customer_id", ASCENDING)], unique=True,
+        partialFilterExpression={"status": "OPEN"})
     db.order_events.create_index([("business_id", ASCENDING), ("at", ASCENDING)])
     db.order_events.create_index([("order_id", ASCENDING), ("at", ASCENDING)])
 

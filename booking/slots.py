@@ -137,6 +137,20 @@ class AvailabilityService:
             day = chunk_end + timedelta(days=1)
         return found
 
+    def nearest(self, service_id: str, wanted: datetime, count: int = ALTERNATIVES,
+                staff_id: Optional[str] = None) -> list[Slot]:
+        """The free start times closest to ``wanted`` (before or after) on its local day,
+        topped up with the next free ones after it; in time order."""
+        catalog = self.catalog
+        tz = catalog.business(catalog.service(service_id).business_id).tz
+        same_day = self.free_slots(service_id, wanted.astimezone(tz).date(), staff_id=staff_id)
+        closest = sorted(same_day, key=lambda s: (abs(s.start - wanted), s.start))[:count]
+        if len(closest) < count:
+            later = self.next_free(service_id, max([wanted] + [s.start for s in closest]),
+                                   count, staff_id)
+            closest += [s for s in later if s not in closest][:count - len(closest)]
+        return sorted(closest, key=lambda s: s.start)
+
     def staff_for(self, catalog: Catalog, service: Service, staff_id: Optional[str]) -> list[Staff]:
         """The given staff member (if they do the service), else everyone who does it."""
         if staff_id is None:

@@ -1,0 +1,57 @@
+"""What "yes", "no" or a typed answer means depends on what the bot just asked (the
+``awaiting`` slot). Each table below is the whole answer to that question."""
+from __future__ import annotations
+
+from typing import Callable, List, Text
+
+from rasa_sdk.events import EventType
+
+from actions.base import BookingAction, Turn, show_menu
+from actions.booking_flow import ActionBookStep, ActionConfirmBooking, decline_booking
+from actions.manage import ActionCancelStep, ActionConfirmCancel, ActionRescheduleStep, keep_booking
+
+Handler = Callable[[Turn], List[EventType]]
+
+
+ON_YES: dict[str, Handler] = {
+    "confirm_booking": ActionConfirmBooking().act,
+    "confirm_cancel": ActionConfirmCancel().act,
+}
+ON_NO: dict[str, Handler] = {
+    "confirm_booking": decline_booking,
+    "confirm_cancel": keep_booking,
+}
+ON_ANSWER: dict[str, Handler] = {
+    "which_cancel": ActionCancelStep().act,
+    "which_reschedule": ActionRescheduleStep().act,
+}
+
+
+class ActionYes(BookingAction):
+    """"Yes": confirms what is awaiting confirmation, else shows the menu."""
+
+    def name(self) -> Text:
+        return "action_yes"
+
+    def act(self, turn: Turn) -> List[EventType]:
+        return ON_YES.get(turn.slot("awaiting") or "", show_menu)(turn)
+
+
+class ActionNo(BookingAction):
+    """"No": declines what is awaiting confirmation, else shows the menu."""
+
+    def name(self) -> Text:
+        return "action_no"
+
+    def act(self, turn: Turn) -> List[EventType]:
+        return ON_NO.get(turn.slot("awaiting") or "", show_menu)(turn)
+
+
+class ActionContinue(BookingAction):
+    """A typed answer (a code, a day, a time, a treatment) continues the open question."""
+
+    def name(self) -> Text:
+        return "action_continue"
+
+    def act(self, turn: Turn) -> List[EventType]:
+        return ON_ANSWER.get(turn.slot("awaiting") or "", ActionBookStep().act)(turn)

@@ -1,0 +1,273 @@
+"""Booking, one step per message: service → day → time → confirmation card → booking.
+
+Information given up front ("balinese massage tomorrow at 3pm") skips the questions it
+answers. Business rules stay in the core; this module only asks, shows and calls.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta
+from typing import List, Optional, Text
+
+from rasa_sdk.events import EventType, SlotSet
+
+from actions import present
+from actions.base import BookingAction, Turn, reset_booking, session_expiration_minutes
+from booking import orders
+from booking.bookings import BookingRequest
+from booking.errors import PlanLimitReachedError, SlotConflictError, ValidationError
+from booking.models import PENDING_PAYMENT, Service
+from booking.timeparse import When, parse_when
+
+_STARTING_INTENTS = {"book_service", "check_availability"}
+
+
+class ActionBookStep(BookingAction):
+    """Takes what the customer just said or tapped and asks for the next missing piece."""
+
+    def name(self) -> Text:
+        return "action_book_step"
+
+    def act(self, turn: Turn) -> List[EventType]:
+        events: list[EventType] = []
+        state = dict(service=turn.slot("service"), staff=turn.slot("staff"),
+                     date=turn.slot("date"), part_of_day=turn.slot("part_of_day"),
+                     slot_time=turn.slot("slot_time"), page=int(turn.slot("slots_page") or 0),
+                     flow=turn.slot("flow") or "book", order_id=turn.slot("order_id"))
+        if turn.intent in _STARTING_INTENTS or state["order_id"] is None and state["flow"] == "book":
+            # A new order: only what this very message says carries into it.
+            state.update(date=None, part_of_day=None, slot_time=None, page=0, flow="book",
+                         order_id=uuid.uuid4().hex)
+            if turn.entity("service") is None:
+                state["service"] = None
+            if turn.entity("staff") is None:
+                state["staff"] = None
+            turn.core.order_log.record(state["order_id"], turn.business.id,
+                                       orders.ORDER_RECEIVED, turn.now,
+                                       customer_id=turn.customer_id)
+        wanted_at = self._read_message(turn, state)
+        service = self._service(turn, state)
+        if service is None:
+            return events + self._ask_service(turn, state)
+        if state["date"] is None:
+            return events + self._ask_day(turn, state)
+        if state["slot_time"] is None:
+            return events + self._offer_times(turn, state, service, wanted_at)
+        return events + self._show_card(turn, state, service)
+
+    # ---------------------------------------------------------------- understanding
+    def _read_message(self, turn: Turn, state: dict) -> Optional[datetime]:
+        """Update the state from entities and taps; return an exact time asked for."""
+        if turn.intent == "change_time":
+            state.update(slot_time=None, page=0)
+        if turn.intent == "more_slots":
+            state["page"] = int(float(turn.entity("page") or state["page"] + 1))
+        tapped_day = turn.entity("date")
+        if tapped_day == "other":
+            state.update(date="other", slot_time=None)
+        elif tapped_day:
+            try:
+                state.update(date=date.fromisoformat(tapped_day).isoformat(), slot_time=None,
+                             part_of_day=None, page=0)
+            except ValueError:
+                pass
+        tapped_slot = turn.entity("slot_time")
+        if tapped_slot:
+            try:
+                start = datetime.fromisoformat(tapped_slot)
+                state.update(slot_time=start.isoformat(),
+                             date=start.astimezone(turn.tz).date().isoformat())
+            except ValueError:
+                pass
+        when = self._when(turn)
+        if when is None:
+            return None
+        state.update(date=when.day.isoformat(), part_of_day=when.part_of_day, slot_time=None,
+                     page=0)
+        start = when.start(turn.tz)
+        return start
+
+    def _when(self, turn: Turn) -> Optional[When]:
+        for text in turn.tracker.get_latest_entity_values("time"):
+            when = parse_when(str(text), turn.tz, turn.now)
+            if when:
+                return when
+        if turn.text.startswith("/") or turn.intent not in {
+                "inform", "book_service", "check_availability", "choose_day", "reschedule_booking"}:
+            return None
+        return parse_when(turn.text, turn.tz, turn.now)
+
+    def _service(self, turn: Turn, state: dict) -> Optional[Service]:
+        value = state["service"]
+        service = turn.catalog.find_service(turn.business.id, value) if value else None
+        state["service"] = service.id if service else None
+        if service and state["staff"]:
+            member = turn.catalog.staff.get(state["staff"])
+            if member is None or service.id not in member.service_ids:
+                state["staff"] = None
+        return service
+
+    # ---------------------------------------------------------------- asking
+    def _ask_service(self, turn: Turn, state: dict) -> list[EventType]:
+        services = turn.catalog.services_of(turn.business.id)
+        asked = (turn.slot("service") or "").lower()
+        if asked:
+            within = [s for s in services if asked in turn.catalog.categories[s.category_id].name.lower()
+                      or asked in s.name.lower()]
+            services = within or services
+        turn.say("Which treatment would you like?", present.service_buttons(services[:10]))
+        return self._slots(state, awaiting="service")
+
+    def _ask_day(self, turn: Turn, state: dict) -> list[EventType]:
+        if state["date"] == "other":
+            turn.say("Which day? You can type it, e.g. \"Fri 25 Oct\", \"25/10\" or \"next monday\".")
+        else:
+            today = turn.now.astimezone(turn.tz).date()
+            turn.say("Which day would you like?",
+                     present.day_buttons(today, today + timedelta(days=1)))
+        return self._slots(state, awaiting="day")
+
+    def _offer_times(self, turn: Turn, state: dict, service: Service,
+                     wanted_at: Optional[datetime]) -> list[EventType]:
+        if state["date"] == "other":
+            return self._ask_day(turn, state)
+        day = date.fromisoformat(state["date"])
+        slots = turn.core.free_slots(service.id, day, staff_id=state["staff"])
+        if wanted_at is not None:
+            match = next((s for s in slots if s.start == wanted_at), None)
+            if match is not None:
+                state["slot_time"] = match.start.isoformat()
+                return self._show_card(turn, state, service)
+            nearest = turn.core.nearest(service.id, wanted_at, 3, state["staff"])
+            turn.say(f"{service.name} at {present.local_time(wanted_at, turn.tz)} isn't "
+                     f"available. The nearest free times are:",
+                     present.slot_buttons([s.start for s in nearest], turn.tz, 0, with_day=True))
+            return self._slots(state, awaiting="slot")
+        window = When(day, part_of_day=state["part_of_day"]).window()
+        if window:
+            slots = [s for s in slots if window[0] <= s.start.astimezone(turn.tz).time() < window[1]]
+        if not slots:
+            after = datetime.combine(day, datetime.min.time(), tzinfo=turn.tz)
+            nearest = turn.core.next_free(service.id, after, 3, state["staff"])
+            if not nearest:
+                turn.say(f"Sorry, {service.name} is fully booked for the coming weeks.")
+                return self._slots(state, awaiting=None)
+            turn.say(f"Sorry, there are no free times for {service.name} on "
+                     f"{present.local_day(day)}. The next free times are:",
+                     present.slot_buttons([s.start for s in nearest], turn.tz, 0, with_day=True))
+            return self._slots(state, awaiting="slot")
+        starts = [s.start for s in slots]
+        page = min(state["page"], max(0, (len(starts) - 1) // present.SLOTS_PER_PAGE))
+        state["page"] = page
+        text = f"Free times for {service.name} on {present.local_day(day)}:"
+        if page:
+            text = f"Later times for {service.name} on {present.local_day(day)}:"
+        turn.say(text, present.slot_buttons(starts, turn.tz, page))
+        return self._slots(state, awaiting="slot")
+
+    def _show_card(self, turn: Turn, state: dict, service: Service) -> list[EventType]:
+        start = datetime.fromisoformat(state["slot_time"])
+        turn.core.order_log.record(state["order_id"], turn.business.id, orders.SLOT_SELECTED,
+                                   turn.now, start=start, service_id=service.id)
+        staff = turn.catalog.staff.get(state["staff"] or "")
+        lines = [f"{service.name}" + (f" with {staff.name}" if staff else ""),
+                 f"{present.local_time(start, turn.tz)} ({service.duration_minutes} min)",
+                 present.rupiah(service.price)]
+        people = turn.slot("people")
+        if people and str(people) not in {"1", "one"}:
+            lines.append(f"For {people} people: we book one treatment; our team will "
+                         f"arrange the rest with you.")
+        heading = "Please confirm your booking:"
+        if state["flow"] == "reschedule":
+            heading = f"Move booking {turn.slot('booking_code')} to:"
+        turn.say(heading + "\n" + "\n".join(lines), [
+            present.button("Confirm", "confirm_booking", service=service.id,
+                           slot_time=start.isoformat()),
+            present.button("Change time", "change_time")])
+        return self._slots(state, awaiting="confirm_booking",
+                           slot_chosen_at=turn.now.timestamp())
+
+    @staticmethod
+    def _slots(state: dict, awaiting: Optional[str], **extra: object) -> list[EventType]:
+        events = [SlotSet("service", state["service"]), SlotSet("staff", state["staff"]),
+                  SlotSet("date", state["date"]), SlotSet("part_of_day", state["part_of_day"]),
+                  SlotSet("slot_time", state["slot_time"]),
+                  SlotSet("slots_page", float(state["page"])), SlotSet("flow", state["flow"]),
+                  SlotSet("order_id", state["order_id"]), SlotSet("awaiting", awaiting)]
+        return events + [SlotSet(k, v) for k, v in extra.items()]
+
+
+def offer_alternatives(turn: Turn, text: str, alternatives: list[datetime]) -> list[EventType]:
+    """Tell the customer why, and offer up to three other times."""
+    if not alternatives:
+        turn.say(text + " I couldn't find another free time soon; type \"talk to a human\" "
+                        "and our team will help.")
+        return [SlotSet("slot_time", None), SlotSet("awaiting", None)]
+    turn.say(text + " Here are the next free times:",
+             present.slot_buttons(alternatives[:3], turn.tz, 0, with_day=True))
+    return [SlotSet("slot_time", None), SlotSet("slot_chosen_at", None),
+            SlotSet("awaiting", "slot")]
+
+
+class ActionConfirmBooking(BookingAction):
+    """Books the chosen time (or moves the booking), unless the choice is stale or taken."""
+
+    def name(self) -> Text:
+        return "action_confirm_booking"
+
+    def act(self, turn: Turn) -> List[EventType]:
+        raw_start = turn.entity("slot_time") or turn.slot("slot_time")
+        service = turn.catalog.find_service(turn.business.id,
+                                            turn.entity("service") or turn.slot("service") or "")
+        if not raw_start or service is None:
+            turn.say("Let's choose a treatment and a time first.", present.menu_buttons())
+            return [SlotSet("awaiting", None)]
+        start = datetime.fromisoformat(raw_start)
+        order_id = turn.slot("order_id")
+        chosen_at = turn.slot("slot_chosen_at")
+        limit = session_expiration_minutes()
+        if chosen_at is None or turn.now.timestamp() - float(chosen_at) > limit * 60:
+            turn.core.order_log.record(order_id, turn.business.id, orders.SESSION_EXPIRED,
+                                       turn.now, start=start)
+            alternatives = [s.start for s in turn.core.next_free(service.id, turn.now, 3)]
+            return offer_alternatives(
+                turn, f"That confirmation is more than {limit} minutes old, so I haven't "
+                      f"booked it.", alternatives) + [SlotSet("service", service.id)]
+        try:
+            if turn.slot("flow") == "reschedule":
+                booking = turn.core.reschedule(turn.slot("booking_code"), start,
+                                               customer_id=turn.customer_id)
+                heading = "Done, your booking is moved ✅"
+            else:
+                booking = turn.core.create(BookingRequest(
+                    service_id=service.id, start=start, customer_id=turn.customer_id,
+                    customer_name=turn.slot("customer_name") or "", staff_id=turn.slot("staff"),
+                    notes=f"people: {turn.slot('people')}" if turn.slot("people") else "",
+                    order_id=order_id, idempotency_key=f"{order_id}:{start.isoformat()}"))
+                heading = "Booked ✅"
+        except SlotConflictError as exc:
+            return offer_alternatives(turn, f"Sorry, {present.local_time(start, turn.tz)} was "
+                                            f"just taken.", exc.alternatives)
+        except PlanLimitReachedError:
+            turn.say("Sorry, we can't take more online bookings this month. Type \"talk to a "
+                     "human\" and our team will find you a time.")
+            return reset_booking()
+        except ValidationError as exc:
+            alternatives = [s.start for s in turn.core.next_free(service.id, turn.now, 3)]
+            return offer_alternatives(turn, f"Sorry, I can't book that: {exc}.", alternatives)
+        staff = turn.catalog.staff_member(booking.staff_id)
+        summary = present.booking_summary(booking, service, staff.name, turn.tz)
+        text = f"{heading}\n{summary}"
+        if booking.status == PENDING_PAYMENT:
+            text += "\nYour time is held until you pay; the payment link follows."
+        turn.say(text)
+        return reset_booking()
+
+
+def decline_booking(turn: Turn) -> List[EventType]:
+    """"No" at the confirmation card: nothing is booked; offer other times."""
+    turn.say("No problem, nothing is booked.", [
+        present.button("Pick another time", "change_time"),
+        present.button("Another treatment", "book_service")])
+    return [SlotSet("slot_time", None), SlotSet("slot_chosen_at", None),
+            SlotSet("awaiting", "slot")]

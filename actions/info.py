@@ -1,0 +1,107 @@
+"""Answers from the catalog (services, prices), the menu, handoff, fallback, session start."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import present
+from actions.base import BookingAction, Turn, show_menu
+from booking.handoff import HandoffDesk
+
+CARRIED_OVER = ("customer_name", "language")
+
+
+def price_list(turn: Turn) -> str:
+    """Every service of the business by category, with duration and price."""
+    blocks = []
+    for category in turn.catalog.categories_of(turn.business.id):
+        services = [s for s in turn.catalog.services_of(turn.business.id)
+                    if s.category_id == category.id]
+        blocks.append(category.name + "\n" + "\n".join(f"• {present.service_line(s)}"
+                                                      for s in services))
+    return "\n\n".join(blocks)
+
+
+class ActionListServices(BookingAction):
+    """What the business offers, with prices, as text and tappable choices."""
+
+    def name(self) -> Text:
+        return "action_list_services"
+
+    def act(self, turn: Turn) -> List[EventType]:
+        services = turn.catalog.services_of(turn.business.id)
+        turn.say(f"At {turn.business.name} we offer:\n\n{price_list(turn)}\n\nTap one to book it.",
+                 present.service_buttons(services[:10]))
+        return []
+
+
+class ActionShowPrice(BookingAction):
+    """The price of one service, or the price list."""
+
+    def name(self) -> Text:
+        return "action_show_price"
+
+    def act(self, turn: Turn) -> List[EventType]:
+        service = turn.catalog.find_service(turn.business.id,
+                                            turn.entity("service") or turn.slot("service") or "")
+        if service is None:
+            turn.say(f"Our prices:\n\n{price_list(turn)}",
+                     present.service_buttons(turn.catalog.services_of(turn.business.id)[:10]))
+            return []
+        turn.say(f"{service.name} ({service.duration_minutes} min) is "
+                 f"{present.rupiah(service.price)}.",
+                 [present.button(f"Book {service.name}", "book_service", service=service.id)])
+        return [SlotSet("service", service.id)]
+
+
+class ActionHandoff(BookingAction):
+    """Records that the customer wants a person and tells them someone will reply."""
+
+    def name(self) -> Text:
+        return "action_handoff"
+
+    def act(self, turn: Turn) -> List[EventType]:
+        HandoffDesk(turn.core.db).request(turn.business.id, turn.customer_id,
+                                          turn.slot("customer_name") or "", turn.text, turn.now)
+        turn.say(f"I've asked the {turn.business.name} team to reply to you here. "
+                 f"They usually answer within an hour during opening hours.")
+        return []
+
+
+class ActionFallback(BookingAction):
+    """Low confidence: ask to rephrase and offer the main menu."""
+
+    def name(self) -> Text:
+        return "action_fallback"
+
+    def act(self, turn: Turn) -> List[EventType]:
+        turn.say("Sorry, I didn't quite get that. Could you say it another way? For example "
+                 "\"balinese massage tomorrow at 3pm\" or \"my bookings\". Or choose:",
+                 present.menu_buttons())
+        return []
+
+
+class ActionShowMenu(BookingAction):
+    """The main menu."""
+
+    def name(self) -> Text:
+        return "action_show_menu"
+
+    def act(self, turn: Turn) -> List[EventType]:
+        return show_menu(turn)
+
+
+class ActionSessionStart(Action):
+    """A new session (after 15 minutes of silence) keeps only the name and language."""
+
+    def name(self) -> Text:
+        return "action_session_start"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        carried = [SlotSet(name, tracker.get_slot(name)) for name in CARRIED_OVER
+                   if tracker.get_slot(name) is not None]
+        return [SessionStarted(), *carried, ActionExecuted("action_listen")]

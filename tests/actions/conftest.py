@@ -1,0 +1,70 @@
+"""Actions run for real against a real mongod: a tiny driver that keeps slots between turns."""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import pytest
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.base import use_booking_service
+from booking.bookings import BookingService
+from booking.runtime import booking_service
+
+
+@pytest.fixture
+def core(db, seed_catalog, clock):
+    """The booking core on the test database, seeded, with a settable clock."""
+    service = BookingService(db, seed_catalog, clock=clock)
+    use_booking_service(lambda: service)
+    yield service
+    use_booking_service(booking_service)
+
+
+@dataclass
+class Chat:
+    """One customer's conversation as the action server sees it."""
+
+    sender: str = "6281234567890"
+    slots: dict[str, Any] = field(default_factory=dict)
+    business_id: Optional[str] = None
+
+    def run(self, action: Action, intent: str, text: str = "", **entities: Any):
+        """Run ``action`` for a message; apply its slot events; return (events, messages)."""
+        metadata = {"business_id": self.business_id} if self.business_id else {}
+        for name, value in entities.items():  # what Rasa's from_entity mappings do first
+            if name in {"service", "staff", "booking_code", "people"}:
+                self.slots[name] = value
+        tracker = Tracker.from_dict({
+            "sender_id": self.sender,
+            "slots": dict(self.slots),
+            "latest_message": {"intent": {"name": intent, "confidence": 1.0}, "text": text,
+                               "entities": [{"entity": k, "value": v} for k, v in entities.items()],
+                               "metadata": metadata},
+            "events": [], "paused": False, "followup_action": None, "active_loop": {},
+            "latest_action_name": "action_listen",
+        })
+        dispatcher = CollectingDispatcher()
+        events = asyncio.run(action.run(dispatcher, tracker, {}))
+        for event in events:
+            if event.get("event") == "slot":
+                self.slots[event["name"]] = event["value"]
+        return events, dispatcher.messages
+
+
+@pytest.fixture
+def chat() -> Chat:
+    """A fresh conversation."""
+    return Chat()
+
+
+def texts(messages: list[dict]) -> list[str]:
+    """The texts of the messages."""
+    return [m.get("text") or m.get("response") for m in messages]
+
+
+def buttons(messages: list[dict]) -> list[tuple[str, str]]:
+    """(title, payload) of every button of the last message."""
+    return [(b["title"], b["payload"]) for b in messages[-1].get("buttons", [])]

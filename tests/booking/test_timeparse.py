@@ -1,0 +1,76 @@
+"""Date/time expressions as typed on a phone, resolved in Bali time."""
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from booking.timeparse import When, parse_when
+
+BALI = ZoneInfo("Asia/Makassar")
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=BALI)  # Monday 10:00
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("tomorrow at 3pm", When(date(2026, 11, 24), time(15, 0))),
+    ("tmrw 3pm", When(date(2026, 11, 24), time(15, 0))),
+    ("besok jam 3", When(date(2026, 11, 24), time(15, 0))),
+    ("next friday morning", When(date(2026, 11, 27), None, "morning")),
+    ("next monday", When(date(2026, 11, 30))),
+    ("sat", When(date(2026, 11, 28))),
+    ("saturday 10am", When(date(2026, 11, 28), time(10, 0))),
+    ("25/10", When(date(2027, 10, 25))),          # day first; already past this year
+    ("1/12 at 10", When(date(2026, 12, 1), time(10, 0))),
+    ("25 dec 2pm", When(date(2026, 12, 25), time(14, 0))),
+    ("in 2 hours", When(date(2026, 11, 23), time(12, 0))),
+    ("in 30 mins", When(date(2026, 11, 23), time(10, 30))),
+    ("this evening", When(date(2026, 11, 23), None, "evening")),
+    ("tonight", When(date(2026, 11, 23), None, "evening")),
+    ("the day after tomorrow", When(date(2026, 11, 25))),
+    ("3pm", When(date(2026, 11, 23), time(15, 0))),
+    ("9am", When(date(2026, 11, 24), time(9, 0))),  # already past today: tomorrow
+    ("15:00", When(date(2026, 11, 23), time(15, 0))),
+    ("at 3", When(date(2026, 11, 23), time(15, 0))),  # a spa at 3 means the afternoon
+    ("on the 2nd", When(date(2026, 12, 2))),          # a past day of the month: next month
+    ("2 nov", When(date(2027, 11, 2))),               # a past date: next year
+])
+def test_expressions_resolve_in_business_time(text, expected):
+    assert parse_when(text, BALI, NOW) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("massage tomorrow please", When(date(2026, 11, 24))),
+    ("can i come friday for a facial", When(date(2026, 11, 27))),
+    ("book hot stone on 28 nov at 2pm", When(date(2026, 11, 28), time(14, 0))),
+])
+def test_a_date_inside_a_sentence_is_found(text, expected):
+    assert parse_when(text, BALI, NOW) == expected
+
+
+@pytest.mark.parametrize("text", ["hello", "for 2", "", "🌺🌺", "2", "massage pls", "   "])
+def test_no_date_gives_none(text):
+    assert parse_when(text, BALI, NOW) is None
+
+
+def test_the_instant_is_local_and_windows_are_known():
+    when = parse_when("tomorrow at 3pm", BALI, NOW)
+    assert when.start(BALI).isoformat() == "2026-11-24T15:00:00+08:00"
+    assert parse_when("next friday morning", BALI, NOW).window() == (time(8), time(12))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(max_size=120))
+def test_any_text_never_raises_and_never_gives_the_past(text):
+    when = parse_when(text, BALI, NOW)
+    if when is not None:
+        assert when.day >= NOW.date()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["tomorrow", "fri", "25/12", "next week", "today", "in 3 days"]),
+       st.sampled_from(["", " at 3pm", " morning", " 10:30", " jam 4"]))
+def test_day_and_time_combinations_always_resolve(day, clock):
+    assert parse_when(day + clock, BALI, NOW) is not None
