@@ -1,0 +1,37 @@
+"""`make nlu-eval`: score the trained NLU on held-out examples (tests/nlu/holdout.yml, never
+trained on) and print intent accuracy and macro-F1 from Rasa's report."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HOLDOUT = ROOT / "tests" / "nlu" / "holdout.yml"
+OUT = ROOT / "results" / "nlu-holdout"
+
+
+def main() -> int:
+    """Run ``rasa test nlu`` on the held-out file and print the figures."""
+    rasa = Path(sys.executable).parent / "rasa"
+    subprocess.run([str(rasa), "test", "nlu", "--nlu", str(HOLDOUT), "--model", "models",
+                    "--out", str(OUT)], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    report = json.loads((OUT / "intent_report.json").read_text())
+    per_intent = {k: v for k, v in report.items() if isinstance(v, dict) and "f1-score" in v
+                  and k not in {"macro avg", "weighted avg", "micro avg"}}
+    print(f"held-out examples: {int(report['macro avg']['support'])}")
+    print(f"intent accuracy:   {report['accuracy']:.3f}  (target >= 0.95)")
+    print(f"intent macro-F1:   {report['macro avg']['f1-score']:.3f}")
+    weak = sorted((v["f1-score"], k) for k, v in per_intent.items() if v["f1-score"] < 0.95)
+    for f1, intent in weak:
+        print(f"  below 0.95: {intent} F1 {f1:.2f}")
+    errors = OUT / "intent_errors.json"
+    if errors.exists():
+        for e in json.loads(errors.read_text())[:15]:
+            print(f"  miss: {e['text']!r} -> {e['intent_prediction']['name']} (want {e['intent']})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
