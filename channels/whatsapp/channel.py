@@ -1,0 +1,301 @@
+"""The Rasa channel for the WhatsApp Cloud API.
+
+POST /webhooks/whatsapp/webhook: signature → record every message in the inbox → 200, then
+each customer's messages are processed in order in the background. GET: verification.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import os
+import uuid
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Dict, Optional, Text
+
+from pymongo.errors import PyMongoError
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from booking.errors import BookingError, UnknownEntityError
+from channels.whatsapp import render
+from channels.whatsapp.errors import GraphError, OutsideWindowError
+from channels.whatsapp.graph import GraphClient, GraphConfig
+from channels.whatsapp.inbox import Inbox
+from channels.whatsapp.parse import Inbound, PayloadError, parse_webhook
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY = 3 * 1024 * 1024
+UNSUPPORTED_REPLY = ("Sorry, I can only read text and taps on buttons. "
+                     "Please type your message or choose an option.")
+
+
+@dataclass(frozen=True)
+class WhatsAppConfig:
+    """The channel's settings, all from the environment."""
+
+    verify_token: str
+    app_secret: str
+    phone_number_id: str
+    fallback_template: str
+    fallback_language: str
+
+    @classmethod
+    def from_env(cls) -> "WhatsAppConfig":
+        env = os.environ
+        return cls(verify_token=env.get("WHATSAPP_VERIFY_TOKEN", ""),
+                   app_secret=env.get("WHATSAPP_APP_SECRET", ""),
+                   phone_number_id=env.get("WHATSAPP_PHONE_NUMBER_ID", ""),
+                   fallback_template=env.get("WHATSAPP_FALLBACK_TEMPLATE", "booking_follow_up"),
+                   fallback_language=env.get("WHATSAPP_FALLBACK_TEMPLATE_LANGUAGE", "en"))
+
+
+def signature_ok(secret: str, body: bytes, header: Optional[str]) -> bool:
+    """Whether ``X-Hub-Signature-256`` is HMAC-SHA256(secret, raw body), compared in constant
+    time. A missing secret accepts nothing."""
+    if not secret or not header or not header.startswith("sha256="):
+        return False
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header[len("sha256="):].strip().lower())
+
+
+class WhatsAppOutput(OutputChannel):
+    """Sends Rasa responses as Cloud API messages from one business number."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return "whatsapp"
+
+    def __init__(self, graph: GraphClient, inbox: Inbox, config: WhatsAppConfig,
+                 phone_number_id: str) -> None:
+        self.graph, self.inbox, self.config = graph, inbox, config
+        self.phone_number_id = phone_number_id
+
+    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+        await self._send_all(recipient_id, render.text_message(text))
+
+    async def send_text_with_buttons(self, recipient_id: Text, text: Text,
+                                     buttons: list[Dict[Text, Any]], **kwargs: Any) -> None:
+        choices = [render.Choice(b.get("title", ""), b.get("payload", "")) for b in buttons]
+        key = None
+        if len(choices) > render.LIST_ROWS_MAX:
+            key = uuid.uuid4().hex[:16]
+            await asyncio.to_thread(self.inbox.save_choices, key, text,
+                                    [{"title": c.title, "payload": c.payload} for c in choices])
+        await self._send_all(recipient_id, render.choices_message(text, choices, key))
+
+    async def send_custom_json(self, recipient_id: Text, json_message: Dict[Text, Any],
+                               **kwargs: Any) -> None:
+        await self._send_all(recipient_id, render.custom_message(json_message))
+
+    async def send_image_url(self, recipient_id: Text, image: Text, **kwargs: Any) -> None:
+        await self._send_all(recipient_id, render.custom_message({"type": "image", "link": image}))
+
+    async def send_page(self, recipient_id: str, key: str, page: int) -> None:
+        """Page ``page`` of a saved long list ("More…" was tapped)."""
+        saved = await asyncio.to_thread(self.inbox.load_choices, key)
+        if saved is None:
+            await self.send_text_message(recipient_id, "Those options have expired; please ask again.")
+            return
+        choices = [render.Choice(c["title"], c["payload"]) for c in saved["choices"]]
+        await self._send_all(recipient_id, render.choices_message(saved["text"], choices, key, page))
+
+    async def _send_all(self, recipient_id: str, messages: list[dict[str, Any]]) -> None:
+        for message in messages:
+            await self._send(recipient_id, message)
+
+    async def _send(self, recipient_id: str, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        try:
+            wamid = await self.graph.send(self.phone_number_id, recipient_id, message)
+            await asyncio.to_thread(self.inbox.record_outbound, wamid, recipient_id, kind, "sent")
+        except OutsideWindowError as exc:
+            await asyncio.to_thread(self.inbox.record_outbound, None, recipient_id, kind,
+                                    "outside_window", str(exc))
+            await self._send_template_instead(recipient_id)
+        except GraphError as exc:
+            logger.error("could not send %s to %s: %s", kind, recipient_id, exc)
+            await asyncio.to_thread(self.inbox.record_outbound, None, recipient_id, kind,
+                                    "failed", str(exc))
+
+    async def _send_template_instead(self, recipient_id: str) -> None:
+        template = {"type": "template", "template": {
+            "name": self.config.fallback_template,
+            "language": {"code": self.config.fallback_language}}}
+        try:
+            wamid = await self.graph.send(self.phone_number_id, recipient_id, template)
+            await asyncio.to_thread(self.inbox.record_outbound, wamid, recipient_id,
+                                    "template", "sent")
+        except GraphError as exc:
+            await asyncio.to_thread(self.inbox.record_outbound, None, recipient_id, "template",
+                                    "failed", str(exc))
+
+
+class WhatsAppInput(InputChannel):
+    """Receives Cloud API webhooks; durable, ordered per customer, de-duplicated."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return "whatsapp"
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
+        return cls(WhatsAppConfig.from_env())
+
+    def __init__(self, config: WhatsAppConfig) -> None:
+        self.config = config
+        self.graph = GraphClient(GraphConfig.from_env())
+        self._inbox: Optional[Inbox] = None
+        self._workers: dict[str, asyncio.Task] = {}
+
+    # ------------------------------------------------------------------ wiring
+    @property
+    def inbox(self) -> Inbox:
+        if self._inbox is None:
+            from booking.runtime import booking_service
+
+            self._inbox = Inbox(booking_service().db)
+            self._inbox.ensure_indexes()
+        return self._inbox
+
+    def output_for(self, phone_number_id: Optional[str]) -> WhatsAppOutput:
+        """The output channel speaking from a business number."""
+        return WhatsAppOutput(self.graph, self.inbox, self.config,
+                              phone_number_id or self.config.phone_number_id)
+
+    def get_output_channel(self) -> Optional[OutputChannel]:
+        """For messages pushed later (``output_channel=latest``): the default number."""
+        return self.output_for(None)
+
+    def get_metadata(self, request: Request) -> Optional[Dict[Text, Any]]:
+        return None  # metadata is built per message from the stored webhook
+
+    @staticmethod
+    def _business_id(phone_number_id: str) -> Optional[str]:
+        from booking.runtime import booking_service
+
+        try:
+            return booking_service().catalog.business_by_phone_number_id(phone_number_id).id
+        except UnknownEntityError:
+            return None
+
+    # ------------------------------------------------------------------ routes
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        bp = Blueprint("whatsapp_webhook", __name__)
+
+        @bp.listener("after_server_start")
+        async def recover(app: Any, loop: Any) -> None:
+            try:
+                senders = await asyncio.to_thread(self.inbox.senders_with_work)
+            except (PyMongoError, BookingError) as exc:
+                logger.error("could not look for unprocessed WhatsApp messages: %s", exc)
+                return
+            for sender in senders:
+                self._kick(sender, on_new_message)
+            if senders:
+                logger.info("resuming unprocessed WhatsApp messages of %d customers", len(senders))
+
+        @bp.listener("before_server_stop")
+        async def close(app: Any, loop: Any) -> None:
+            await self.graph.close()
+
+        @bp.route("/", methods=["GET"])
+        async def health(request: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @bp.route("/webhook", methods=["GET"])
+        async def verify(request: Request) -> HTTPResponse:
+            token = request.args.get("hub.verify_token", "")
+            if (request.args.get("hub.mode") == "subscribe" and self.config.verify_token
+                    and hmac.compare_digest(token, self.config.verify_token)):
+                return response.text(request.args.get("hub.challenge", ""))
+            return response.text("verification failed", status=403)
+
+        @bp.route("/webhook", methods=["POST"])
+        async def webhook(request: Request) -> HTTPResponse:
+            return await self.receive(request, on_new_message)
+
+        return bp
+
+    async def receive(self, request: Request,
+                      on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> HTTPResponse:
+        """Check, record, acknowledge; processing happens after the answer."""
+        body = request.body or b""
+        if len(body) > MAX_BODY:
+            return response.json({"error": "body over 3 MB"}, status=413)
+        if "json" not in (request.headers.get("content-type") or "").lower():
+            return response.json({"error": "expected application/json"}, status=415)
+        if not signature_ok(self.config.app_secret, body,
+                            request.headers.get("x-hub-signature-256")):
+            return response.json({"error": "missing or invalid X-Hub-Signature-256"}, status=401)
+        try:
+            webhook = parse_webhook(json.loads(body))
+        except (ValueError, RecursionError) as exc:  # includes JSON errors and PayloadError
+            reason = str(exc) if isinstance(exc, PayloadError) else "malformed JSON"
+            return response.json({"error": reason}, status=400)
+        try:
+            fresh = await asyncio.to_thread(self._record, webhook)
+        except (PyMongoError, BookingError) as exc:
+            logger.error("cannot record webhook, asking Meta to retry: %s", exc)
+            return response.json({"error": "temporarily unavailable"}, status=503)
+        for sender in dict.fromkeys(m.sender for m in fresh):
+            self._kick(sender, on_new_message)
+        return response.json({"status": "ok"})
+
+    def _record(self, webhook: Any) -> list[Inbound]:
+        fresh = [m for m in webhook.messages
+                 if self.inbox.record(m, self._business_id(m.phone_number_id))]
+        for status in webhook.statuses:
+            self.inbox.record_status(status)
+        return fresh
+
+    # ------------------------------------------------------------------ processing
+    def _kick(self, sender: str, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
+        """Make sure one worker drains this customer's messages, in order."""
+        worker = self._workers.get(sender)
+        if worker is None or worker.done():
+            self._workers[sender] = asyncio.create_task(self._drain(sender, on_new_message))
+
+    async def _drain(self, sender: str,
+                     on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
+        while True:
+            try:
+                doc = await asyncio.to_thread(self.inbox.claim_next, sender)
+            except (PyMongoError, BookingError) as exc:
+                logger.error("inbox unavailable while draining %s: %s", sender, exc)
+                return
+            if doc is None:
+                return
+            ok, error = True, ""
+            try:
+                await self._process(doc, on_new_message)
+            except Exception as exc:  # recorded; the next message still gets its turn
+                logger.exception("processing WhatsApp message %s failed", doc["_id"])
+                ok, error = False, repr(exc)
+            await asyncio.to_thread(self.inbox.finish, doc["_id"], ok, error)
+
+    async def _process(self, doc: dict[str, Any],
+                       on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
+        output = self.output_for(doc["phone_number_id"])
+        try:
+            await self.graph.mark_read(doc["phone_number_id"], doc["_id"])
+        except GraphError as exc:
+            logger.info("mark as read failed: %s", exc)
+        text = doc.get("text")
+        if text and text.startswith(render.MORE_PREFIX):
+            key, _, page = text[len(render.MORE_PREFIX):].rpartition(":")
+            await output.send_page(doc["sender"], key, int(page) if page.isdigit() else 1)
+            return
+        if not text:
+            await output.send_text_message(doc["sender"], UNSUPPORTED_REPLY)
+            return
+        metadata = {"business_id": doc.get("business_id"), "phone_number_id":
+                    doc["phone_number_id"], "message_id": doc["_id"],
+                    "profile_name": doc.get("profile_name", "")}
+        await on_new_message(UserMessage(text, output, doc["sender"], input_channel=self.name(),
+                                         message_id=doc["_id"], metadata=metadata))

@@ -1,0 +1,178 @@
+"""Webhook parsing, response rendering within Meta's limits, and signatures (pure)."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from channels.whatsapp import render
+from channels.whatsapp.channel import signature_ok
+from channels.whatsapp.errors import (OutsideWindowError, PermanentGraphError,
+                                      RetryableGraphError, classify)
+from channels.whatsapp.parse import PayloadError, parse_webhook
+
+PAYLOADS = Path(__file__).parent / "payloads"
+
+
+def load(name: str) -> dict:
+    return json.loads((PAYLOADS / name).read_text())
+
+
+def test_text_message_and_failed_status():
+    hook = parse_webhook(load("text_and_status.json"))
+    [message] = hook.messages
+    assert (message.message_id, message.sender, message.phone_number_id, message.kind,
+            message.text, message.profile_name) == (
+        "wamid.TEXT1", "6281234567890", "110000000000001", "text",
+        "balinese massage tomorrow at 3pm", "Ayu")
+    [status] = hook.statuses
+    assert (status.message_id, status.status, status.error_code) == ("wamid.OUT1", "failed", 131047)
+
+
+def test_every_interactive_kind_becomes_what_rasa_needs():
+    messages = parse_webhook(load("interactive_replies.json")).messages
+    assert [(m.kind, m.text) for m in messages] == [
+        ("interactive", "/confirm_booking"),
+        ("interactive", '/choose_slot{"slot_time":"2026-11-24T07:00:00+00:00"}'),
+        ("button", "/my_bookings"),
+        ("location", "my location: Villa Sawah, Ubud"),
+        ("image", None),
+        ("interactive", None)]
+    assert messages[5].extra == {"flow_response": {"flow_token": "tok", "service": "manicure"}}
+
+
+@pytest.mark.parametrize("body", [None, [], "x", {"object": "page"}, {"object": "whatsapp_business_account"},
+                                  {"object": "whatsapp_business_account", "entry": {}}])
+def test_not_an_envelope_is_a_payload_error(body):
+    with pytest.raises(PayloadError):
+        parse_webhook(body)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(
+        st.sampled_from(["object", "entry", "changes", "field", "value", "messages", "statuses",
+                         "metadata", "phone_number_id", "from", "id", "type", "text", "body",
+                         "interactive", "button_reply", "list_reply", "nfm_reply",
+                         "response_json", "contacts", "errors", "status"]) | st.text(max_size=8),
+        children, max_size=6),
+    max_leaves=40)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(json_values, st.booleans())
+def test_any_json_parses_or_is_refused_cleanly(body, as_envelope):
+    if isinstance(body, dict) and as_envelope:
+        body = {**body, "object": "whatsapp_business_account"}
+    try:
+        hook = parse_webhook(body)
+    except PayloadError:
+        return
+    for m in hook.messages:
+        assert m.message_id and m.sender and m.phone_number_id
+        assert m.text is None or isinstance(m.text, str)
+
+
+def choices(n: int, title: str = "Option") -> list[render.Choice]:
+    return [render.Choice(f"{title} {i}", f"/choose_slot{{\"n\":{i}}}") for i in range(n)]
+
+
+def test_three_choices_are_reply_buttons():
+    [msg] = render.choices_message("Pick one", choices(3))
+    assert msg["interactive"]["type"] == "button"
+    assert [b["reply"]["title"] for b in msg["interactive"]["action"]["buttons"]] == [
+        "Option 0", "Option 1", "Option 2"]
+
+
+def test_four_to_ten_choices_are_a_list():
+    [msg] = render.choices_message("Pick one", choices(10))
+    rows = msg["interactive"]["action"]["sections"][0]["rows"]
+    assert msg["interactive"]["type"] == "list" and len(rows) == 10
+
+
+def test_more_than_ten_pages_with_more():
+    [first] = render.choices_message("Pick", choices(23), page_key="k1")
+    rows = first["interactive"]["action"]["sections"][0]["rows"]
+    assert len(rows) == 10 and rows[-1]["id"] == "__more__:k1:1" and rows[-1]["title"] == "More…"
+    [third] = render.choices_message("Pick", choices(23), page_key="k1", page=2)
+    rows = third["interactive"]["action"]["sections"][0]["rows"]
+    assert [r["title"] for r in rows] == [f"Option {i}" for i in range(18, 23)]
+
+
+def test_long_titles_are_shortened_and_kept_unique():
+    long = [render.Choice("Balinese Massage with hot oil and flowers", f"/p{i}") for i in range(3)]
+    [msg] = render.choices_message("Which?", long)
+    titles = [b["reply"]["title"] for b in msg["interactive"]["action"]["buttons"]]
+    assert titles == ["Balinese Massage wi…", "Balinese Massage… 2", "Balinese Massage… 3"]
+    assert all(len(t) <= 20 for t in titles) and len(set(titles)) == 3
+    [lst] = render.choices_message("Which?", long * 2)
+    rows = lst["interactive"]["action"]["sections"][0]["rows"]
+    assert all(len(r["title"]) <= 24 and len(r["description"]) <= 72 for r in rows)
+
+
+def test_text_over_4096_is_split_at_line_ends():
+    text = "\n".join(f"line {i} " + "x" * 50 for i in range(200))
+    parts = render.text_message(text)
+    assert len(parts) == 3 and all(len(p["text"]["body"]) <= 4096 for p in parts)
+    assert "".join(p["text"]["body"] + "\n" for p in parts).strip() == text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=5000), st.lists(st.tuples(st.text(max_size=60), st.text(min_size=1, max_size=150)),
+                                         max_size=25))
+def test_rendered_messages_always_fit_the_limits(text, raw):
+    for msg in render.choices_message(text, [render.Choice(t, p) for t, p in raw], "key"):
+        if msg["type"] == "text":
+            assert len(msg["text"]["body"]) <= 4096
+            continue
+        inter = msg["interactive"]
+        if inter["type"] == "button":
+            assert len(inter["body"]["text"]) <= 1024 and len(inter["action"]["buttons"]) <= 3
+            titles = [b["reply"]["title"] for b in inter["action"]["buttons"]]
+            assert all(len(t) <= 20 for t in titles) and len(set(titles)) == len(titles)
+        else:
+            rows = inter["action"]["sections"][0]["rows"]
+            assert len(rows) <= 10 and len(inter["body"]["text"]) <= 4096
+            assert all(len(r["title"]) <= 24 and len(r["id"]) <= 200 for r in rows)
+            assert all(len(r.get("description", "")) <= 72 for r in rows)
+            assert len({r["title"] for r in rows}) == len(rows)
+
+
+def test_custom_payloads():
+    [cta] = render.custom_message({"whatsapp": {"type": "cta_url", "text": "Pay Rp 350.000",
+                                                "display_text": "Pay now 💳 securely today",
+                                                "url": "https://pay.example/x"}})
+    assert cta["interactive"]["action"]["parameters"]["display_text"] == "Pay now 💳 securely…"
+    [doc] = render.custom_message({"type": "document", "link": "https://x/inv.pdf",
+                                   "filename": "BK1.pdf", "caption": "Your invoice"})
+    assert doc == {"type": "document", "document": {"link": "https://x/inv.pdf",
+                                                     "filename": "BK1.pdf", "caption": "Your invoice"}}
+    with pytest.raises(ValueError):
+        render.custom_message({"type": "hologram"})
+
+
+def test_signature_is_checked_over_the_raw_body():
+    body = b'{"object": "whatsapp_business_account"}'
+    good = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    assert signature_ok("s3cret", body, good)
+    assert not signature_ok("s3cret", body + b" ", good)
+    assert not signature_ok("s3cret", body, None)
+    assert not signature_ok("", body, good)
+    assert not signature_ok("s3cret", body, good.replace("sha256=", "sha1="))
+
+
+@pytest.mark.parametrize("status, body, kind", [
+    (400, {"error": {"code": 130429}}, RetryableGraphError),
+    (400, {"error": {"code": 131056}}, RetryableGraphError),
+    (500, {}, RetryableGraphError),
+    (400, {"error": {"code": 131047}}, OutsideWindowError),
+    (400, {"error": {"code": 131026}}, PermanentGraphError),
+    (400, {"error": {"code": 100}}, PermanentGraphError),
+])
+def test_graph_errors_are_typed(status, body, kind):
+    assert type(classify(status, body)) is kind
