@@ -1,0 +1,251 @@
+"""The WhatsApp channel end to end: real Rasa server, action server and mongod; signed webhook
+payloads in, the outbound Graph calls recorded by a local stand-in."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import Any, Iterator, Optional
+
+import pytest
+from pymongo import MongoClient
+
+from tests.conftest import ROOT
+from tests.whatsapp.graph_stub import GraphStub
+from tools.mongod import free_port
+
+pytestmark = pytest.mark.e2e
+SECRET, VERIFY = "test-app-secret", "test-verify-token"
+SPA, SALON = "110000000000001", "110000000000002"
+_ids = itertools.count(1)
+
+
+def envelope(sender: str, message: dict[str, Any], phone_number_id: str = SPA) -> dict:
+    message = {"from": sender, "id": f"wamid.in{next(_ids)}", "timestamp": str(int(time.time())),
+               **message}
+    return {"object": "whatsapp_business_account", "entry": [{"id": "WABA", "changes": [{
+        "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "62811", "phone_number_id": phone_number_id},
+            "contacts": [{"profile": {"name": "Ayu"}, "wa_id": sender}],
+            "messages": [message]}}]}]}
+
+
+def text(sender: str, body: str, **kw: Any) -> dict:
+    return envelope(sender, {"type": "text", "text": {"body": body}}, **kw)
+
+
+def tap(sender: str, reply_id: str, title: str, kind: str = "button_reply") -> dict:
+    return envelope(sender, {"type": "interactive", "interactive": {
+        "type": kind, kind: {"id": reply_id, "title": title}}})
+
+
+class Stack:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.port = int(env["RASA_PORT"])
+        self.proc: Optional[subprocess.Popen] = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "tools.run"], cwd=ROOT, env=self.env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        lines = []
+        for line in self.proc.stdout:
+            lines.append(line)
+            if "Ready." in line:
+                threading.Thread(target=self.proc.stdout.read, daemon=True).start()  # drain
+                return
+        raise AssertionError("stack did not start:\n" + "".join(lines[-30:]))
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            self.proc.wait(timeout=60)
+
+    def request(self, method: str, path: str, body: bytes = b"",
+                headers: Optional[dict] = None) -> tuple[int, str]:
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/webhooks/whatsapp{path}",
+                                     data=body if method == "POST" else None, method=method,
+                                     headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    def post(self, payload: dict, secret: str = SECRET) -> int:
+        raw = json.dumps(payload).encode()
+        sig = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+        return self.request("POST", "/webhook", raw, {"content-type": "application/json",
+                                                       "x-hub-signature-256": sig})[0]
+
+
+@pytest.fixture(scope="module")
+def graph() -> Iterator[GraphStub]:
+    stub = GraphStub()
+    yield stub
+    stub.close()
+
+
+@pytest.fixture(scope="module")
+def wa(mongo_url: str, graph: GraphStub) -> Iterator[tuple[Stack, Any]]:
+    if not (ROOT / "models" / "assistant.tar.gz").exists():
+        pytest.fail("no trained model: run through `make test`, which trains first")
+    env = dict(os.environ, MONGODB_URL=mongo_url, MONGODB_DB="wa_e2e",
+               RASA_PORT=str(free_port()), ACTION_SERVER_PORT=str(free_port()),
+               WHATSAPP_APP_SECRET=SECRET, WHATSAPP_VERIFY_TOKEN=VERIFY,
+               WHATSAPP_ACCESS_TOKEN="test-token", WHATSAPP_API_URL=graph.url,
+               WHATSAPP_PHONE_NUMBER_ID=SPA, WHATSAPP_RETRY_BASE_SECONDS="0.01")
+    client = MongoClient(mongo_url)
+    client.drop_database("wa_e2e")
+    stack = Stack(env)
+    stack.start()
+    try:
+        yield stack, client.wa_e2e
+    finally:
+        stack.stop()
+        client.drop_database("wa_e2e")
+        client.close()
+
+
+def wait_done(db, wamid: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        doc = db.wa_inbox.find_one({"_id": wamid})
+        if doc and doc["status"] in ("done", "failed"):
+            return doc
+        time.sleep(0.05)
+    raise AssertionError(f"{wamid} not processed")
+
+
+def interactive(msg: dict) -> dict:
+    assert msg["type"] == "interactive", msg
+    return msg["interactive"]
+
+
+def rows(msg: dict) -> list[dict]:
+    return interactive(msg)["action"]["sections"][0]["rows"]
+
+
+def test_verification_handshake(wa):
+    stack, _ = wa
+    ok = stack.request("GET", f"/webhook?hub.mode=subscribe&hub.verify_token={VERIFY}&hub.challenge=42")
+    assert ok == (200, "42")
+    assert stack.request("GET", "/webhook?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=42")[0] == 403
+
+
+def test_bad_requests_get_precise_codes_and_store_nothing(wa):
+    stack, db = wa
+    payload = text("62800000001", "hi")
+    wamid = payload["entry"][0]["changes"][0]["value"]["messages"][0]["id"]
+    assert stack.post(payload, secret="wrong") == 401
+    raw = json.dumps(payload).encode()
+    assert stack.request("POST", "/webhook", raw, {"content-type": "application/json"})[0] == 401
+    assert stack.request("POST", "/webhook", raw, {"content-type": "text/plain"})[0] == 415
+    broken = b'{"object": '
+    sig = "sha256=" + hmac.new(SECRET.encode(), broken, hashlib.sha256).hexdigest()
+    assert stack.request("POST", "/webhook", broken, {"content-type": "application/json",
+                                                      "x-hub-signature-256": sig})[0] == 400
+    big = b"{" + b" " * (3 * 1024 * 1024) + b"}"
+    assert stack.request("POST", "/webhook", big, {"content-type": "application/json"})[0] == 413
+    assert db.wa_inbox.count_documents({"_id": wamid}) == 0
+
+
+def test_full_booking_by_taps(wa, graph):
+    stack, db = wa
+    who = "62811110001"
+    assert stack.post(text(who, "hi")) == 200
+    [greet] = graph.wait_for_messages(who, 1)
+    assert [b["reply"]["title"] for b in interactive(greet)["action"]["buttons"]] == [
+        "Book a treatment", "My bookings", "Talk to a person"]
+
+    stack.post(tap(who, "/book_service", "Book a treatment"))
+    services = graph.wait_for_messages(who, 2)[-1]
+    assert interactive(services)["type"] == "list" and len(rows(services)) == 9
+    balinese = next(r for r in rows(services) if r["title"] == "Balinese Massage")
+
+    stack.post(tap(who, balinese["id"], balinese["title"], "list_reply"))
+    days = graph.wait_for_messages(who, 3)[-1]
+    tomorrow = next(b["reply"] for b in interactive(days)["action"]["buttons"]
+                    if b["reply"]["title"] == "Tomorrow")
+
+    stack.post(tap(who, tomorrow["id"], tomorrow["title"]))
+    times = graph.wait_for_messages(who, 4)[-1]
+    assert rows(times)[-1]["title"] == "Later times ▸" and len(rows(times)) == 10
+
+    stack.post(tap(who, rows(times)[0]["id"], rows(times)[0]["title"], "list_reply"))
+    card = graph.wait_for_messages(who, 5)[-1]
+    assert interactive(card)["body"]["text"].startswith("Please confirm your booking:")
+    confirm = interactive(card)["action"]["buttons"][0]["reply"]
+    assert confirm["title"] == "Confirm" and len(confirm["id"]) <= 256
+
+    stack.post(tap(who, confirm["id"], confirm["title"]))
+    booked = graph.wait_for_messages(who, 6)[-1]
+    assert booked["type"] == "text" and booked["text"]["body"].startswith("Booked ✅\nBK")
+    stored = db.bookings.find_one({"customer_id": who})
+    assert stored["business_id"] == "ubud-serenity-spa" and stored["status"] == "PENDING_PAYMENT"
+    reads = [b for _, b, _ in graph.calls if b.get("status") == "read"]
+    assert reads and all(r.get("typing_indicator") == {"type": "text"} for r in reads)
+    for _, body, _ in graph.calls:
+        assert body["messaging_product"] == "whatsapp"
+
+
+def test_the_business_follows_the_phone_number(wa, graph):
+    stack, _ = wa
+    who = "62811110002"
+    stack.post(text(who, "what services do you have", phone_number_id=SALON))
+    [answer] = graph.wait_for_messages(who, 1)
+    assert interactive(answer)["body"]["text"].startswith("At Canggu Glow Salon we offer:")
+    assert all(c[0] == f"/{SALON}/messages" for c in graph.calls if c[1].get("to") == who)
+
+
+def test_five_concurrent_duplicates_get_one_reply(wa, graph):
+    stack, db = wa
+    who = "62811110003"
+    payload = text(who, "hello")
+    wamid = payload["entry"][0]["changes"][0]["value"]["messages"][0]["id"]
+    codes: list[int] = []
+    threads = [threading.Thread(target=lambda: codes.append(stack.post(payload))) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes == [200] * 5
+    doc = wait_done(db, wamid)
+    assert doc["status"] == "done" and doc["attempts"] == 1
+    assert len(graph.sent_to(who)) == 1
+
+
+def test_media_gets_a_polite_answer(wa, graph):
+    stack, _ = wa
+    who = "62811110004"
+    stack.post(envelope(who, {"type": "image", "image": {"id": "MEDIA", "mime_type": "image/jpeg"}}))
+    [reply] = graph.wait_for_messages(who, 1)
+    assert reply["text"]["body"].startswith("Sorry, I can only read text and taps")
+
+
+def test_unprocessed_messages_are_processed_once_after_a_restart(wa, graph):
+    stack, db = wa
+    stack.stop()
+    who = "62811110005"
+    for seq, (wamid, body) in enumerate((("wamid.r1", "hi"), ("wamid.r2", "what services do you have"))):
+        db.wa_inbox.insert_one({"_id": wamid, "sender": who, "phone_number_id": SPA,
+                                "kind": "text", "text": body, "timestamp": 0, "profile_name": "",
+                                "extra": {}, "business_id": "ubud-serenity-spa",
+                                "status": "received", "seq": 10_000_000 + seq, "attempts": 0})
+    stack.start()
+    first, second = wait_done(db, "wamid.r1"), wait_done(db, "wamid.r2")
+    assert (first["attempts"], second["attempts"]) == (1, 1)
+    replies = graph.wait_for_messages(who, 2)
+    assert len(replies) == 2
+    assert "booking assistant" in interactive(replies[0])["body"]["text"]
+    assert interactive(replies[1])["body"]["text"].startswith("At Ubud Serenity Spa we offer:")
