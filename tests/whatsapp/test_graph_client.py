@@ -1,0 +1,124 @@
+"""Sending through Graph over real HTTP to the local stand-in: retries, give-ups, fallback."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from channels.whatsapp.channel import WhatsAppConfig, WhatsAppOutput
+from channels.whatsapp.errors import PermanentGraphError, UncertainDeliveryError
+from channels.whatsapp.graph import GraphClient, GraphConfig
+from channels.whatsapp.inbox import Inbox
+from tests.whatsapp.graph_stub import GraphStub
+
+CONFIG = WhatsAppConfig("v", "s", "111", "booking_follow_up", "en")
+
+
+@pytest.fixture
+def stub():
+    s = GraphStub()
+    yield s
+    s.close()
+
+
+def client(url: str, timeout: float = 5.0) -> GraphClient:
+    return GraphClient(GraphConfig(api_url=url, access_token="t", retry_base_seconds=0.001,
+                                   timeout_seconds=timeout))
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_rate_limits_are_retried_and_the_message_goes_out_once(stub):
+    stub.fail_with = [130429, 131056]
+    graph = client(stub.url)
+
+    async def go():
+        try:
+            return await graph.send("111", "628", {"type": "text", "text": {"body": "hi"}})
+        finally:
+            await graph.close()
+
+    assert run(go()) == "wamid.out1"
+    assert [code for _, _, code in stub.calls] == [130429, 131056, None]
+    assert len(stub.sent_to("628")) == 1
+
+
+def test_permanent_errors_are_not_retried(stub):
+    stub.fail_with = [131026]
+    graph = client(stub.url)
+
+    async def go():
+        try:
+            await graph.send("111", "628", {"type": "text", "text": {"body": "hi"}})
+        finally:
+            await graph.close()
+
+    with pytest.raises(PermanentGraphError):
+        run(go())
+    assert len(stub.calls) == 1
+
+
+def test_no_answer_is_never_retried(stub):
+    import socket
+    import threading
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(silent.accept()), daemon=True).start()
+    graph = client(f"http://127.0.0.1:{silent.getsockname()[1]}", timeout=0.5)
+
+    async def go():
+        try:
+            await graph.send("111", "628", {"type": "text", "text": {"body": "hi"}})
+        finally:
+            await graph.close()
+
+    with pytest.raises(UncertainDeliveryError):
+        run(go())
+    assert len(accepted) == 1  # one connection, no second attempt
+    silent.close()
+
+
+def test_outside_the_24h_window_falls_back_to_the_template(stub, db):
+    stub.fail_with = [131047]
+    graph = client(stub.url)
+    output = WhatsAppOutput(graph, Inbox(db), CONFIG, "111")
+
+    async def go():
+        try:
+            await output.send_text_message("628", "Your booking is confirmed")
+        finally:
+            await graph.close()
+
+    run(go())
+    [template] = stub.sent_to("628")
+    assert template["type"] == "template"
+    assert template["template"] == {"name": "booking_follow_up", "language": {"code": "en"}}
+    assert [d["status"] for d in db.wa_outbox.find({}, {"_id": 0}).sort("at", 1)] == [
+        "outside_window", "sent"]
+
+
+def test_more_than_ten_choices_page_through_saved_lists(stub, db):
+    graph = client(stub.url)
+    output = WhatsAppOutput(graph, Inbox(db), CONFIG, "111")
+    buttons = [{"title": f"{h}:00", "payload": f"/choose_slot{{\"h\":{h}}}"} for h in range(8, 22)]
+
+    async def go():
+        try:
+            await output.send_text_with_buttons("628", "Free times", buttons)
+            first = stub.sent_to("628")[-1]
+            more = first["interactive"]["action"]["sections"][0]["rows"][-1]["id"]
+            key, page = more.split(":")[1], int(more.split(":")[2])
+            await output.send_page("628", key, page)
+        finally:
+            await graph.close()
+
+    run(go())
+    first, second = stub.sent_to("628")
+    assert [r["title"] for r in first["interactive"]["action"]["sections"][0]["rows"]][-1] == "More…"
+    assert [r["title"] for r in second["interactive"]["action"]["sections"][0]["rows"]] == [
+        "17:00", "18:00", "19:00", "20:00", "21:00"]
