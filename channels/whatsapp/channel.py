@@ -23,7 +23,10 @@ from sanic.response import HTTPResponse
 
 from booking.errors import BookingError, UnknownEntityError
 from channels.whatsapp import render
+from booking.flow_tokens import FlowTokenError, FlowTokens
 from channels.whatsapp.errors import GraphError, OutsideWindowError
+from channels.whatsapp.flows import BookingFlow
+from channels.whatsapp.flows_crypto import decrypt_request, encrypt_response, load_private_key
 from channels.whatsapp.graph import GraphClient, GraphConfig
 from channels.whatsapp.inbox import Inbox
 from channels.whatsapp.parse import Inbound, PayloadError, parse_webhook
@@ -62,6 +65,15 @@ def signature_ok(secret: str, body: bytes, header: Optional[str]) -> bool:
         return False
     expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, header[len("sha256="):].strip().lower())
+
+
+def flow_completion_text(extra: dict[str, Any]) -> Optional[str]:
+    """A completed booking Flow continues exactly like tapping that time: ``/choose_slot``."""
+    params = extra.get("flow_response")
+    if not isinstance(params, dict) or not params.get("service") or not params.get("slot_time"):
+        return None
+    entities = {"service": str(params["service"]), "slot_time": str(params["slot_time"])}
+    return "/choose_slot" + json.dumps(entities, separators=(",", ":"))
 
 
 class WhatsAppOutput(OutputChannel):
@@ -152,6 +164,7 @@ class WhatsAppInput(InputChannel):
         self.graph = GraphClient(GraphConfig.from_env())
         self._inbox: Optional[Inbox] = None
         self._workers: dict[str, asyncio.Task] = {}
+        self._flows_key: Any = None
 
     # ------------------------------------------------------------------ wiring
     @property
@@ -220,6 +233,10 @@ class WhatsAppInput(InputChannel):
         async def webhook(request: Request) -> HTTPResponse:
             return await self.receive(request, on_new_message)
 
+        @bp.route("/flows", methods=["POST"])
+        async def flows(request: Request) -> HTTPResponse:
+            return await self.flow_endpoint(request)
+
         return bp
 
     async def receive(self, request: Request,
@@ -246,6 +263,46 @@ class WhatsAppInput(InputChannel):
         for sender in dict.fromkeys(m.sender for m in fresh):
             self._kick(sender, on_new_message)
         return response.json({"status": "ok"})
+
+    async def flow_endpoint(self, request: Request) -> HTTPResponse:
+        """The Flows data endpoint: 432 bad signature, 421 cannot decrypt, 427 bad token."""
+        body = request.body or b""
+        if len(body) > MAX_BODY:
+            return response.json({"error": "body over 3 MB"}, status=413)
+        if not signature_ok(self.config.app_secret, body,
+                            request.headers.get("x-hub-signature-256")):
+            return response.json({"error": "invalid signature"}, status=432)
+        key = self.flows_key()
+        if key is None:
+            return response.json({"error": "no Flows key configured"}, status=421)
+        try:
+            decrypted = await asyncio.to_thread(decrypt_request, json.loads(body), key)
+        except (ValueError, RecursionError):  # FlowDecryptionError and JSON errors
+            return response.json({"error": "cannot decrypt"}, status=421)
+        try:
+            answer = await asyncio.to_thread(self.booking_flow.answer, decrypted.payload)
+        except FlowTokenError as exc:
+            return response.json({"error_msg": str(exc)}, status=427)
+        return response.text(encrypt_response(answer, decrypted.aes_key, decrypted.iv),
+                             content_type="text/plain")
+
+    def flows_key(self) -> Any:
+        """The Flows private key from WHATSAPP_FLOWS_PRIVATE_KEY (None when not set up)."""
+        if self._flows_key is None:
+            path = os.environ.get("WHATSAPP_FLOWS_PRIVATE_KEY")
+            if not path:
+                return None
+            with open(path, "rb") as handle:
+                self._flows_key = load_private_key(
+                    handle.read(), os.environ.get("WHATSAPP_FLOWS_PRIVATE_KEY_PASSPHRASE"))
+        return self._flows_key
+
+    @property
+    def booking_flow(self) -> BookingFlow:
+        from booking.runtime import booking_service
+
+        core = booking_service()
+        return BookingFlow(core, FlowTokens(core.db))
 
     def _record(self, webhook: Any) -> list[Inbound]:
         fresh = [m for m in webhook.messages
@@ -286,7 +343,7 @@ class WhatsAppInput(InputChannel):
             await self.graph.mark_read(doc["phone_number_id"], doc["_id"])
         except GraphError as exc:
             logger.info("mark as read failed: %s", exc)
-        text = doc.get("text")
+        text = doc.get("text") or flow_completion_text(doc.get("extra") or {})
         if text and text.startswith(render.MORE_PREFIX):
             key, _, page = text[len(render.MORE_PREFIX):].rpartition(":")
             await output.send_page(doc["sender"], key, int(page) if page.isdigit() else 1)

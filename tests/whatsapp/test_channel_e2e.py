@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timezone
 import urllib.error
 import urllib.request
 from typing import Any, Iterator, Optional
@@ -20,6 +21,8 @@ import pytest
 from pymongo import MongoClient
 
 from tests.conftest import ROOT
+from booking.flow_tokens import FlowTokens
+from tests.whatsapp.flows_client import FlowsClient, new_key_pem
 from tests.whatsapp.graph_stub import GraphStub
 from tools.mongod import free_port
 
@@ -97,14 +100,21 @@ def graph() -> Iterator[GraphStub]:
 
 
 @pytest.fixture(scope="module")
-def wa(mongo_url: str, graph: GraphStub) -> Iterator[tuple[Stack, Any]]:
+def flows_key(tmp_path_factory):
+    path = tmp_path_factory.mktemp("flows") / "private.pem"
+    return new_key_pem(str(path)), str(path)
+
+
+@pytest.fixture(scope="module")
+def wa(mongo_url: str, graph: GraphStub, flows_key) -> Iterator[tuple[Stack, Any]]:
     if not (ROOT / "models" / "assistant.tar.gz").exists():
         pytest.fail("no trained model: run through `make test`, which trains first")
     env = dict(os.environ, MONGODB_URL=mongo_url, MONGODB_DB="wa_e2e",
                RASA_PORT=str(free_port()), ACTION_SERVER_PORT=str(free_port()),
                WHATSAPP_APP_SECRET=SECRET, WHATSAPP_VERIFY_TOKEN=VERIFY,
                WHATSAPP_ACCESS_TOKEN="test-token", WHATSAPP_API_URL=graph.url,
-               WHATSAPP_PHONE_NUMBER_ID=SPA, WHATSAPP_RETRY_BASE_SECONDS="0.01")
+               WHATSAPP_PHONE_NUMBER_ID=SPA, WHATSAPP_RETRY_BASE_SECONDS="0.01",
+               WHATSAPP_FLOWS_PRIVATE_KEY=flows_key[1])
     client = MongoClient(mongo_url)
     client.drop_database("wa_e2e")
     stack = Stack(env)
@@ -231,6 +241,87 @@ def test_media_gets_a_polite_answer(wa, graph):
     stack.post(envelope(who, {"type": "image", "image": {"id": "MEDIA", "mime_type": "image/jpeg"}}))
     [reply] = graph.wait_for_messages(who, 1)
     assert reply["text"]["body"].startswith("Sorry, I can only read text and taps")
+
+
+def flow_call(stack: Stack, key, payload: dict, secret: str = SECRET) -> tuple[int, Any]:
+    client = FlowsClient(key.public_key())
+    raw = json.dumps(client.seal(payload)).encode()
+    sig = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+    status, body = stack.request("POST", "/flows", raw, {"content-type": "application/json",
+                                                         "x-hub-signature-256": sig})
+    return status, (client.open(body) if status == 200 else body)
+
+
+def issue_token(db, customer: str, hours: float = 1) -> str:
+    from datetime import datetime, timedelta, timezone
+    now = datetime.now(timezone.utc)
+    return FlowTokens(db).issue(customer, "ubud-serenity-spa", now, timedelta(hours=hours))
+
+
+def test_flows_ping_and_error_acknowledgement(wa, flows_key):
+    stack, _ = wa
+    assert flow_call(stack, flows_key[0], {"action": "ping", "version": "3.0"}) == (
+        200, {"data": {"status": "active"}})
+    assert flow_call(stack, flows_key[0], {"action": "data_exchange", "version": "3.0",
+                                           "data": {"error": "bad response"}})[1] == {
+        "data": {"acknowledged": True}}
+
+
+def test_flows_refusals(wa, flows_key):
+    stack, db = wa
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    assert flow_call(stack, stranger, {"action": "ping"})[0] == 421
+    assert flow_call(stack, flows_key[0], {"action": "ping"}, secret="wrong")[0] == 432
+    expired = issue_token(db, "62811110006", hours=-1)
+    status, body = flow_call(stack, flows_key[0], {"action": "INIT", "flow_token": expired})
+    assert status == 427 and "expired" in body
+    assert flow_call(stack, flows_key[0], {"action": "INIT", "flow_token": "guess"})[0] == 427
+
+
+def test_booking_by_flow_completion(wa, graph, flows_key):
+    stack, db = wa
+    key, who = flows_key[0], "62811110007"
+    token = issue_token(db, who)
+    status, init = flow_call(stack, key, {"action": "INIT", "flow_token": token, "version": "3.0"})
+    assert status == 200 and init["screen"] == "SERVICE"
+    assert {"id": "balinese-massage", "title": "Balinese Massage Rp 350.000"} in init["data"]["services"]
+
+    def step(screen: str, data: dict) -> dict:
+        status, answer = flow_call(stack, key, {"action": "data_exchange", "screen": screen,
+                                                "data": data, "flow_token": token, "version": "3.0"})
+        assert status == 200, answer
+        return answer
+
+    dates = step("SERVICE", {"service": "balinese-massage"})
+    assert dates["screen"] == "DATE"
+    unavailable = set(dates["data"]["unavailable_dates"])
+    from datetime import date, timedelta
+    first = date.fromisoformat(dates["data"]["min_date"]) + timedelta(days=1)
+    day = next(first + timedelta(days=i) for i in range(30)
+               if (first + timedelta(days=i)).isoformat() not in unavailable)
+    times = step("DATE", {"date": day.isoformat()})
+    assert times["screen"] == "TIME" and 0 < len(times["data"]["slots"]) <= 200
+    slot = times["data"]["slots"][0]["id"]
+    details = step("TIME", {"slot": slot})
+    assert details["screen"] == "DETAILS" and details["data"]["needs_villa"] is False
+    summary = step("DETAILS", {"name": "Ayu", "notes": "first time"})
+    assert summary["screen"] == "SUMMARY" and "Rp 350.000" in summary["data"]["summary"]
+    done = step("SUMMARY", {"confirm": True})
+    params = done["data"]["extension_message_response"]["params"]
+    assert done["screen"] == "SUCCESS" and params["slot_time"] == slot
+
+    # WhatsApp then delivers the completed Flow as an nfm_reply: same path as tapping the time.
+    stack.post(envelope(who, {"type": "interactive", "interactive": {"type": "nfm_reply",
+               "nfm_reply": {"name": "flow", "body": "Sent", "response_json": json.dumps(params)}}}))
+    card = graph.wait_for_messages(who, 1)[-1]
+    assert interactive(card)["body"]["text"].startswith("Please confirm your booking:")
+    confirm = interactive(card)["action"]["buttons"][0]["reply"]
+    stack.post(tap(who, confirm["id"], confirm["title"]))
+    booked = graph.wait_for_messages(who, 2)[-1]
+    assert booked["text"]["body"].startswith("Booked ✅\nBK")
+    stored = db.bookings.find_one({"customer_id": who})["start"]  # naive UTC from this client
+    assert stored.replace(tzinfo=timezone.utc).isoformat() == slot
 
 
 def test_unprocessed_messages_are_processed_once_after_a_restart(wa, graph):

@@ -1,0 +1,67 @@
+"""Flow tokens: unguessable, bound to one customer and business, expiring."""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING
+from pymongo.database import Database
+
+from booking.db import with_retries
+from booking.errors import BookingError
+
+TOKEN_TTL = timedelta(hours=1)
+
+
+class FlowTokenError(BookingError):
+    """Unknown or expired flow token."""
+
+
+@dataclass(frozen=True)
+class FlowSession:
+    """Who a Flow was sent to, for which business, and what they chose so far."""
+
+    token: str
+    customer_id: str
+    business_id: str
+    expires_at: datetime
+    data: dict[str, Any]
+
+
+class FlowTokens:
+    """Issues and checks flow tokens (MongoDB, expired ones removed by a TTL index)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def ensure_indexes(self) -> None:
+        """TTL clean-up of expired tokens."""
+        self.db.flow_tokens.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
+
+    def issue(self, customer_id: str, business_id: str, now: datetime,
+              ttl: timedelta = TOKEN_TTL) -> str:
+        """A new token for one customer of one business."""
+        token = secrets.token_urlsafe(32)
+        with_retries(lambda: self.db.flow_tokens.insert_one(
+            {"_id": token, "customer_id": customer_id, "business_id": business_id,
+             "expires_at": now + ttl, "data": {}}))
+        return token
+
+    def check(self, token: Any, now: datetime) -> FlowSession:
+        """The session of a valid token; ``FlowTokenError`` when unknown or expired."""
+        if not isinstance(token, str) or not token or len(token) > 200:
+            raise FlowTokenError("missing flow token")
+        doc = with_retries(lambda: self.db.flow_tokens.find_one({"_id": token}))
+        if doc is None:
+            raise FlowTokenError("unknown flow token")
+        if doc["expires_at"] <= now:
+            raise FlowTokenError("this booking form has expired; please ask for a new one")
+        return FlowSession(token, doc["customer_id"], doc["business_id"], doc["expires_at"],
+                           doc.get("data", {}))
+
+    def remember(self, token: str, **data: Any) -> None:
+        """Keep what the customer chose on a screen."""
+        with_retries(lambda: self.db.flow_tokens.update_one(
+            {"_id": token}, {"$set": {f"data.{k}": v for k, v in data.items()}}))
