@@ -40,3 +40,21 @@ def test_terminal_screens_have_a_footer_and_the_last_screen_is_terminal():
         if screen.get("terminal"):
             assert any(c["type"] == "Footer" for c in screen["layout"]["children"])
     assert FLOW["screens"][-1].get("terminal") is True
+
+
+def test_flows_keys_writes_a_private_key_the_endpoint_loads(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from channels.whatsapp.flows_crypto import load_private_key
+
+    out = tmp_path / "k.pem"
+    result = subprocess.run([sys.executable, "-m", "tools.flows_keys", "--out", str(out)],
+                            cwd=ROOT, capture_output=True, text=True, check=True)
+    assert "BEGIN PUBLIC KEY" in result.stdout and "whatsapp_business_encryption" in result.stdout
+    assert oct(os.stat(out).st_mode & 0o777) == "0o600"
+    assert load_private_key(out.read_bytes()).key_size == 2048
+    again = subprocess.run([sys.executable, "-m", "tools.flows_keys", "--out", str(out)],
+                           cwd=ROOT, capture_output=True, text=True)
+    assert again.returncode == 1  # never overwrites a key by accident
