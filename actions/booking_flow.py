@@ -88,14 +88,18 @@ class ActionBookStep(BookingAction):
         return start
 
     def _when(self, turn: Turn) -> Optional[When]:
+        """The whole sentence first (NLU may split "next" from "friday at 3pm"), then the
+        extracted ``time`` entities."""
+        if not turn.text.startswith("/") and turn.intent in {
+                "inform", "book_service", "check_availability", "choose_day", "reschedule_booking"}:
+            when = parse_when(turn.text, turn.tz, turn.now)
+            if when:
+                return when
         for text in turn.tracker.get_latest_entity_values("time"):
             when = parse_when(str(text), turn.tz, turn.now)
             if when:
                 return when
-        if turn.text.startswith("/") or turn.intent not in {
-                "inform", "book_service", "check_availability", "choose_day", "reschedule_booking"}:
-            return None
-        return parse_when(turn.text, turn.tz, turn.now)
+        return None
 
     def _service(self, turn: Turn, state: dict) -> Optional[Service]:
         value = state["service"]

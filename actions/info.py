@@ -53,7 +53,7 @@ class ActionShowPrice(BookingAction):
             return []
         turn.say(f"{service.name} ({service.duration_minutes} min) is "
                  f"{present.rupiah(service.price)}.",
-                 [present.button(f"Book {service.name}", "book_service", service=service.id)])
+                 [present.button("Book it", "book_service", service=service.id)])
         return [SlotSet("service", service.id)]
 
 

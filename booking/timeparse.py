@@ -94,8 +94,9 @@ def parse_when(text: str, tz: ZoneInfo, now: datetime) -> Optional[When]:
     weekday = _WEEKDAY_RE.search(rest)
     if day is None and weekday:
         ahead = (_weekday_index(weekday.group(2)) - local_now.weekday()) % 7
-        if ahead == 0 and weekday.group(1) == "next":
-            ahead = 7
+        if ahead == 0 and (weekday.group(1) == "next" or at is not None and
+                           datetime.combine(local_now.date(), at, tzinfo=tz) < local_now):
+            ahead = 7  # "next saturday", or "saturday 10am" said on Saturday afternoon
         day = local_now.date() + timedelta(days=ahead)
     elif day is None and rest and not re.search(r"[0-9]", rest):
         parsed = _dateparse(rest, local_now)

@@ -97,8 +97,7 @@ def test_services_and_prices_come_from_the_catalog(core, chat):
     assert "Body Treatments\n• Balinese Boreh Scrub — 45 min, Rp 300.000" in text
     _, msgs = chat.run(ActionShowPrice(), "ask_price", service="hot-stone-massage")
     assert texts(msgs) == ["Hot Stone Massage (75 min) is Rp 500.000."]
-    assert buttons(msgs) == [("Book Hot Stone Massage",
-                              '/book_service{"service":"hot-stone-massage"}')]
+    assert buttons(msgs) == [("Book it", '/book_service{"service":"hot-stone-massage"}')]
     chat.slots.clear()
     _, msgs = chat.run(ActionShowPrice(), "ask_price")
     assert texts(msgs)[0].startswith("Our prices:\n\nMassage\n")

@@ -34,7 +34,9 @@ NOW = datetime(2026, 11, 23, 10, 0, tzinfo=BALI)  # Monday 10:00
     ("9am", When(date(2026, 11, 24), time(9, 0))),  # already past today: tomorrow
     ("15:00", When(date(2026, 11, 23), time(15, 0))),
     ("at 3", When(date(2026, 11, 23), time(15, 0))),  # a spa at 3 means the afternoon
-    ("on the 2nd", When(date(2026, 12, 2))),          # a past day of the month: next month
+    ("on the 2nd", When(date(2026, 12, 2))),
+    ("monday 9am", When(date(2026, 11, 30), time(9, 0))),  # said on Monday at 10:00
+    ("monday 11am", When(date(2026, 11, 23), time(11, 0))),          # a past day of the month: next month
     ("2 nov", When(date(2027, 11, 2))),               # a past date: next year
 ])
 def test_expressions_resolve_in_business_time(text, expected):

@@ -243,6 +243,63 @@ def test_media_gets_a_polite_answer(wa, graph):
     assert reply["text"]["body"].startswith("Sorry, I can only read text and taps")
 
 
+CONVERSATIONS = sorted((ROOT / "tests" / "whatsapp" / "conversations").glob("*.yml"))
+
+
+def message_text(message: dict) -> str:
+    if message["type"] == "text":
+        return message["text"]["body"]
+    return message["interactive"]["body"]["text"]
+
+
+def options(message: dict) -> list[tuple[str, str, str]]:
+    """(title, id, reply kind) of every button or list row of a message."""
+    if message["type"] != "interactive":
+        return []
+    inter = message["interactive"]
+    if inter["type"] == "button":
+        return [(b["reply"]["title"], b["reply"]["id"], "button_reply")
+                for b in inter["action"]["buttons"]]
+    if inter["type"] == "list":
+        return [(r["title"], r["id"], "list_reply")
+                for sec in inter["action"]["sections"] for r in sec["rows"]]
+    return []
+
+
+@pytest.mark.parametrize("script", CONVERSATIONS, ids=lambda p: p.stem)
+def test_conversation_script(wa, graph, script):
+    """Customer turns and taps (by title, or "#n") go in as signed webhooks; each expected
+    bot message must come next, in order, for that customer."""
+    import yaml
+
+    stack, _ = wa
+    spec = yaml.safe_load(script.read_text())
+    senders: dict[str, str] = {}
+    seen: dict[str, int] = {}
+    last: dict[str, dict] = {}
+    for step in spec["steps"]:
+        who = senders.setdefault(step.get("as", "customer"), f"6287{next(_ids):08d}")
+        if "say" in step:
+            assert stack.post(text(who, step["say"])) == 200
+        elif "tap" in step:
+            choices = options(last[who])
+            wanted = step["tap"]
+            if wanted.startswith("#"):
+                title, reply_id, kind = choices[int(wanted[1:]) - 1]
+            else:
+                matches = [c for c in choices if c[0] == wanted]
+                assert matches, f"{script.name}: no option {wanted!r} in {choices}"
+                title, reply_id, kind = matches[0]
+            assert stack.post(tap(who, reply_id, title, kind)) == 200
+        elif "expect" in step:
+            index = seen.get(who, 0)
+            message = graph.wait_for_messages(who, index + 1)[index]
+            seen[who] = index + 1
+            last[who] = message
+            assert step["expect"] in message_text(message), (
+                f"{script.name}: expected {step['expect']!r}, got {message_text(message)!r}")
+
+
 def flow_call(stack: Stack, key, payload: dict, secret: str = SECRET) -> tuple[int, Any]:
     client = FlowsClient(key.public_key())
     raw = json.dumps(client.seal(payload)).encode()
