@@ -178,6 +178,99 @@ def bench_rest_turns(turns: int) -> dict[str, float]:
     return {"p50": pct(samples, 0.5), "p95": pct(samples, 0.95), "n": turns}
 
 
+def bench_whatsapp(acks: int, flows: int) -> dict[str, float]:
+    """Start the stack with the WhatsApp channel (Graph stand-in, Flows key) and time webhook
+    acknowledgements (signed POST → 200) and Flows data_exchange round trips."""
+    import hashlib
+    import hmac
+    import json
+    import os
+    import signal
+    import subprocess
+    import urllib.request
+    from datetime import timedelta
+
+    from booking.flow_tokens import FlowTokens
+    from tests.whatsapp.flows_client import FlowsClient, new_key_pem
+    from tests.whatsapp.graph_stub import GraphStub
+
+    root = Path(__file__).resolve().parent.parent
+    secret = "bench-secret"
+    graph = GraphStub()
+    with tempfile.TemporaryDirectory() as tmp:
+        key = new_key_pem(str(Path(tmp) / "flows.pem"))
+        mongo = LocalMongod(data_dir=Path(tmp) / "mongo", port=free_port())
+        url = mongo.start()
+        port = free_port()
+        env = dict(os.environ, MONGODB_URL=url, MONGODB_DB="bench_wa", RASA_PORT=str(port),
+                   ACTION_SERVER_PORT=str(free_port()), WHATSAPP_APP_SECRET=secret,
+                   WHATSAPP_API_URL=graph.url, WHATSAPP_ACCESS_TOKEN="t",
+                   WHATSAPP_FLOWS_PRIVATE_KEY=str(Path(tmp) / "flows.pem"))
+        proc = subprocess.Popen([sys.executable, "-m", "tools.run"], cwd=root, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            for line in proc.stdout:
+                if "Ready." in line:
+                    break
+
+            def post(path: str, payload: dict) -> tuple[int, bytes, float]:
+                raw = json.dumps(payload).encode()
+                sig = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+                req = urllib.request.Request(f"http://127.0.0.1:{port}/webhooks/whatsapp{path}",
+                                             raw, {"content-type": "application/json",
+                                                   "x-hub-signature-256": sig})
+                t = time.perf_counter()
+                with urllib.request.urlopen(req, timeout=30) as response:
+                    body = response.read()
+                    return response.status, body, (time.perf_counter() - t) * 1000
+
+            def hook(value: dict) -> dict:
+                value["metadata"] = {"phone_number_id": "110000000000001"}
+                return {"object": "whatsapp_business_account", "entry": [{"id": "w", "changes": [{
+                    "field": "messages", "value": value}]}]}
+
+            ack_ms, status_ms = [], []
+            next_at = time.perf_counter()
+            for i in range(acks):  # customer messages at a steady 5/s (each runs a full turn)
+                next_at += 0.2
+                message = {"from": f"62899{i % 40:06d}", "id": f"wamid.bench{i}",
+                           "timestamp": "0", "type": "text", "text": {"body": "my bookings"}}
+                status, _, ms = post("/webhook", hook({"messages": [message]}))
+                assert status == 200
+                ack_ms.append(ms)
+                time.sleep(max(0.0, next_at - time.perf_counter()))
+            for i in range(acks):  # delivery receipts, back to back (stored, nothing to run)
+                receipt = {"id": f"wamid.out{i}", "status": "delivered", "timestamp": "0",
+                           "recipient_id": "62899"}
+                status, _, ms = post("/webhook", hook({"statuses": [receipt]}))
+                assert status == 200
+                status_ms.append(ms)
+            from booking.db import connect
+            db = connect(url, "bench_wa")
+            token = FlowTokens(db).issue("62800", "ubud-serenity-spa",
+                                         datetime.now(timezone.utc), timedelta(hours=1))
+            flow_ms = []
+            for i in range(flows):
+                client = FlowsClient(key.public_key())
+                screen, data = (("SERVICE", {"service": "balinese-massage"}) if i % 2 == 0 else
+                                ("DATE", {"date": (datetime.now(timezone.utc) + timedelta(days=3))
+                                          .date().isoformat()}))
+                status, body, ms = post("/flows", client.seal({
+                    "action": "data_exchange", "screen": screen, "data": data,
+                    "flow_token": token, "version": "3.0"}))
+                assert status == 200 and "screen" in client.open(body.decode())
+                flow_ms.append(ms)
+            db.client.close()
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.communicate(timeout=60)
+            mongo.stop()
+            graph.close()
+    return {"ack_p50": pct(ack_ms, 0.5), "ack_p99": pct(ack_ms, 0.99), "acks": acks,
+            "status_p50": pct(status_ms, 0.5), "status_p99": pct(status_ms, 0.99),
+            "flow_p95": pct(flow_ms, 0.95), "flow_p50": pct(flow_ms, 0.5), "flows": flows}
+
+
 def bench_train() -> float:
     """Wall seconds of `rasa train` from scratch into a temporary folder."""
     import subprocess
@@ -223,6 +316,16 @@ def main(argv: Optional[list[str]] = None) -> int:
         rows.append(("REST turn running a custom action", f"p50 {turns['p50']:.1f} ms, p95 "
                      f"{turns['p95']:.1f} ms ({turns['n']} turns, MongoDB tracker store)",
                      "p95 <= 120 ms", turns["p95"] <= 120))
+        wa = bench_whatsapp(60 if args.quick else 300, 20 if args.quick else 100)
+        rows.append(("WhatsApp ack, messages at 5/s", f"p50 {wa['ack_p50']:.1f} ms, p99 "
+                     f"{wa['ack_p99']:.1f} ms ({wa['acks']} signed POSTs, each runs a turn)",
+                     "p50 <= 20, p99 <= 100", wa["ack_p50"] <= 20 and wa["ack_p99"] <= 100))
+        rows.append(("WhatsApp ack, delivery receipts", f"p50 {wa['status_p50']:.1f} ms, p99 "
+                     f"{wa['status_p99']:.1f} ms ({wa['acks']} back to back)",
+                     "p50 <= 20, p99 <= 100", wa["status_p50"] <= 20 and wa["status_p99"] <= 100))
+        rows.append(("Flows data_exchange (decrypt, core, encrypt)", f"p50 {wa['flow_p50']:.1f} ms, "
+                     f"p95 {wa['flow_p95']:.1f} ms ({wa['flows']} requests)", "p95 <= 100 ms",
+                     wa["flow_p95"] <= 100))
         train = bench_train()
         rows.append(("rasa train from scratch", f"{train:.0f} s", "<= 180 s", train <= 180))
     print("\nBenchmark (real mongod 6.0.5, one-member replica set, w:majority)")

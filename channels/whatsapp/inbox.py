@@ -10,6 +10,7 @@ from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
 
+from bson import ObjectId
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
@@ -43,21 +44,15 @@ class Inbox:
     def record(self, message: Inbound, business_id: Optional[str]) -> bool:
         """Store a message; False when this id was already stored (a duplicate delivery)."""
         now = _now()
+        # An ObjectId made here orders a customer's messages by arrival (time, then counter).
         doc = {"_id": message.message_id, **asdict(message), "business_id": business_id,
-               "status": RECEIVED, "received_at": now, "seq": self._next_seq(),
-               "attempts": 0}
+               "status": RECEIVED, "received_at": now, "seq": ObjectId(), "attempts": 0}
         del doc["message_id"]
         try:
             with_retries(lambda: self.db.wa_inbox.insert_one(doc))
             return True
         except DuplicateKeyError:
             return False
-
-    def _next_seq(self) -> int:
-        counter = with_retries(lambda: self.db.wa_counters.find_one_and_update(
-            {"_id": "inbox"}, {"$inc": {"seq": 1}}, upsert=True,
-            return_document=ReturnDocument.AFTER))
-        return counter["seq"]
 
     def record_status(self, status: Status) -> None:
         """Store a delivery receipt once (per message id and status)."""

@@ -18,6 +18,7 @@ import urllib.request
 from typing import Any, Iterator, Optional
 
 import pytest
+from bson import ObjectId
 from pymongo import MongoClient
 
 from tests.conftest import ROOT
@@ -385,11 +386,11 @@ def test_unprocessed_messages_are_processed_once_after_a_restart(wa, graph):
     stack, db = wa
     stack.stop()
     who = "62811110005"
-    for seq, (wamid, body) in enumerate((("wamid.r1", "hi"), ("wamid.r2", "what services do you have"))):
+    for wamid, body in (("wamid.r1", "hi"), ("wamid.r2", "what services do you have")):
         db.wa_inbox.insert_one({"_id": wamid, "sender": who, "phone_number_id": SPA,
                                 "kind": "text", "text": body, "timestamp": 0, "profile_name": "",
                                 "extra": {}, "business_id": "ubud-serenity-spa",
-                                "status": "received", "seq": 10_000_000 + seq, "attempts": 0})
+                                "status": "received", "seq": ObjectId(), "attempts": 0})
     stack.start()
     first, second = wait_done(db, "wamid.r1"), wait_done(db, "wamid.r2")
     assert (first["attempts"], second["attempts"]) == (1, 1)
