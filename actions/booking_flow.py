@@ -5,6 +5,7 @@ answers. Business rules stay in the core; this module only asks, shows and calls
 """
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import date, datetime, timedelta
 from typing import List, Optional, Text
@@ -15,6 +16,7 @@ from actions import present
 from actions.base import BookingAction, Turn, reset_booking, session_expiration_minutes
 from booking import orders
 from booking.bookings import BookingRequest
+from booking.flow_tokens import FlowTokens
 from booking.errors import PlanLimitReachedError, SlotConflictError, ValidationError
 from booking.models import PENDING_PAYMENT, Service
 from booking.timeparse import When, parse_when
@@ -120,6 +122,12 @@ class ActionBookStep(BookingAction):
                       or asked in s.name.lower()]
             services = within or services
         turn.say("Which treatment would you like?", present.service_buttons(services[:10]))
+        flow_id = os.environ.get("WHATSAPP_FLOW_ID")
+        if flow_id and turn.tracker.get_latest_input_channel() == "whatsapp":
+            token = FlowTokens(turn.core.db).issue(turn.customer_id, turn.business.id, turn.now)
+            turn.dispatcher.utter_message(json_message={"whatsapp": {
+                "type": "flow", "flow_id": flow_id, "flow_token": token, "cta": "Booking form",
+                "text": "Or pick the treatment, day and time in our booking form:"}})
         return self._slots(state, awaiting="service")
 
     def _ask_day(self, turn: Turn, state: dict) -> list[EventType]:

@@ -24,7 +24,7 @@ from sanic.response import HTTPResponse
 from booking.errors import BookingError, UnknownEntityError
 from channels.whatsapp import render
 from booking.flow_tokens import FlowTokenError, FlowTokens
-from channels.whatsapp.errors import GraphError, OutsideWindowError
+from channels.whatsapp.errors import OUTSIDE_WINDOW, GraphError, OutsideWindowError
 from channels.whatsapp.flows import BookingFlow
 from channels.whatsapp.flows_crypto import decrypt_request, encrypt_response, load_private_key
 from channels.whatsapp.graph import GraphClient, GraphConfig
@@ -129,13 +129,14 @@ class WhatsAppOutput(OutputChannel):
         except OutsideWindowError as exc:
             await asyncio.to_thread(self.inbox.record_outbound, None, recipient_id, kind,
                                     "outside_window", str(exc))
-            await self._send_template_instead(recipient_id)
+            await self.send_template_instead(recipient_id)
         except GraphError as exc:
             logger.error("could not send %s to %s: %s", kind, recipient_id, exc)
             await asyncio.to_thread(self.inbox.record_outbound, None, recipient_id, kind,
                                     "failed", str(exc))
 
-    async def _send_template_instead(self, recipient_id: str) -> None:
+    async def send_template_instead(self, recipient_id: str) -> None:
+        """The configured template, the only thing allowed outside the 24-hour window."""
         template = {"type": "template", "template": {
             "name": self.config.fallback_template,
             "language": {"code": self.config.fallback_language}}}
@@ -256,12 +257,15 @@ class WhatsAppInput(InputChannel):
             reason = str(exc) if isinstance(exc, PayloadError) else "malformed JSON"
             return response.json({"error": reason}, status=400)
         try:
-            fresh = await asyncio.to_thread(self._record, webhook)
+            fresh, undelivered = await asyncio.to_thread(self._record, webhook)
         except (PyMongoError, BookingError) as exc:
             logger.error("cannot record webhook, asking Meta to retry: %s", exc)
             return response.json({"error": "temporarily unavailable"}, status=503)
         for sender in dict.fromkeys(m.sender for m in fresh):
             self._kick(sender, on_new_message)
+        for status in undelivered:  # refused later as outside the 24-hour window
+            asyncio.create_task(self.output_for(status.phone_number_id or None)
+                                .send_template_instead(status.recipient))
         return response.json({"status": "ok"})
 
     async def flow_endpoint(self, request: Request) -> HTTPResponse:
@@ -304,12 +308,12 @@ class WhatsAppInput(InputChannel):
         core = booking_service()
         return BookingFlow(core, FlowTokens(core.db))
 
-    def _record(self, webhook: Any) -> list[Inbound]:
+    def _record(self, webhook: Any) -> tuple[list[Inbound], list[Any]]:
         fresh = [m for m in webhook.messages
                  if self.inbox.record(m, self._business_id(m.phone_number_id))]
-        for status in webhook.statuses:
-            self.inbox.record_status(status)
-        return fresh
+        undelivered = [s for s in webhook.statuses if self.inbox.record_status(s)
+                       and s.status == "failed" and s.error_code == OUTSIDE_WINDOW]
+        return fresh, undelivered
 
     # ------------------------------------------------------------------ processing
     def _kick(self, sender: str, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:

@@ -54,14 +54,15 @@ class Inbox:
         except DuplicateKeyError:
             return False
 
-    def record_status(self, status: Status) -> None:
-        """Store a delivery receipt once (per message id and status)."""
+    def record_status(self, status: Status) -> bool:
+        """Store a delivery receipt once (per message id and status); False for a replay."""
         try:
             with_retries(lambda: self.db.wa_statuses.insert_one(
                 {"_id": f"{status.message_id}:{status.status}", **asdict(status),
                  "received_at": _now()}))
+            return True
         except DuplicateKeyError:
-            pass
+            return False
 
     def claim_next(self, sender: str) -> Optional[dict[str, Any]]:
         """The customer's oldest unprocessed message, leased to the caller; None when none.

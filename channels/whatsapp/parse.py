@@ -43,6 +43,7 @@ class Status:
     timestamp: int = 0
     error_code: Optional[int] = None
     error_title: str = ""
+    phone_number_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ def parse_webhook(body: Any) -> Webhook:
                 if message is not None:
                     messages.append(message)
             for raw in map(_dict, _list(value.get("statuses"))):
-                status = _status(raw)
+                status = _status(raw, phone_number_id or "")
                 if status is not None:
                     statuses.append(status)
     return Webhook(messages, statuses)
@@ -140,7 +141,7 @@ def _text_of(kind: str, raw: dict) -> tuple[Optional[str], dict[str, Any]]:
     return None, {}
 
 
-def _status(raw: dict) -> Optional[Status]:
+def _status(raw: dict, phone_number_id: str) -> Optional[Status]:
     message_id, status = _str(raw.get("id"), 256), _str(raw.get("status"), 32)
     if message_id is None or status is None:
         return None
@@ -148,4 +149,4 @@ def _status(raw: dict) -> Optional[Status]:
     code = _int(errors[0].get("code")) if errors else None
     title = (_str(errors[0].get("title"), 256) or "") if errors else ""
     return Status(message_id, status, _str(raw.get("recipient_id"), 64) or "",
-                  _int(raw.get("timestamp")), code or None, title)
+                  _int(raw.get("timestamp")), code or None, title, phone_number_id)

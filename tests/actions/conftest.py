@@ -30,6 +30,7 @@ class Chat:
     sender: str = "6281234567890"
     slots: dict[str, Any] = field(default_factory=dict)
     business_id: Optional[str] = None
+    input_channel: Optional[str] = None
 
     def run(self, action: Action, intent: str, text: str = "", **entities: Any):
         """Run ``action`` for a message; apply its slot events; return (events, messages)."""
@@ -43,7 +44,8 @@ class Chat:
             "latest_message": {"intent": {"name": intent, "confidence": 1.0}, "text": text,
                                "entities": [{"entity": k, "value": v} for k, v in entities.items()],
                                "metadata": metadata},
-            "events": [], "paused": False, "followup_action": None, "active_loop": {},
+            "events": [{"event": "user", "text": text, "input_channel": self.input_channel}]
+            if self.input_channel else [], "paused": False, "followup_action": None, "active_loop": {},
             "latest_action_name": "action_listen",
         })
         dispatcher = CollectingDispatcher()

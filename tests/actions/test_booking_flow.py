@@ -1,7 +1,7 @@
 """Booking through the actions: every step's exact messages, slots and stored results."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from actions.answers import ActionNo, ActionYes
 from actions.booking_flow import ActionBookStep, ActionConfirmBooking
@@ -150,3 +150,17 @@ def test_an_unknown_treatment_is_asked_again_with_close_choices(core, chat):
     assert "Hot Stone Massage" in [t for t, _ in buttons(msgs)]
     assert "Natural Glow Facial" not in [t for t, _ in buttons(msgs)]
     assert chat.slots["date"] == "2026-11-24"  # the day said is kept for later
+
+
+def test_on_whatsapp_the_booking_form_is_offered_with_a_fresh_token(core, chat, db, monkeypatch):
+    monkeypatch.setenv("WHATSAPP_FLOW_ID", "1234567890")
+    chat.input_channel = "whatsapp"
+    _, msgs = chat.run(STEP, "book_service")
+    flow = msgs[1]["custom"]["whatsapp"]
+    assert (flow["type"], flow["flow_id"], flow["cta"]) == ("flow", "1234567890", "Booking form")
+    token = db.flow_tokens.find_one({"_id": flow["flow_token"]})
+    assert token["customer_id"] == chat.sender and token["business_id"] == "ubud-serenity-spa"
+    assert len(flow["flow_token"]) >= 40
+    chat.input_channel = "rest"
+    _, msgs = chat.run(STEP, "book_service")
+    assert len(msgs) == 1  # other channels get no form

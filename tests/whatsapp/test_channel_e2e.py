@@ -236,6 +236,24 @@ def test_five_concurrent_duplicates_get_one_reply(wa, graph):
     assert len(graph.sent_to(who)) == 1
 
 
+def test_a_late_outside_window_failure_sends_the_template_once(wa, graph):
+    stack, db = wa
+    who = "62811110008"
+    receipt = {"object": "whatsapp_business_account", "entry": [{"id": "WABA", "changes": [{
+        "field": "messages", "value": {"metadata": {"phone_number_id": SPA}, "statuses": [{
+            "id": "wamid.late1", "status": "failed", "timestamp": "1", "recipient_id": who,
+            "errors": [{"code": 131047, "title": "Re-engagement message"}]}]}}]}]}
+    assert stack.post(receipt) == 200 and stack.post(receipt) == 200  # delivered twice
+    [template] = graph.wait_for_messages(who, 1)
+    assert template["type"] == "template"
+    assert db.wa_statuses.count_documents({"_id": "wamid.late1:failed"}) == 1
+    deadline = time.monotonic() + 30
+    while db.wa_outbox.count_documents({"to": who, "type": "template", "status": "sent"}) < 1:
+        assert time.monotonic() < deadline, "template send not recorded"
+        time.sleep(0.05)
+    assert len(graph.sent_to(who)) == 1
+
+
 def test_media_gets_a_polite_answer(wa, graph):
     stack, _ = wa
     who = "62811110004"
