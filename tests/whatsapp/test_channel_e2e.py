@@ -416,3 +416,32 @@ def test_unprocessed_messages_are_processed_once_after_a_restart(wa, graph):
     assert len(replies) == 2
     assert "booking assistant" in interactive(replies[0])["body"]["text"]
     assert interactive(replies[1])["body"]["text"].startswith("At Ubud Serenity Spa we offer:")
+
+
+def test_every_outbound_payload_of_this_module_fits_metas_limits(graph):
+    """Runs last: everything the bot sent above (greetings, lists, cards, templates...)."""
+    sent = [body for _, body, code in graph.calls if code is None and body.get("status") != "read"]
+    assert len(sent) > 50
+    for body in sent:
+        assert body["messaging_product"] == "whatsapp" and body["to"]
+        kind = body["type"]
+        if kind == "text":
+            assert 0 < len(body["text"]["body"]) <= 4096
+        elif kind == "interactive":
+            inter = body["interactive"]
+            if inter["type"] == "button":
+                buttons = inter["action"]["buttons"]
+                titles = [b["reply"]["title"] for b in buttons]
+                assert 1 <= len(buttons) <= 3 and len(inter["body"]["text"]) <= 1024
+                assert all(len(t) <= 20 for t in titles) and len(set(titles)) == len(titles)
+                assert all(len(b["reply"]["id"]) <= 256 for b in buttons)
+            elif inter["type"] == "list":
+                rows = [r for sec in inter["action"]["sections"] for r in sec["rows"]]
+                assert 1 <= len(rows) <= 10 and len(inter["action"]["button"]) <= 20
+                assert all(len(r["title"]) <= 24 and len(r["id"]) <= 200 for r in rows)
+                assert all(len(r.get("description", "")) <= 72 for r in rows)
+                assert len({r["title"] for r in rows}) == len(rows)
+            else:
+                assert inter["type"] in {"cta_url", "flow"}
+        else:
+            assert kind in {"template", "document", "image"}
