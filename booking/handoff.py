@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
 from pymongo import ReturnDocument
 from pymongo.database import Database
@@ -52,7 +52,3 @@ class HandoffDesk:
                                d["requested_at"], d["last_message"], d["times_asked"])
                 for d in docs]
 
-
-def latest_open(desk: HandoffDesk, business_id: str, customer_id: str) -> Optional[HandoffRequest]:
-    """The open request of one customer, if any."""
-    return next((r for r in desk.open_requests(business_id) if r.customer_id == customer_id), None)

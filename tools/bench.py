@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import signal
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 from zoneinfo import ZoneInfo
 
 from booking.bookings import BookingRequest, BookingService
@@ -132,30 +135,39 @@ def bench_contention(url: str, rounds: int, processes: int = 5, threads: int = 1
             "attempts": len(results), "winners": winners, "stored": stored, "rounds": rounds}
 
 
+@contextmanager
+def running_stack(env: dict[str, str]) -> Iterator[subprocess.Popen]:
+    """The stack as `make run` starts it, with ``env``; stopped (Ctrl-C) afterwards."""
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen([sys.executable, "-m", "tools.run"], cwd=root, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for line in proc.stdout:
+            if "Ready." in line:
+                break
+        else:
+            raise RuntimeError("the stack did not start")
+        threading.Thread(target=proc.stdout.read, daemon=True).start()  # keep the pipe drained
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+
+
 def bench_rest_turns(turns: int) -> dict[str, float]:
     """Start the stack as `make run` does (fresh MongoDB) and time REST turns that run
     ``action_my_bookings`` (NLU + policy + action call + tracker store round trip)."""
     import json
     import os
-    import signal
-    import subprocess
     import urllib.request
 
-    root = Path(__file__).resolve().parent.parent
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         env = {k: v for k, v in os.environ.items() if k != "MONGODB_URL"}
         env.update(LOCAL_MONGODB_DIR=str(Path(tmp) / "mongo"), MONGODB_PORT=str(free_port()),
                    RASA_PORT=str(port), ACTION_SERVER_PORT=str(free_port()),
                    MONGODB_DB="bench")
-        proc = subprocess.Popen([sys.executable, "-m", "tools.run"], cwd=root, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        try:
-            for line in proc.stdout:
-                if "Ready." in line:
-                    break
-            else:
-                raise RuntimeError("the stack did not start")
+        with running_stack(env):
 
             def say(sender: str, text: str) -> list:
                 body = json.dumps({"sender": sender, "message": text}).encode()
@@ -172,29 +184,17 @@ def bench_rest_turns(turns: int) -> dict[str, float]:
                 reply = say(f"bench{i % 10}", "show my bookings")
                 samples.append((time.perf_counter() - t) * 1000)
                 assert reply and "bookings" in reply[0]["text"], reply
-        finally:
-            proc.send_signal(signal.SIGINT)
-            proc.communicate(timeout=60)
     return {"p50": pct(samples, 0.5), "p95": pct(samples, 0.95), "n": turns}
 
 
 def bench_whatsapp(acks: int, flows: int) -> dict[str, float]:
     """Start the stack with the WhatsApp channel (Graph stand-in, Flows key) and time webhook
     acknowledgements (signed POST → 200) and Flows data_exchange round trips."""
-    import hashlib
-    import hmac
-    import json
     import os
-    import signal
-    import subprocess
-    import urllib.request
-    from datetime import timedelta
 
-    from booking.flow_tokens import FlowTokens
-    from tests.whatsapp.flows_client import FlowsClient, new_key_pem
+    from tests.whatsapp.flows_client import new_key_pem
     from tests.whatsapp.graph_stub import GraphStub
 
-    root = Path(__file__).resolve().parent.parent
     secret = "bench-secret"
     graph = GraphStub()
     with tempfile.TemporaryDirectory() as tmp:
@@ -206,64 +206,11 @@ def bench_whatsapp(acks: int, flows: int) -> dict[str, float]:
                    ACTION_SERVER_PORT=str(free_port()), WHATSAPP_APP_SECRET=secret,
                    WHATSAPP_API_URL=graph.url, WHATSAPP_ACCESS_TOKEN="t",
                    WHATSAPP_FLOWS_PRIVATE_KEY=str(Path(tmp) / "flows.pem"))
-        proc = subprocess.Popen([sys.executable, "-m", "tools.run"], cwd=root, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
-            for line in proc.stdout:
-                if "Ready." in line:
-                    break
-
-            def post(path: str, payload: dict) -> tuple[int, bytes, float]:
-                raw = json.dumps(payload).encode()
-                sig = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
-                req = urllib.request.Request(f"http://127.0.0.1:{port}/webhooks/whatsapp{path}",
-                                             raw, {"content-type": "application/json",
-                                                   "x-hub-signature-256": sig})
-                t = time.perf_counter()
-                with urllib.request.urlopen(req, timeout=30) as response:
-                    body = response.read()
-                    return response.status, body, (time.perf_counter() - t) * 1000
-
-            def hook(value: dict) -> dict:
-                value["metadata"] = {"phone_number_id": "110000000000001"}
-                return {"object": "whatsapp_business_account", "entry": [{"id": "w", "changes": [{
-                    "field": "messages", "value": value}]}]}
-
-            ack_ms, status_ms = [], []
-            next_at = time.perf_counter()
-            for i in range(acks):  # customer messages at a steady 5/s (each runs a full turn)
-                next_at += 0.2
-                message = {"from": f"62899{i % 40:06d}", "id": f"wamid.bench{i}",
-                           "timestamp": "0", "type": "text", "text": {"body": "my bookings"}}
-                status, _, ms = post("/webhook", hook({"messages": [message]}))
-                assert status == 200
-                ack_ms.append(ms)
-                time.sleep(max(0.0, next_at - time.perf_counter()))
-            for i in range(acks):  # delivery receipts, back to back (stored, nothing to run)
-                receipt = {"id": f"wamid.out{i}", "status": "delivered", "timestamp": "0",
-                           "recipient_id": "62899"}
-                status, _, ms = post("/webhook", hook({"statuses": [receipt]}))
-                assert status == 200
-                status_ms.append(ms)
-            from booking.db import connect
-            db = connect(url, "bench_wa")
-            token = FlowTokens(db).issue("62800", "ubud-serenity-spa",
-                                         datetime.now(timezone.utc), timedelta(hours=1))
-            flow_ms = []
-            for i in range(flows):
-                client = FlowsClient(key.public_key())
-                screen, data = (("SERVICE", {"service": "balinese-massage"}) if i % 2 == 0 else
-                                ("DATE", {"date": (datetime.now(timezone.utc) + timedelta(days=3))
-                                          .date().isoformat()}))
-                status, body, ms = post("/flows", client.seal({
-                    "action": "data_exchange", "screen": screen, "data": data,
-                    "flow_token": token, "version": "3.0"}))
-                assert status == 200 and "screen" in client.open(body.decode())
-                flow_ms.append(ms)
-            db.client.close()
+            with running_stack(env):
+                ack_ms, status_ms, flow_ms = _measure_whatsapp(port, secret, key, url, acks,
+                                                               flows)
         finally:
-            proc.send_signal(signal.SIGINT)
-            proc.communicate(timeout=60)
             mongo.stop()
             graph.close()
     return {"ack_p50": pct(ack_ms, 0.5), "ack_p99": pct(ack_ms, 0.99), "acks": acks,
@@ -271,10 +218,69 @@ def bench_whatsapp(acks: int, flows: int) -> dict[str, float]:
             "flow_p95": pct(flow_ms, 0.95), "flow_p50": pct(flow_ms, 0.5), "flows": flows}
 
 
+def _measure_whatsapp(port: int, secret: str, key: Any, url: str, acks: int,
+                      flows: int) -> tuple[list[float], list[float], list[float]]:
+    """Signed webhooks (paced messages, then receipts) and Flows data_exchange round trips."""
+    import hashlib
+    import hmac
+    import json
+    import urllib.request
+
+    from booking.db import connect
+    from booking.flow_tokens import FlowTokens
+    from tests.whatsapp.flows_client import FlowsClient
+
+    def post(path: str, payload: dict) -> tuple[int, bytes, float]:
+        raw = json.dumps(payload).encode()
+        sig = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/webhooks/whatsapp{path}", raw,
+                                     {"content-type": "application/json",
+                                      "x-hub-signature-256": sig})
+        t = time.perf_counter()
+        with urllib.request.urlopen(req, timeout=30) as response:
+            body = response.read()
+            return response.status, body, (time.perf_counter() - t) * 1000
+
+    def hook(value: dict) -> dict:
+        value["metadata"] = {"phone_number_id": "110000000000001"}
+        return {"object": "whatsapp_business_account", "entry": [{"id": "w", "changes": [{
+            "field": "messages", "value": value}]}]}
+
+    ack_ms, status_ms, flow_ms = [], [], []
+    next_at = time.perf_counter()
+    for i in range(acks):  # customer messages at a steady 5/s (each runs a full turn)
+        next_at += 0.2
+        message = {"from": f"62899{i % 40:06d}", "id": f"wamid.bench{i}", "timestamp": "0",
+                   "type": "text", "text": {"body": "my bookings"}}
+        status, _, ms = post("/webhook", hook({"messages": [message]}))
+        assert status == 200
+        ack_ms.append(ms)
+        time.sleep(max(0.0, next_at - time.perf_counter()))
+    for i in range(acks):  # delivery receipts, back to back (stored, nothing to run)
+        receipt = {"id": f"wamid.out{i}", "status": "delivered", "timestamp": "0",
+                   "recipient_id": "62899"}
+        status, _, ms = post("/webhook", hook({"statuses": [receipt]}))
+        assert status == 200
+        status_ms.append(ms)
+    db = connect(url, "bench_wa")
+    token = FlowTokens(db).issue("62800", "ubud-serenity-spa", datetime.now(timezone.utc),
+                                 timedelta(hours=1))
+    for i in range(flows):
+        client = FlowsClient(key.public_key())
+        screen, data = (("SERVICE", {"service": "balinese-massage"}) if i % 2 == 0 else
+                        ("DATE", {"date": (datetime.now(timezone.utc) + timedelta(days=3))
+                                  .date().isoformat()}))
+        status, body, ms = post("/flows", client.seal({
+            "action": "data_exchange", "screen": screen, "data": data, "flow_token": token,
+            "version": "3.0"}))
+        assert status == 200 and "screen" in client.open(body.decode())
+        flow_ms.append(ms)
+    db.client.close()
+    return ack_ms, status_ms, flow_ms
+
+
 def bench_train() -> float:
     """Wall seconds of `rasa train` from scratch into a temporary folder."""
-    import subprocess
-
     root = Path(__file__).resolve().parent.parent
     with tempfile.TemporaryDirectory() as out:
         t = time.perf_counter()
