@@ -170,6 +170,7 @@ class WhatsAppInput(InputChannel):
     # ------------------------------------------------------------------ wiring
     @property
     def inbox(self) -> Inbox:
+        """The inbox; built on first use (connects to MongoDB: call it from a worker thread)."""
         if self._inbox is None:
             from booking.runtime import booking_service
 
@@ -205,7 +206,7 @@ class WhatsAppInput(InputChannel):
         @bp.listener("after_server_start")
         async def recover(app: Any, loop: Any) -> None:
             try:
-                senders = await asyncio.to_thread(self.inbox.senders_with_work)
+                senders = await asyncio.to_thread(lambda: self.inbox.senders_with_work())
             except (PyMongoError, BookingError) as exc:
                 logger.error("could not look for unprocessed WhatsApp messages: %s", exc)
                 return
@@ -284,7 +285,7 @@ class WhatsAppInput(InputChannel):
         except (ValueError, RecursionError):  # FlowDecryptionError and JSON errors
             return response.json({"error": "cannot decrypt"}, status=421)
         try:
-            answer = await asyncio.to_thread(self.booking_flow.answer, decrypted.payload)
+            answer = await asyncio.to_thread(lambda: self.booking_flow.answer(decrypted.payload))
         except FlowTokenError as exc:
             return response.json({"error_msg": str(exc)}, status=427)
         return response.text(encrypt_response(answer, decrypted.aes_key, decrypted.iv),
@@ -326,7 +327,7 @@ class WhatsAppInput(InputChannel):
                      on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
         while True:
             try:
-                doc = await asyncio.to_thread(self.inbox.claim_next, sender)
+                doc = await asyncio.to_thread(lambda: self.inbox.claim_next(sender))
             except (PyMongoError, BookingError) as exc:
                 logger.error("inbox unavailable while draining %s: %s", sender, exc)
                 return
