@@ -38,6 +38,7 @@ from booking.models import (
     ALLOWED_TRANSITIONS,
     CANCELLED,
     CONFIRMED,
+    EXPIRED,
     PENDING_PAYMENT,
     UPCOMING_STATUSES,
     Booking,
@@ -216,6 +217,7 @@ class BookingService:
                 "price": service.price,
                 "currency": business.currency,
                 "usage_month": month,
+                "payment_attempt": 1,
                 "version": 1,
                 "created_at": now,
                 "updated_at": now,
@@ -295,18 +297,32 @@ class BookingService:
                 return with_retries(lambda: self._apply_status(current, target, event_data))
             except _Stale:
                 continue
+            except _CellTaken:
+                raise SlotConflictError("the time is no longer free")
         raise InvalidTransitionError(code, None, target)
 
-    def _apply_status(self, current: Booking, target: str, event_data: dict) -> Booking:
+    def _apply_status(self, current: Booking, target: str, event_data: dict,
+                      extra: Optional[dict[str, Any]] = None) -> Booking:
+        """One compare-and-swap on status and version. A booking becoming active again (an
+        EXPIRED one, paid late or paid again) takes its cells back in the same update, which
+        the unique index refuses with ``_CellTaken`` if someone else holds them."""
         now = self.clock()
         update: dict[str, Any] = {
-            "$set": {"status": target, "updated_at": now}, "$inc": {"version": 1},
-            "$push": {"history": {"status": target, "at": now}}}
+            "$set": {"status": target, "updated_at": now, **(extra or {})},
+            "$inc": {"version": 1}, "$push": {"history": {"status": target, "at": now}}}
         if target not in ACTIVE_STATUSES:
             update["$unset"] = {"cells": ""}  # releases the time in the same atomic update
-        doc = self.db.bookings.find_one_and_update(
-            {"_id": current.id, "status": current.status, "version": current.version},
-            update, return_document=ReturnDocument.AFTER)
+        elif current.status not in ACTIVE_STATUSES:
+            update["$set"]["cells"] = _claim_ids(
+                current.staff_id, (current.occupied_start, current.occupied_end))
+        try:
+            doc = self.db.bookings.find_one_and_update(
+                {"_id": current.id, "status": current.status, "version": current.version},
+                update, return_document=ReturnDocument.AFTER)
+        except DuplicateKeyError as exc:
+            if "cells" in _duplicate_key_of(exc):
+                raise _CellTaken() from exc
+            raise
         if doc is None:
             raise _Stale()
         kind = _EVENT_FOR_STATUS.get(target)
@@ -315,6 +331,66 @@ class BookingService:
                 current.order_id, current.business_id, kind, now, code=current.code,
                 **event_data)])
         return Booking.from_doc(doc)
+
+    # ----------------------------------------------------------------- payment
+    def settle_payment(self, code: str, payment_id: str) -> Booking:
+        """Confirm a booking paid through payment ``payment_id``: PENDING_PAYMENT → CONFIRMED,
+        or EXPIRED → CONFIRMED when its time is still free. Repeating it returns the booking.
+
+        Raises:
+            SlotConflictError: the booking had expired and its time was taken since.
+            InvalidTransitionError: the booking was cancelled, or confirmed by another payment.
+        """
+        for _ in range(_MAX_STALE_RETRIES):
+            current = self.get(code)
+            if current.status == CONFIRMED and current.paid_by == payment_id:
+                return current
+            if current.status not in (PENDING_PAYMENT, EXPIRED):
+                raise InvalidTransitionError(code, current.status, CONFIRMED)
+            try:
+                return with_retries(lambda: self._apply_status(
+                    current, CONFIRMED, {"payment": payment_id}, {"paid_by": payment_id}))
+            except _Stale:
+                continue
+            except _CellTaken:
+                raise SlotConflictError("the time was taken after the payment link expired")
+        raise InvalidTransitionError(code, None, CONFIRMED)
+
+    def hold_again(self, code: str, customer_id: Optional[str] = None) -> Booking:
+        """An EXPIRED booking's time is held again for a new payment attempt (``Pay again``):
+        EXPIRED → PENDING_PAYMENT with the next ``payment_attempt``, if the time is free and
+        still ahead.
+
+        Raises:
+            SlotConflictError: the time is taken (with alternatives) or has passed.
+            InvalidTransitionError: the booking is not expired.
+        """
+        for _ in range(_MAX_STALE_RETRIES):
+            current = self.get(code)
+            if customer_id is not None and current.customer_id != customer_id:
+                raise UnknownEntityError("booking", code)
+            if current.status == PENDING_PAYMENT:
+                return current  # already held (a repeated tap)
+            if current.status != EXPIRED:
+                raise InvalidTransitionError(code, current.status, PENDING_PAYMENT)
+            now = self.clock()
+            if current.start - now < self.rules.min_notice:
+                raise SlotConflictError("that time is too soon now", [
+                    s.start for s in self.next_free(current.service_id, now)])
+            try:
+                return with_retries(lambda: self._apply_status(
+                    current, PENDING_PAYMENT, {}, {"payment_attempt": current.payment_attempt + 1}))
+            except _Stale:
+                continue
+            except _CellTaken:
+                raise SlotConflictError("that time has been taken", [
+                    s.start for s in self.next_free(current.service_id, current.start)])
+        raise InvalidTransitionError(code, None, PENDING_PAYMENT)
+
+    def set_hold_until(self, code: str, until: datetime) -> None:
+        """Record until when an unpaid booking's time is held (the invoice expiry)."""
+        with_retries(lambda: self.db.bookings.update_one({"code": code},
+                                                         {"$set": {"hold_until": until}}))
 
     def cancel(self, code: str, customer_id: Optional[str] = None) -> Booking:
         """Cancel an upcoming booking and free its time; ``customer_id`` checks ownership."""
@@ -391,5 +467,6 @@ class BookingService:
 _EVENT_FOR_STATUS = {
     CANCELLED: orders.CANCELLED,
     CONFIRMED: orders.PAYMENT_SUCCEEDED,
-    "EXPIRED": orders.PAYMENT_EXPIRED,
+    EXPIRED: orders.PAYMENT_EXPIRED,
+    PENDING_PAYMENT: orders.RECOVERY_STARTED,
 }

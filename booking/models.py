@@ -22,7 +22,9 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     CONFIRMED: frozenset({COMPLETED, CANCELLED, NO_SHOW}),
     COMPLETED: frozenset(),
     CANCELLED: frozenset(),
-    EXPIRED: frozenset(),
+    # Only by payment: a late PAID re-confirms, "Pay again" holds the time again; both take
+    # the time back only if it is still free (BookingService.settle_payment / hold_again).
+    EXPIRED: frozenset({CONFIRMED, PENDING_PAYMENT}),
     NO_SHOW: frozenset(),
 }
 
@@ -154,6 +156,11 @@ class Booking:
     villa_id: Optional[str] = None
     order_id: Optional[str] = None
     notes: str = ""
+    payment_attempt: int = 1
+    paid_by: Optional[str] = None
+    hold_until: Optional[datetime] = None
+    occupied_start: Optional[datetime] = None
+    occupied_end: Optional[datetime] = None
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> "Booking":
@@ -176,4 +183,9 @@ class Booking:
             villa_id=doc.get("villa_id"),
             order_id=doc.get("order_id"),
             notes=doc.get("notes", ""),
+            payment_attempt=doc.get("payment_attempt", 1),
+            paid_by=doc.get("paid_by"),
+            hold_until=doc.get("hold_until"),
+            occupied_start=doc.get("occupied_start"),
+            occupied_end=doc.get("occupied_end"),
         )
