@@ -19,18 +19,23 @@ from actions import present
 from booking.bookings import BookingService
 from booking.catalog import Catalog
 from booking.models import Business
-from booking.runtime import booking_service
+from booking.payments import Conversation, PaymentService
+from booking.runtime import booking_service, payment_service
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BUSINESS_ID = "ubud-serenity-spa"
 _service_provider: Callable[[], BookingService] = booking_service
+_payments_provider: Callable[[], PaymentService] = payment_service
 
 
-def use_booking_service(provider: Callable[[], BookingService]) -> None:
-    """Replace where actions get the core from (tests pass one on their own database)."""
-    global _service_provider
+def use_booking_service(provider: Callable[[], BookingService],
+                        payments: Optional[Callable[[], PaymentService]] = None) -> None:
+    """Replace where actions get the core (and payments) from (tests use their own)."""
+    global _service_provider, _payments_provider
     _service_provider = provider
+    if payments is not None:
+        _payments_provider = payments
 
 
 def session_expiration_minutes() -> int:
@@ -53,6 +58,21 @@ class Turn:
     @property
     def tz(self) -> ZoneInfo:
         return self.business.tz
+
+    @property
+    def payments(self) -> PaymentService:
+        return _payments_provider()
+
+    @property
+    def channel(self) -> str:
+        return self.tracker.get_latest_input_channel() or ""
+
+    @property
+    def conversation(self) -> Conversation:
+        """Where payment news for this customer goes."""
+        metadata = self.tracker.latest_message.get("metadata") or {}
+        return Conversation(self.customer_id, self.channel, self.business.id,
+                            metadata.get("phone_number_id"))
 
     @property
     def customer_id(self) -> str:

@@ -19,6 +19,7 @@ from booking.bookings import BookingRequest
 from booking.flow_tokens import FlowTokens
 from booking.errors import PlanLimitReachedError, SlotConflictError, ValidationError
 from booking.models import PENDING_PAYMENT, Service
+from booking.payments import Payment
 from booking.timeparse import When, parse_when
 
 _STARTING_INTENTS = {"book_service", "check_availability"}
@@ -269,11 +270,18 @@ class ActionConfirmBooking(BookingAction):
             return offer_alternatives(turn, f"Sorry, I can't book that: {exc}.", alternatives)
         staff = turn.catalog.staff_member(booking.staff_id)
         summary = present.booking_summary(booking, service, staff.name, turn.tz)
-        text = f"{heading}\n{summary}"
+        turn.say(f"{heading}\n{summary}")
         if booking.status == PENDING_PAYMENT:
-            text += "\nYour time is held until you pay; the payment link follows."
-        turn.say(text)
+            send_payment_request(turn, turn.payments.request_payment(booking, turn.conversation))
         return reset_booking()
+
+
+def send_payment_request(turn: Turn, payment: Payment) -> None:
+    """The amount, until when the time is held, and the "Pay now" link."""
+    for message in present.pay_messages(payment, turn.tz,
+                                        turn.payments.settings.invoice_duration_minutes,
+                                        whatsapp=turn.channel == "whatsapp"):
+        turn.dispatcher.utter_message(**message)
 
 
 def decline_booking(turn: Turn) -> List[EventType]:

@@ -99,7 +99,11 @@ class ActionConfirmCancel(BookingAction):
         except InvalidTransitionError as exc:
             turn.say(f"Booking {code} can't be cancelled any more (it is {exc.current}).")
             return [SlotSet("booking_code", None), SlotSet("awaiting", None)]
-        turn.say(f"Booking {booking.code} is cancelled. Hope to see you another time 🌺",
+        refund = turn.payments.after_cancel(booking)
+        text = f"Booking {booking.code} is cancelled."
+        if refund:
+            text += f" Your payment of {present.rupiah(refund)} will be refunded."
+        turn.say(text + " Hope to see you another time 🌺",
                  [present.button("Book another time", "book_service")])
         return [SlotSet("booking_code", None), SlotSet("awaiting", None)]
 

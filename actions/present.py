@@ -8,13 +8,10 @@ from typing import Any, Iterable, Optional
 from zoneinfo import ZoneInfo
 
 from booking.models import Booking, Service
+from booking.payments import Payment
+from booking.receipt import rupiah  # noqa: F401  (one formatting of money for chat and PDF)
 
 SLOTS_PER_PAGE = 9  # + a "later times" row = 10, WhatsApp's list limit
-
-
-def rupiah(amount: int) -> str:
-    """Integer IDR as customers read it: ``Rp 350.000``."""
-    return "Rp " + f"{amount:,}".replace(",", ".")
 
 
 def local_time(moment: datetime, tz: ZoneInfo) -> str:
@@ -87,3 +84,20 @@ def menu_buttons() -> list[dict[str, str]]:
     return [button("Book a treatment", "book_service"),
             button("My bookings", "my_bookings"),
             button("Talk to a person", "human_handoff")]
+
+
+def pay_messages(payment: Payment, tz: ZoneInfo, duration_minutes: int,
+                 whatsapp: bool) -> list[dict[str, Any]]:
+    """The payment request: amount, until when the time is held, and a "Pay now" link (a CTA
+    URL button on WhatsApp, the plain link elsewhere). Each item is utter_message kwargs."""
+    if not payment.invoice_url:
+        return [{"text": "Your time is held. The payment link follows in a few minutes."}]
+    until = clock(payment.expires_at, tz) if payment.expires_at else None
+    text = (f"To confirm {payment.code}, please pay {rupiah(payment.amount)}"
+            + (f" by {until}" if until else "")
+            + f" (the link is valid for {duration_minutes} minutes).")
+    if whatsapp:
+        return [{"json_message": {"whatsapp": {"type": "cta_url", "text": text,
+                                               "display_text": "Pay now",
+                                               "url": payment.invoice_url}}}]
+    return [{"text": f"{text}\nPay now: {payment.invoice_url}"}]

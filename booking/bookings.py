@@ -270,6 +270,13 @@ class BookingService:
         docs = with_retries(lambda: list(self.db.bookings.find(query).sort("start", 1)))
         return [Booking.from_doc(d) for d in docs]
 
+    def latest(self, customer_id: str, business_id: str, status: str) -> Optional[Booking]:
+        """A customer's most recently changed booking in ``status`` that is still ahead."""
+        doc = with_retries(lambda: self.db.bookings.find_one(
+            {"customer_id": customer_id, "business_id": business_id, "status": status,
+             "start": {"$gt": self.clock()}}, sort=[("updated_at", -1)]))
+        return Booking.from_doc(doc) if doc else None
+
     def usage(self, business_id: str, month: str) -> int:
         """Bookings created by a business in a month (``YYYY-MM``, business time); cancelled
         ones included, as they used the plan."""

@@ -246,6 +246,22 @@ class PaymentService:
             withdrawn += 1
         return withdrawn
 
+    def after_cancel(self, booking: Booking) -> int:
+        """A booking was cancelled: withdraw its unpaid invoices; a paid one needs a refund
+        (recorded for the business). Returns the amount to refund (0 if none)."""
+        self.withdraw_invoices(booking.code)
+        if not booking.paid_by:
+            return 0
+        self._record_refund(self.db.payments.find_one({"_id": booking.paid_by}),
+                            "booking cancelled after payment")
+        return booking.price
+
+    def _record_refund(self, doc: dict[str, Any], reason: str) -> None:
+        with_retries(lambda: self.db.refunds.update_one({"_id": doc["_id"]}, {"$setOnInsert": {
+            "code": doc["code"], "business_id": doc["business_id"], "amount": doc["amount"],
+            "currency": doc["currency"], "reason": reason, "state": "NEEDED",
+            "created_at": utcnow()}}, upsert=True))
+
     # ================================================================= callbacks
     def record_callback(self, body: Any) -> bool:
         """Store a verified callback under ``<invoice id>:<status>``; False for a replay."""
@@ -349,10 +365,7 @@ class PaymentService:
             self.schedule_payouts(booking, doc["_id"])
             self._notify(doc, NOTICE_PAID)
         elif outcome == OUTCOME_REFUND:
-            with_retries(lambda: self.db.refunds.update_one({"_id": doc["_id"]}, {"$setOnInsert": {
-                "code": doc["code"], "business_id": doc["business_id"], "amount": doc["amount"],
-                "currency": doc["currency"], "reason": "paid after the time was given up",
-                "state": "NEEDED", "created_at": now}}, upsert=True))
+            self._record_refund(doc, "paid after the time was given up")
             self._notify(doc, NOTICE_REFUND)
         return f"paid: {outcome}"
 

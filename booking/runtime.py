@@ -47,3 +47,15 @@ def booking_service() -> BookingService:
     db = connect(settings.mongodb_url, settings.mongodb_db)
     ensure_indexes(db)
     return BookingService(db, CachedCatalog(db), rules_from(settings))
+
+
+@lru_cache(maxsize=1)
+def payment_service() -> "PaymentService":
+    """The process-wide payment service (Xendit settings from the environment)."""
+    from booking.payments import PaymentService, PaymentSettings
+    from booking.xendit import XenditClient, XenditConfig
+
+    payments = PaymentService(booking_service(), XenditClient(XenditConfig.from_env()),
+                              PaymentSettings.from_env())
+    payments.ensure_indexes()
+    return payments

@@ -34,6 +34,7 @@ def service_env() -> dict[str, str]:
     env.setdefault("RASA_PORT", "5005")
     env.setdefault("ACTION_SERVER_PORT", "5055")
     env.setdefault("ACTION_SERVER_URL", f"http://127.0.0.1:{env['ACTION_SERVER_PORT']}/webhook")
+    env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{env['RASA_PORT']}")
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.setdefault("SANIC_REGISTER", "false")

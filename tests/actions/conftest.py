@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import pytest
 from rasa_sdk import Action, Tracker
@@ -11,16 +11,33 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import use_booking_service
 from booking.bookings import BookingService
-from booking.runtime import booking_service
+from booking.payments import PaymentService, PaymentSettings
+from booking.runtime import booking_service, payment_service
+from booking.xendit import XenditClient, XenditConfig
+from tests.xendit_stub import SECRET_KEY, XenditStub
 
 
 @pytest.fixture
-def core(db, seed_catalog, clock):
-    """The booking core on the test database, seeded, with a settable clock."""
+def xendit(clock) -> Iterator[XenditStub]:
+    """The local Xendit stand-in, on the tests' clock."""
+    stub = XenditStub()
+    stub.clock = clock
+    yield stub
+    stub.close()
+
+
+@pytest.fixture
+def core(db, seed_catalog, clock, xendit):
+    """The booking core on the test database, seeded, with a settable clock; payments go to
+    the Xendit stand-in."""
     service = BookingService(db, seed_catalog, clock=clock)
-    use_booking_service(lambda: service)
+    payments = PaymentService(service, XenditClient(XenditConfig(
+        secret_key=SECRET_KEY, api_url=xendit.url, retry_base_seconds=0.001)),
+        PaymentSettings(public_base_url="https://bot.example"))
+    payments.ensure_indexes()
+    use_booking_service(lambda: service, lambda: payments)
     yield service
-    use_booking_service(booking_service)
+    use_booking_service(booking_service, payment_service)
 
 
 @dataclass
@@ -31,10 +48,12 @@ class Chat:
     slots: dict[str, Any] = field(default_factory=dict)
     business_id: Optional[str] = None
     input_channel: Optional[str] = None
+    metadata: dict[str, Any] = field(default_factory=dict)
 
     def run(self, action: Action, intent: str, text: str = "", **entities: Any):
         """Run ``action`` for a message; apply its slot events; return (events, messages)."""
         metadata = {"business_id": self.business_id} if self.business_id else {}
+        metadata.update(self.metadata)
         for name, value in entities.items():  # what Rasa's from_entity mappings do first
             if name in {"service", "staff", "booking_code", "people"}:
                 self.slots[name] = value

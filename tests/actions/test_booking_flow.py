@@ -13,7 +13,7 @@ STEP, CONFIRM = ActionBookStep(), ActionConfirmBooking()
 TUE_15_UTC = "2026-11-24T07:00:00+00:00"  # Tue 24 Nov, 15:00 in Bali
 
 
-def test_book_by_tapping_every_step(core, chat, db):
+def test_book_by_tapping_every_step(core, chat, db, xendit):
     _, msgs = chat.run(STEP, "book_service")
     assert texts(msgs) == ["Which treatment would you like?"]
     assert buttons(msgs)[0] == ("Balinese Massage", '/book_service{"service":"balinese-massage"}')
@@ -43,9 +43,11 @@ def test_book_by_tapping_every_step(core, chat, db):
     events, msgs = chat.run(CONFIRM, "confirm_booking", service="balinese-massage",
                             slot_time=TUE_15_UTC)
     booking = db.bookings.find_one({"customer_id": chat.sender})
+    [invoice] = xendit.invoices_for(booking["code"])
     assert texts(msgs) == [f"Booked ✅\n{booking['code']}: Balinese Massage\n"
-                           f"Tue 24 Nov, 15:00 with Wayan\nRp 350.000\n"
-                           f"Your time is held until you pay; the payment link follows."]
+                           f"Tue 24 Nov, 15:00 with Wayan\nRp 350.000",
+                           f"To confirm {booking['code']}, please pay Rp 350.000 by 08:30 (the "
+                           f"link is valid for 30 minutes).\nPay now: {invoice['invoice_url']}"]
     assert booking["status"] == "PENDING_PAYMENT"
     assert {e["name"] for e in events} >= {"service", "slot_time", "awaiting", "order_id"}
     assert all(e["value"] is None for e in events)
@@ -61,7 +63,7 @@ def test_everything_up_front_skips_to_the_card(core, chat):
     assert chat.slots["slot_time"] == TUE_15_UTC
 
 
-def test_yes_confirms_and_a_second_tap_books_nothing_more(core, chat, db):
+def test_yes_confirms_and_a_second_tap_books_nothing_more(core, chat, db, xendit):
     chat.run(STEP, "book_service", service="balinese-massage", time="tomorrow at 3pm")
     chat.slots_before_yes = dict(chat.slots)
     _, first = chat.run(ActionYes(), "affirm", text="yes")
@@ -73,6 +75,8 @@ def test_yes_confirms_and_a_second_tap_books_nothing_more(core, chat, db):
                         slot_time=TUE_15_UTC)
     assert texts(again)[0].startswith(f"Booked ✅\n{code}")
     assert db.bookings.count_documents({}) == 1
+    assert texts(again)[1] == texts(first)[1]  # the same payment link
+    assert len(xendit.invoices_for(code)) == 1
 
 
 def test_a_taken_exact_time_offers_the_nearest(core, chat):

@@ -1,0 +1,108 @@
+"""Payment news in the conversation (triggered by Xendit callbacks as the external intent
+``EXTERNAL_payment_update``) and "Pay again" after an expired link."""
+from __future__ import annotations
+
+from typing import List, Text
+
+from rasa_sdk.events import EventType, SlotSet
+
+from actions import present
+from actions.base import BookingAction, Turn, reset_booking
+from actions.booking_flow import offer_alternatives, send_payment_request
+from booking.errors import InvalidTransitionError, SlotConflictError, UnknownEntityError
+from booking.models import EXPIRED, Booking
+from booking.payments import NOTICE_EXPIRED, NOTICE_LINK, NOTICE_PAID, NOTICE_REFUND
+
+
+class ActionPaymentUpdate(BookingAction):
+    """Tells the customer what happened to a payment: paid (confirmation + PDF), link
+    expired (Pay again / Pick another time), paid too late (refund + other times), or the
+    link that could not be made at first."""
+
+    def name(self) -> Text:
+        return "action_payment_update"
+
+    def act(self, turn: Turn) -> List[EventType]:
+        code = turn.entity("booking_code") or ""
+        kind = turn.entity("payment_update") or ""
+        payment_id = turn.entity("payment") or ""
+        try:
+            booking = turn.core.get(code)
+            payment = turn.payments.payment(payment_id) if payment_id else None
+        except UnknownEntityError:
+            return []
+        if booking.customer_id != turn.customer_id:
+            return []
+        return self._tell(turn, booking, payment, kind) + [SlotSet("booking_code", None)]
+
+    def _tell(self, turn: Turn, booking: Booking, payment, kind: str) -> List[EventType]:
+        service = turn.catalog.service(booking.service_id)
+        if kind == NOTICE_PAID and payment is not None:
+            return self._paid(turn, booking, payment)
+        if kind == NOTICE_EXPIRED:
+            turn.say(f"The payment link for {booking.code} has expired, so "
+                     f"{present.local_time(booking.start, turn.tz)} is no longer held for you.", [
+                         present.button("Pay again", "pay_again", booking_code=booking.code),
+                         present.button("Pick another time", "book_service", service=service.id)])
+            return []
+        if kind == NOTICE_REFUND:
+            starts = [s.start for s in turn.core.next_free(service.id, turn.now, 3)]
+            return offer_alternatives(
+                turn, f"We received your payment of {present.rupiah(booking.price)} for "
+                      f"{booking.code}, but sorry: {present.local_time(booking.start, turn.tz)} "
+                      f"was taken after your payment link expired. The full amount will be "
+                      f"refunded.", starts) + [SlotSet("service", service.id)]
+        if kind == NOTICE_LINK and payment is not None:
+            send_payment_request(turn, payment)
+        return []
+
+    @staticmethod
+    def _paid(turn: Turn, booking: Booking, payment) -> List[EventType]:
+        service = turn.catalog.service(booking.service_id)
+        staff = turn.catalog.staff_member(booking.staff_id)
+        villa = turn.catalog.villa(booking.villa_id).name if booking.villa_id else None
+        turn.say("Payment received, thank you! ✅ Your booking is confirmed:\n"
+                 + present.booking_summary(booking, service, staff.name, turn.tz, villa))
+        url = turn.payments.receipt_url(payment.receipt_token)
+        if turn.channel == "whatsapp":
+            turn.dispatcher.utter_message(json_message={"whatsapp": {
+                "type": "document", "link": url, "filename": f"{booking.code}.pdf",
+                "caption": f"Confirmation and invoice {booking.code}"}})
+        else:
+            turn.say(f"Your confirmation and invoice (PDF): {url}")
+        return []
+
+
+class ActionPayAgain(BookingAction):
+    """"Pay again": hold the same time again if it is still free, with a new payment link."""
+
+    def name(self) -> Text:
+        return "action_pay_again"
+
+    def act(self, turn: Turn) -> List[EventType]:
+        code = (turn.entity("booking_code") or "").upper()
+        if not code:  # typed "pay again": the latest booking whose link expired
+            latest = turn.core.latest(turn.customer_id, turn.business.id, EXPIRED)
+            code = latest.code if latest else ""
+        try:
+            booking = turn.core.get(code)
+            if booking.customer_id != turn.customer_id:
+                raise UnknownEntityError("booking", code)
+            payment = turn.payments.pay_again(code, turn.customer_id, turn.conversation)
+        except UnknownEntityError:
+            turn.say("I couldn't find that booking. Would you like to book a treatment?",
+                     present.menu_buttons())
+            return reset_booking()
+        except SlotConflictError as exc:
+            return offer_alternatives(
+                turn, f"Sorry, {present.local_time(booking.start, turn.tz)} is no longer free.",
+                exc.alternatives) + [SlotSet("service", booking.service_id),
+                                     SlotSet("slot_chosen_at", None)]
+        except InvalidTransitionError as exc:
+            state = {"CONFIRMED": "already paid and confirmed",
+                     "CANCELLED": "cancelled"}.get(exc.current or "", "no longer payable")
+            turn.say(f"Booking {code} is {state}.", present.menu_buttons())
+            return []
+        send_payment_request(turn, payment)
+        return []
+

@@ -1,0 +1,1 @@
+"""Xendit payments on the Rasa server (callbacks, receipts, payment news)."""

@@ -1,0 +1,230 @@
+"""Xendit on the Rasa server: invoice callbacks, the PDF confirmations, and payment news told
+in the customer's own conversation.
+
+POST /webhooks/xendit/webhook: ``x-callback-token`` (constant time) → record the callback
+(unique per invoice id and status) → 200; then in the background: re-read the invoice from
+Xendit and apply it (booking core), tell the customer through Rasa as the external intent
+``EXTERNAL_payment_update`` (so the dialogue records it and the reply goes out on their channel),
+then send the payouts. A periodic task reconciles what callbacks missed and sends notices
+written elsewhere (``make reconcile``).
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import os
+from typing import Any, Awaitable, Callable, Dict, Optional, Text
+
+from pymongo.errors import PyMongoError
+from rasa.core.channels.channel import (CollectingOutputChannel, InputChannel, OutputChannel,
+                                        UserMessage)
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from booking.errors import BookingError
+from booking.payments import CallbackError, PaymentService
+from booking.xendit import XenditError
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY = 1024 * 1024
+RETURN_PAGE = ("<!doctype html><meta name=viewport content='width=device-width'>"
+               "<title>Thank you</title><p>Thank you! Your confirmation arrives in WhatsApp "
+               "as soon as the payment is through. You can close this page.</p>")
+OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+
+
+def token_ok(expected: str, given: Optional[str]) -> bool:
+    """Whether the callback token matches, compared in constant time. No token configured
+    accepts nothing."""
+    return bool(expected) and given is not None and hmac.compare_digest(
+        given.encode("utf-8", "surrogateescape"), expected.encode())
+
+
+def notice_text(notice: dict[str, Any]) -> str:
+    """The external intent, as a payload Rasa parses without NLU."""
+    entities = {"booking_code": notice["code"], "payment": notice["payment_id"],
+                "payment_update": notice["kind"]}
+    return "/EXTERNAL_payment_update" + json.dumps(entities, separators=(",", ":"))
+
+
+class XenditInput(InputChannel):
+    """Receives Xendit invoice callbacks; see the module docstring."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return "xendit"
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
+        return cls(os.environ.get("XENDIT_CALLBACK_TOKEN", ""),
+                   float(os.environ.get("XENDIT_RECONCILE_SECONDS") or 60))
+
+    def __init__(self, callback_token: str, reconcile_seconds: float = 60) -> None:
+        self.callback_token = callback_token
+        self.reconcile_seconds = reconcile_seconds
+        self._whatsapp: Any = None
+        self._tasks: set[asyncio.Task] = set()
+        self._notifying: Optional[asyncio.Task] = None
+        self._again = False
+
+    @property
+    def payments(self) -> PaymentService:
+        """The payment service (connects to MongoDB: call from a worker thread first)."""
+        from booking.runtime import payment_service
+
+        return payment_service()
+
+    def output_for(self, conversation: dict[str, Any]) -> OutputChannel:
+        """The customer's own channel: WhatsApp from the business number, else collected
+        (REST and shell conversations read it from the tracker)."""
+        if conversation.get("channel") == "whatsapp":
+            if self._whatsapp is None:
+                from channels.whatsapp.channel import WhatsAppConfig, WhatsAppInput
+
+                self._whatsapp = WhatsAppInput(WhatsAppConfig.from_env())
+            return self._whatsapp.output_for(conversation.get("phone_number_id"))
+        return CollectingOutputChannel()
+
+    # ------------------------------------------------------------------ routes
+    def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
+        bp = Blueprint("xendit_webhook", __name__)
+
+        @bp.listener("after_server_start")
+        async def start(app: Any, loop: Any) -> None:
+            self._spawn(self._periodic(on_new_message))
+
+        @bp.listener("before_server_stop")
+        async def stop(app: Any, loop: Any) -> None:
+            for task in list(self._tasks):
+                task.cancel()
+            if self._whatsapp is not None:
+                await self._whatsapp.graph.close()
+
+        @bp.route("/", methods=["GET"])
+        async def health(request: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @bp.route("/webhook", methods=["POST"])
+        async def webhook(request: Request) -> HTTPResponse:
+            return await self.receive(request, on_new_message)
+
+        @bp.route("/receipts/<name>", methods=["GET"])
+        async def receipt(request: Request, name: str) -> HTTPResponse:
+            if not name.endswith(".pdf"):
+                return response.json({"error": "not found"}, status=404)
+            try:
+                pdf = await asyncio.to_thread(self.payments.receipt_pdf, name[:-4])
+            except (PyMongoError, BookingError) as exc:
+                logger.error("cannot make receipt: %s", exc)
+                return response.json({"error": "temporarily unavailable"}, status=503)
+            if pdf is None:
+                return response.json({"error": "not found"}, status=404)
+            return response.raw(pdf, content_type="application/pdf", headers={
+                "content-disposition": f'inline; filename="{name}"',
+                "cache-control": "private, no-store"})
+
+        @bp.route("/return", methods=["GET"])
+        async def back_from_payment(request: Request) -> HTTPResponse:
+            return response.html(RETURN_PAGE)
+
+        return bp
+
+    async def receive(self, request: Request, on_new_message: OnNewMessage) -> HTTPResponse:
+        """Check, record, acknowledge; the work happens after the answer."""
+        body = request.body or b""
+        if len(body) > MAX_BODY:
+            return response.json({"error": "body over 1 MB"}, status=413)
+        if "json" not in (request.headers.get("content-type") or "").lower():
+            return response.json({"error": "expected application/json"}, status=415)
+        if not token_ok(self.callback_token, request.headers.get("x-callback-token")):
+            return response.json({"error": "missing or invalid x-callback-token"}, status=401)
+        try:
+            payload = json.loads(body)
+        except (ValueError, RecursionError):
+            return response.json({"error": "malformed JSON"}, status=400)
+        try:
+            fresh = await asyncio.to_thread(self.payments.record_callback, payload)
+        except CallbackError as exc:
+            return response.json({"error": str(exc)}, status=400)
+        except (PyMongoError, BookingError) as exc:
+            logger.error("cannot record Xendit callback, asking for a retry: %s", exc)
+            return response.json({"error": "temporarily unavailable"}, status=503)
+        if fresh:
+            self._spawn(self._handle(f"{payload['id']}:{payload['status']}", on_new_message))
+        return response.json({"status": "ok"})
+
+    # ------------------------------------------------------------------ background
+    def _spawn(self, coroutine: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _handle(self, callback_id: str, on_new_message: OnNewMessage) -> None:
+        try:
+            code = await asyncio.to_thread(self.payments.process_callback, callback_id, False)
+        except (PyMongoError, BookingError, XenditError) as exc:  # left NEW: reconciled later
+            logger.error("processing Xendit callback %s failed: %s", callback_id, exc)
+            return
+        await self.send_notices(on_new_message)
+        if code:
+            await asyncio.to_thread(self.payments.run_payouts, code)
+
+    async def send_notices(self, on_new_message: OnNewMessage) -> None:
+        """Tell customers their pending payment news, one notice at a time. Concurrent calls
+        fold into the running one."""
+        if self._notifying is not None and not self._notifying.done():
+            self._again = True
+            await asyncio.shield(self._notifying)
+            return
+        self._notifying = asyncio.ensure_future(self._drain_notices(on_new_message))
+        await asyncio.shield(self._notifying)
+
+    async def _drain_notices(self, on_new_message: OnNewMessage) -> None:
+        while True:
+            self._again = False
+            try:
+                notice = await asyncio.to_thread(self.payments.claim_notice)
+            except (PyMongoError, BookingError) as exc:
+                logger.error("cannot read payment notices: %s", exc)
+                return
+            if notice is None:
+                if self._again:
+                    continue
+                return
+            ok, error = True, ""
+            conversation = notice.get("conversation") or {}
+            try:
+                await on_new_message(UserMessage(
+                    notice_text(notice), self.output_for(conversation),
+                    conversation.get("sender_id"), input_channel=conversation.get("channel"),
+                    metadata={"business_id": conversation.get("business_id"),
+                              "phone_number_id": conversation.get("phone_number_id")}))
+            except Exception as exc:  # recorded; the next notice still goes out
+                logger.exception("telling %s about payment %s failed",
+                                 conversation.get("sender_id"), notice["payment_id"])
+                ok, error = False, repr(exc)
+            await asyncio.to_thread(self.payments.finish_notice, notice["_id"], ok, error)
+
+    async def _periodic(self, on_new_message: OnNewMessage) -> None:
+        """Reconcile and send what others recorded, now (start-up recovery) and then every
+        ``XENDIT_RECONCILE_SECONDS``."""
+        first = True
+        while True:
+            try:
+                if first:  # recorded before a crash or restart, never processed
+                    for callback_id in await asyncio.to_thread(self.payments.unprocessed_callbacks):
+                        await self._handle(callback_id, on_new_message)
+                    first = False
+                summary = await asyncio.to_thread(self.payments.reconcile)
+                if any(summary.values()):
+                    logger.info("payment reconciliation: %s", summary)
+                await self.send_notices(on_new_message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # keep reconciling on the next round
+                logger.exception("payment reconciliation failed")
+            await asyncio.sleep(self.reconcile_seconds)

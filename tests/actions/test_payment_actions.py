@@ -1,0 +1,122 @@
+"""Payment in the conversation: the WhatsApp "Pay now" button, payment news (paid with the PDF,
+expired with Pay again, paid too late) and Pay again, on a real mongod and the Xendit stand-in."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from actions.booking_flow import ActionConfirmBooking
+from actions.payment import ActionPayAgain, ActionPaymentUpdate
+from booking.bookings import BookingRequest
+from tests.actions.conftest import Chat, buttons, texts
+
+TUE_15_UTC = "2026-11-24T07:00:00+00:00"
+SPA_NUMBER = "110000000000001"
+
+
+def whatsapp_chat() -> Chat:
+    return Chat(input_channel="whatsapp", metadata={"phone_number_id": SPA_NUMBER})
+
+
+def confirm(chat: Chat, core) -> dict:
+    chat.slots.update(order_id="order-1", slot_chosen_at=core.clock().timestamp())
+    _, msgs = chat.run(ActionConfirmBooking(), "confirm_booking", service="balinese-massage",
+                       slot_time=TUE_15_UTC)
+    return msgs
+
+
+def news(chat: Chat, code: str, payment: str, kind: str):
+    return chat.run(ActionPaymentUpdate(), "EXTERNAL_payment_update", booking_code=code,
+                    payment=payment, payment_update=kind)
+
+
+def settle(core, xendit, db, status: str) -> dict:
+    from actions.base import _payments_provider
+
+    payments = _payments_provider()
+    doc = db.payments.find_one(sort=[("attempt", -1)])
+    xendit.set_status(doc["invoice_id"], status)
+    payments.apply_invoice(xendit.invoices[doc["invoice_id"]])
+    return doc
+
+
+def test_on_whatsapp_the_link_is_a_pay_now_button_and_the_payment_remembers_the_chat(
+        core, db, xendit):
+    chat = whatsapp_chat()
+    msgs = confirm(chat, core)
+    code = db.bookings.find_one()["code"]
+    [invoice] = xendit.invoices_for(code)
+    assert msgs[1]["custom"] == {"whatsapp": {
+        "type": "cta_url", "display_text": "Pay now", "url": invoice["invoice_url"],
+        "text": f"To confirm {code}, please pay Rp 350.000 by 08:30 (the link is valid for "
+                f"30 minutes)."}}
+    assert db.payments.find_one()["conversation"] == {
+        "sender_id": chat.sender, "channel": "whatsapp", "business_id": "ubud-serenity-spa",
+        "phone_number_id": SPA_NUMBER}
+
+
+def test_paid_news_confirms_with_the_pdf_document(core, db, xendit):
+    chat = whatsapp_chat()
+    confirm(chat, core)
+    payment = settle(core, xendit, db, "PAID")
+    token = db.payments.find_one()["receipt_token"]
+    _, msgs = news(chat, payment["code"], payment["_id"], "paid")
+    assert texts(msgs)[0] == (f"Payment received, thank you! ✅ Your booking is confirmed:\n"
+                              f"{payment['code']}: Balinese Massage\nTue 24 Nov, 15:00 with "
+                              f"Wayan\nRp 350.000")
+    assert msgs[1]["custom"] == {"whatsapp": {
+        "type": "document", "filename": f"{payment['code']}.pdf",
+        "link": f"https://bot.example/webhooks/xendit/receipts/{token}.pdf",
+        "caption": f"Confirmation and invoice {payment['code']}"}}
+
+
+def test_expired_news_offers_pay_again_and_another_time_then_pay_again_works(core, db, xendit):
+    chat = whatsapp_chat()
+    confirm(chat, core)
+    payment = settle(core, xendit, db, "EXPIRED")
+    code = payment["code"]
+    _, msgs = news(chat, code, payment["_id"], "expired")
+    assert texts(msgs) == [f"The payment link for {code} has expired, so Tue 24 Nov, 15:00 is "
+                           f"no longer held for you."]
+    assert buttons(msgs) == [("Pay again", f'/pay_again{{"booking_code":"{code}"}}'),
+                             ("Pick another time", '/book_service{"service":"balinese-massage"}')]
+    _, msgs = chat.run(ActionPayAgain(), "pay_again", booking_code=code)
+    assert db.bookings.find_one()["status"] == "PENDING_PAYMENT"
+    second = xendit.invoices_for(f"{code}-2")
+    assert len(second) == 1 and msgs[0]["custom"]["whatsapp"]["url"] == second[0]["invoice_url"]
+
+
+def test_pay_again_typed_finds_the_expired_booking_or_offers_times_when_taken(core, db, xendit):
+    chat = Chat()
+    confirm(chat, core)
+    payment = settle(core, xendit, db, "EXPIRED")
+    for staff, customer in (("wayan", "x"), ("made", "y"), ("ketut", "z")):
+        core.create(BookingRequest("balinese-massage", datetime.fromisoformat(TUE_15_UTC),
+                                   customer, staff_id=staff))
+    _, msgs = chat.run(ActionPayAgain(), "pay_again", text="can I still pay?")
+    assert texts(msgs) == ["Sorry, Tue 24 Nov, 15:00 is no longer free. Here are the next free "
+                           "times:"]
+    assert len(buttons(msgs)) == 3 and chat.slots["service"] == "balinese-massage"
+    assert db.bookings.find_one({"code": payment["code"]})["status"] == "EXPIRED"
+
+
+def test_paid_too_late_apologises_refunds_and_offers_times(core, db, xendit):
+    chat = Chat()
+    confirm(chat, core)
+    settle(core, xendit, db, "EXPIRED")
+    for staff, customer in (("wayan", "x"), ("made", "y"), ("ketut", "z")):
+        core.create(BookingRequest("balinese-massage", datetime.fromisoformat(TUE_15_UTC),
+                                   customer, staff_id=staff))
+    payment = settle(core, xendit, db, "PAID")
+    _, msgs = news(chat, payment["code"], payment["_id"], "refund")
+    assert texts(msgs) == [f"We received your payment of Rp 350.000 for {payment['code']}, but "
+                           f"sorry: Tue 24 Nov, 15:00 was taken after your payment link expired. "
+                           f"The full amount will be refunded. Here are the next free times:"]
+    assert len(buttons(msgs)) == 3
+    assert db.refunds.count_documents({"code": payment["code"]}) == 1
+
+
+def test_news_about_someone_elses_booking_says_nothing(core, db, xendit):
+    confirm(whatsapp_chat(), core)
+    payment = settle(core, xendit, db, "PAID")
+    _, msgs = news(Chat(sender="6289999999999"), payment["code"], payment["_id"], "paid")
+    assert msgs == []
