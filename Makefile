@@ -17,13 +17,13 @@ export PYTHONDONTWRITEBYTECODE := 1
 PYTHON310 := $(shell for p in $$HOME/.pyenv/versions/3.10*/bin/python3.10 $$(command -v python3.10); do \
 	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null && { echo "$$p"; break; }; done)
 
-.PHONY: help install run shell test unit train seed report bench nlu-eval flows-keys mongo-start mongo-stop clean
+.PHONY: help install run shell test unit train seed report reconcile bench nlu-eval flows-keys mongo-start mongo-stop clean
 
 help:
 	@echo "make run     install, start MongoDB, seed, train if needed, run action + Rasa servers"
 	@echo "make test    the same set-up, then every test"
 	@echo "make shell   talk to the bot in the terminal (rasa shell)"
-	@echo "make train | seed | report | bench | nlu-eval | flows-keys | unit | mongo-start | mongo-stop | clean"
+	@echo "make train | seed | report | reconcile | bench | nlu-eval | flows-keys | unit | mongo-start | mongo-stop | clean"
 
 install: $(STAMP)
 
@@ -48,6 +48,10 @@ seed: $(STAMP)
 
 report: $(STAMP)
 	$(PY) -m tools.report $(ARGS)
+
+# Payments: apply what Xendit knows and callbacks missed (the Rasa server also does it every minute).
+reconcile: $(STAMP)
+	$(PY) -m tools.reconcile
 
 run: $(STAMP) $(MODEL)
 	$(PY) -m tools.run

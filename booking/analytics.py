@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Optional
+from typing import Any, Optional
 
 from pymongo.database import Database
 
@@ -71,3 +71,33 @@ def funnel(db: Database, business_id: str, start: datetime, end: datetime) -> Fu
         conflict_rate=_rate(conflicted, selected),
         avg_selection_to_confirmation_s=sum(waits) / len(waits) if waits else None,
     )
+
+
+@dataclass(frozen=True)
+class PaymentFigures:
+    """Money of one business in a period, and what needs a person: payouts that failed for
+    good and refunds owed (whenever they arose)."""
+
+    business_id: str
+    paid_count: int
+    paid_amount: int
+    payouts_by_state: dict[str, int]
+    failed_payouts: list[dict[str, Any]]
+    refunds_needed: list[dict[str, Any]]
+
+
+def payment_figures(db: Database, business_id: str, start: datetime, end: datetime) -> PaymentFigures:
+    """Payments received in ``[start, end)``, payout states, and the open problems."""
+    paid = list(db.payments.find({"business_id": business_id, "state": "PAID",
+                                  "paid_at": {"$gte": start, "$lt": end}}, {"amount": 1}))
+    states: dict[str, int] = {}
+    for row in db.payouts.aggregate([{"$match": {"business_id": business_id}},
+                                     {"$group": {"_id": "$state", "n": {"$sum": 1}}}]):
+        states[row["_id"]] = row["n"]
+    failed = list(db.payouts.find({"business_id": business_id, "state": "FAILED"},
+                                  {"_id": 0, "code": 1, "party": 1, "amount": 1,
+                                   "failure_code": 1, "retryable": 1}).sort("code", 1))
+    refunds = list(db.refunds.find({"business_id": business_id, "state": "NEEDED"},
+                                   {"_id": 0, "code": 1, "amount": 1, "reason": 1}).sort("code", 1))
+    return PaymentFigures(business_id, len(paid), sum(p["amount"] for p in paid), states,
+                          failed, refunds)

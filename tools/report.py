@@ -6,7 +6,7 @@ import sys
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Optional
 
-from booking.analytics import Funnel, funnel
+from booking.analytics import Funnel, PaymentFigures, funnel, payment_figures
 from booking.catalog import CatalogRepository
 from booking.db import connect
 from booking.settings import Settings
@@ -31,6 +31,25 @@ def render(funnels: list[Funnel], start: datetime, end: datetime) -> str:
     return "\n".join(lines)
 
 
+def render_payments(figures: list[PaymentFigures]) -> str:
+    """Payments, payouts by state, and what needs a person (failed payouts, refunds owed)."""
+    lines = ["", "Payments (paid in the period) and payouts", f"{'business':28} {'paid':>5} "
+             f"{'amount (IDR)':>14}  payouts"]
+    for f in figures:
+        states = ", ".join(f"{k.lower()} {v}" for k, v in sorted(f.payouts_by_state.items())) or "-"
+        lines.append(f"{f.business_id:28} {f.paid_count:5d} {f.paid_amount:14,d}  {states}")
+    problems = [(f.business_id, p) for f in figures for p in f.failed_payouts]
+    if problems:
+        lines += ["", "FAILED PAYOUTS (need a person; `make reconcile` retries those marked retryable)"]
+        lines += [f"  {b:28} {p['code']} {p['party']:6} {p['amount']:>10,d} {p.get('failure_code', '')}"
+                  + ("  (retryable)" if p.get("retryable") else "") for b, p in problems]
+    refunds = [(f.business_id, r) for f in figures for r in f.refunds_needed]
+    if refunds:
+        lines += ["", "REFUNDS NEEDED"]
+        lines += [f"  {b:28} {r['code']} {r['amount']:>10,d}  {r['reason']}" for b, r in refunds]
+    return "\n".join(lines)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Print the report for every business in the catalog (or the one given)."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -50,6 +69,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         catalog = CatalogRepository(db).load()
         businesses = [args.business] if args.business else sorted(catalog.businesses)
         print(render([funnel(db, b, start, end) for b in businesses], start, end))
+        print(render_payments([payment_figures(db, b, start, end) for b in businesses]))
         db.client.close()
     return 0
 

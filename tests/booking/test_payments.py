@@ -293,3 +293,32 @@ def test_the_pdf_confirmation_has_the_booking_details(payments, xendit, db):
                      "Villa Sawah Ubud", "Rp 350.000", "QRIS", payment.invoice_id):
         assert expected in text, expected
     assert payments.receipt_pdf("not-a-token") is None
+
+
+def test_make_reconcile_applies_what_xendit_knows(db, db_name, mongo_url, xendit, seed_catalog):
+    import os
+    import subprocess
+    import sys
+
+    from booking.catalog import CatalogRepository
+    from tests.conftest import ROOT
+    from tests.xendit_stub import CALLBACK_TOKEN
+
+    xendit.clock = lambda: datetime.now(timezone.utc)
+    CatalogRepository(db).save(seed_catalog)
+    payments = make_payments(db, xendit.clock, xendit, seed_catalog)
+    day = (datetime.now(BALI) + timedelta(days=2)).date()
+    while day.weekday() > 4:
+        day += timedelta(days=1)
+    booking = book(payments, datetime(day.year, day.month, day.day, 10, tzinfo=BALI))
+    payment = payments.request_payment(booking, CHAT)
+    xendit.set_status(payment.invoice_id, "EXPIRED")  # and the callback never came
+    db.payments.update_one({"_id": payment.id},
+                           {"$set": {"expires_at": datetime.now(timezone.utc) - timedelta(seconds=1)}})
+    env = dict(os.environ, MONGODB_URL=mongo_url, MONGODB_DB=db_name, XENDIT_API_URL=xendit.url,
+               XENDIT_SECRET_KEY=SECRET_KEY, XENDIT_CALLBACK_TOKEN=CALLBACK_TOKEN)
+    out = subprocess.run([sys.executable, "-m", "tools.reconcile"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, check=True).stdout
+    assert "invoices checked 1" in out
+    assert db.bookings.find_one({"code": booking.code})["status"] == EXPIRED
+    assert notices(db) == ["expired"]

@@ -28,3 +28,31 @@ def test_report_prints_a_row_per_business(db, db_name, mongo_url, seed_catalog):
     spa = next(line for line in lines if line.startswith("ubud-serenity-spa"))
     assert spa.split()[1:3] == ["2", "50.0%"]
     assert any(line.startswith("canggu-glow-salon") for line in lines)
+
+
+def test_report_shows_failed_payouts_and_refunds_owed(db, db_name, mongo_url, seed_catalog):
+    CatalogRepository(db).save(seed_catalog)
+    paid_at = datetime(2026, 11, 10, 3, tzinfo=timezone.utc)
+    db.payments.insert_many([
+        {"_id": "BK111111-1", "business_id": "ubud-serenity-spa", "state": "PAID",
+         "amount": 350000, "paid_at": paid_at},
+        {"_id": "BK222222-1", "business_id": "ubud-serenity-spa", "state": "PAID",
+         "amount": 450000, "paid_at": paid_at}])
+    db.payouts.insert_many([
+        {"_id": "BK111111:vendor", "code": "BK111111", "business_id": "ubud-serenity-spa",
+         "party": "vendor", "amount": 315000, "state": "SUCCEEDED"},
+        {"_id": "BK222222:villa", "code": "BK222222", "business_id": "ubud-serenity-spa",
+         "party": "villa", "amount": 67500, "state": "FAILED",
+         "failure_code": "INVALID_DESTINATION", "retryable": False}])
+    db.refunds.insert_one({"_id": "BK333333-1", "code": "BK333333",
+                           "business_id": "ubud-serenity-spa", "amount": 350000,
+                           "reason": "paid after the time was given up", "state": "NEEDED"})
+    env = dict(os.environ, MONGODB_URL=mongo_url, MONGODB_DB=db_name)
+    out = subprocess.run([sys.executable, "-m", "tools.report", "--from", "2026-11-01", "--to",
+                          "2026-11-30"], cwd=ROOT, env=env, capture_output=True, text=True,
+                         check=True).stdout
+    spa = [line for line in out.splitlines() if line.startswith("ubud-serenity-spa")][1]
+    assert spa.split()[1:3] == ["2", "800,000"] and "failed 1, succeeded 1" in spa
+    failed = out.split("FAILED PAYOUTS")[1].splitlines()[1].split()
+    assert failed == ["ubud-serenity-spa", "BK222222", "villa", "67,500", "INVALID_DESTINATION"]
+    assert "BK333333" in out.split("REFUNDS NEEDED")[1]
