@@ -68,6 +68,12 @@ class Turn:
         return self.tracker.get_latest_input_channel() or ""
 
     @property
+    def customer_name(self) -> str:
+        """The name the customer gave, else their WhatsApp profile name."""
+        metadata = self.tracker.latest_message.get("metadata") or {}
+        return self.slot("customer_name") or metadata.get("profile_name") or ""
+
+    @property
     def conversation(self) -> Conversation:
         """Where payment news for this customer goes."""
         metadata = self.tracker.latest_message.get("metadata") or {}

@@ -254,7 +254,7 @@ class ActionConfirmBooking(BookingAction):
             else:
                 booking = turn.core.create(BookingRequest(
                     service_id=service.id, start=start, customer_id=turn.customer_id,
-                    customer_name=turn.slot("customer_name") or "", staff_id=turn.slot("staff"),
+                    customer_name=turn.customer_name, staff_id=turn.slot("staff"),
                     notes=f"people: {turn.slot('people')}" if turn.slot("people") else "",
                     order_id=order_id, idempotency_key=f"{order_id}:{start.isoformat()}"))
                 heading = "Booked ✅"

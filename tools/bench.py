@@ -4,7 +4,8 @@ Engine: free slots of a staff-day holding 30 bookings (target p95 <= 5 ms); sing
 booking creation rate (>= 300/s); 50-way contention for one slot from 5 processes x 10 threads
 (p95 resolution <= 100 ms).
 Assistant: one REST turn that runs a custom action, MongoDB tracker store, p50/p95 over 250
-turns (target p95 <= 120 ms); `rasa train` wall time from scratch (<= 3 minutes).
+turns (target p95 <= 120 ms); WhatsApp acknowledgements and Flows; Xendit callback
+acknowledgement p99 (<= 50 ms); `rasa train` wall time from scratch (<= 3 minutes).
 """
 from __future__ import annotations
 
@@ -195,8 +196,11 @@ def bench_whatsapp(acks: int, flows: int) -> dict[str, float]:
     from tests.whatsapp.flows_client import new_key_pem
     from tests.whatsapp.graph_stub import GraphStub
 
+    from tests.xendit_stub import CALLBACK_TOKEN, SECRET_KEY, XenditStub
+
     secret = "bench-secret"
     graph = GraphStub()
+    xendit = XenditStub()
     with tempfile.TemporaryDirectory() as tmp:
         key = new_key_pem(str(Path(tmp) / "flows.pem"))
         mongo = LocalMongod(data_dir=Path(tmp) / "mongo", port=free_port())
@@ -205,17 +209,65 @@ def bench_whatsapp(acks: int, flows: int) -> dict[str, float]:
         env = dict(os.environ, MONGODB_URL=url, MONGODB_DB="bench_wa", RASA_PORT=str(port),
                    ACTION_SERVER_PORT=str(free_port()), WHATSAPP_APP_SECRET=secret,
                    WHATSAPP_API_URL=graph.url, WHATSAPP_ACCESS_TOKEN="t",
-                   WHATSAPP_FLOWS_PRIVATE_KEY=str(Path(tmp) / "flows.pem"))
+                   WHATSAPP_FLOWS_PRIVATE_KEY=str(Path(tmp) / "flows.pem"),
+                   XENDIT_API_URL=xendit.url, XENDIT_SECRET_KEY=SECRET_KEY,
+                   XENDIT_CALLBACK_TOKEN=CALLBACK_TOKEN)
         try:
             with running_stack(env):
                 ack_ms, status_ms, flow_ms = _measure_whatsapp(port, secret, key, url, acks,
                                                                flows)
+                callback_ms = _measure_callbacks(port, url, xendit, acks // 2)
         finally:
             mongo.stop()
             graph.close()
+            xendit.close()
     return {"ack_p50": pct(ack_ms, 0.5), "ack_p99": pct(ack_ms, 0.99), "acks": acks,
             "status_p50": pct(status_ms, 0.5), "status_p99": pct(status_ms, 0.99),
-            "flow_p95": pct(flow_ms, 0.95), "flow_p50": pct(flow_ms, 0.5), "flows": flows}
+            "flow_p95": pct(flow_ms, 0.95), "flow_p50": pct(flow_ms, 0.5), "flows": flows,
+            "callback_p50": pct(callback_ms, 0.5), "callback_p99": pct(callback_ms, 0.99),
+            "callbacks": len(callback_ms)}
+
+
+def _measure_callbacks(port: int, url: str, xendit: Any, count: int) -> list[float]:
+    """Xendit PAID callbacks for real pending bookings, 10 per second (each confirms a booking,
+    tells the customer through a Rasa turn and sends a payout in the background)."""
+    from booking.bookings import BookingRequest, BookingService
+    from booking.db import connect
+    from booking.payments import Conversation, PaymentService
+    from booking.runtime import CachedCatalog
+    from booking.xendit import XenditClient, XenditConfig
+    from tests.xendit_stub import SECRET_KEY
+
+    db = connect(url, "bench_wa")
+    core = BookingService(db, CachedCatalog(db))
+    payments = PaymentService(core, XenditClient(XenditConfig(SECRET_KEY, xendit.url)))
+    invoices = []
+    after = datetime.now(timezone.utc) + timedelta(days=1)
+    for i in range(count):
+        [slot] = core.next_free("balinese-massage", after, 1)
+        booking = core.create(BookingRequest("balinese-massage", slot.start, f"bench-pay-{i}",
+                                             "Bench"))
+        payment = payments.request_payment(booking, Conversation(
+            f"bench-pay-{i}", "rest", booking.business_id))
+        invoices.append(payment.invoice_id)
+        after = slot.start
+    hook = f"http://127.0.0.1:{port}/webhooks/xendit/webhook"
+    samples = []
+    next_at = time.perf_counter()
+    for invoice_id in invoices:
+        next_at += 0.1
+        xendit.set_status(invoice_id, "PAID")
+        t = time.perf_counter()
+        assert xendit.send_callback(hook, xendit.callback_body(invoice_id)) == 200
+        samples.append((time.perf_counter() - t) * 1000)
+        time.sleep(max(0.0, next_at - time.perf_counter()))
+    deadline = time.monotonic() + 60
+    while db.bookings.count_documents({"customer_id": {"$regex": "^bench-pay-"},
+                                       "status": "CONFIRMED"}) < count:
+        assert time.monotonic() < deadline, "paid bookings were not all confirmed"
+        time.sleep(0.2)
+    db.client.close()
+    return samples
 
 
 def _measure_whatsapp(port: int, secret: str, key: Any, url: str, acks: int,
@@ -332,6 +384,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         rows.append(("Flows data_exchange (decrypt, core, encrypt)", f"p50 {wa['flow_p50']:.1f} ms, "
                      f"p95 {wa['flow_p95']:.1f} ms ({wa['flows']} requests)", "p95 <= 100 ms",
                      wa["flow_p95"] <= 100))
+        rows.append(("Xendit callback ack (PAID, 10/s)", f"p50 {wa['callback_p50']:.1f} ms, p99 "
+                     f"{wa['callback_p99']:.1f} ms ({wa['callbacks']} callbacks, each confirms)",
+                     "p99 <= 50 ms", wa["callback_p99"] <= 50))
         train = bench_train()
         rows.append(("rasa train from scratch", f"{train:.0f} s", "<= 180 s", train <= 180))
     print("\nBenchmark (real mongod 6.0.5, one-member replica set, w:majority)")
