@@ -121,7 +121,7 @@ def business_id_for(tracker: Tracker) -> str:
 def reset_booking() -> list[EventType]:
     """Forget an order in progress (after it ends one way or another)."""
     return [SlotSet(name, None) for name in (
-        "service", "staff", "people", "date", "part_of_day", "slot_time", "slot_chosen_at",
+        "service", "staff", "people", "villa", "date", "part_of_day", "slot_time", "slot_chosen_at",
         "slots_page", "flow", "awaiting", "order_id", "booking_code")]
 
 

@@ -36,7 +36,8 @@ class ActionBookStep(BookingAction):
         state = dict(service=turn.slot("service"), staff=turn.slot("staff"),
                      date=turn.slot("date"), part_of_day=turn.slot("part_of_day"),
                      slot_time=turn.slot("slot_time"), page=int(turn.slot("slots_page") or 0),
-                     flow=turn.slot("flow") or "book", order_id=turn.slot("order_id"))
+                     flow=turn.slot("flow") or "book", order_id=turn.slot("order_id"),
+                     villa=turn.slot("villa"))
         if turn.intent in _STARTING_INTENTS or state["order_id"] is None and state["flow"] == "book":
             # A new order: only what this very message says carries into it.
             state.update(date=None, part_of_day=None, slot_time=None, page=0, flow="book",
@@ -45,6 +46,8 @@ class ActionBookStep(BookingAction):
                 state["service"] = None
             if turn.entity("staff") is None:
                 state["staff"] = None
+            if turn.entity("villa") is None:
+                state["villa"] = None
             turn.core.order_log.record(state["order_id"], turn.business.id,
                                        orders.ORDER_RECEIVED, turn.now,
                                        customer_id=turn.customer_id)
@@ -56,6 +59,9 @@ class ActionBookStep(BookingAction):
             return events + self._ask_day(turn, state)
         if state["slot_time"] is None:
             return events + self._offer_times(turn, state, service, wanted_at)
+        villas = self._villas(turn, state, service)
+        if villas:
+            return events + self._ask_villa(turn, state, villas)
         return events + self._show_card(turn, state, service)
 
     # ---------------------------------------------------------------- understanding
@@ -103,6 +109,25 @@ class ActionBookStep(BookingAction):
             if when:
                 return when
         return None
+
+    @staticmethod
+    def _villas(turn: Turn, state: dict, service: Service) -> list:
+        """The partner villas to choose from, when an in-villa treatment has none yet."""
+        villas = turn.catalog.villas_of(turn.business.id) if service.in_villa else []
+        typed = turn.text.lower().strip() if not turn.text.startswith("/") else ""
+        by_name = next((v.id for v in villas if typed and (typed in v.name.lower()
+                                                            or v.name.lower() in typed)), None)
+        chosen = turn.entity("villa") or by_name or state["villa"]
+        if chosen in {v.id for v in villas}:
+            state["villa"] = chosen
+            return []
+        state["villa"] = None
+        return villas
+
+    def _ask_villa(self, turn: Turn, state: dict, villas: list) -> list[EventType]:
+        turn.say("Which villa shall we come to?",
+                 [present.button(v.name, "inform", villa=v.id) for v in villas[:10]])
+        return self._slots(state, awaiting="villa")
 
     def _service(self, turn: Turn, state: dict) -> Optional[Service]:
         value = state["service"]
@@ -186,6 +211,8 @@ class ActionBookStep(BookingAction):
         lines = [f"{service.name}" + (f" with {staff.name}" if staff else ""),
                  f"{present.local_time(start, turn.tz)} ({service.duration_minutes} min)",
                  present.rupiah(service.price)]
+        if state["villa"]:
+            lines.append(f"at {turn.catalog.villa(state['villa']).name}")
         people = turn.slot("people")
         if people and str(people) not in {"1", "one"}:
             lines.append(f"For {people} people: we book one treatment; our team will "
@@ -195,7 +222,7 @@ class ActionBookStep(BookingAction):
             heading = f"Move booking {turn.slot('booking_code')} to:"
         turn.say(heading + "\n" + "\n".join(lines), [
             present.button("Confirm", "confirm_booking", service=service.id,
-                           slot_time=start.isoformat()),
+                           slot_time=start.isoformat(), villa=state["villa"]),
             present.button("Change time", "change_time")])
         return self._slots(state, awaiting="confirm_booking",
                            slot_chosen_at=turn.now.timestamp())
@@ -206,7 +233,8 @@ class ActionBookStep(BookingAction):
                   SlotSet("date", state["date"]), SlotSet("part_of_day", state["part_of_day"]),
                   SlotSet("slot_time", state["slot_time"]),
                   SlotSet("slots_page", float(state["page"])), SlotSet("flow", state["flow"]),
-                  SlotSet("order_id", state["order_id"]), SlotSet("awaiting", awaiting)]
+                  SlotSet("order_id", state["order_id"]), SlotSet("villa", state["villa"]),
+                  SlotSet("awaiting", awaiting)]
         return events + [SlotSet(k, v) for k, v in extra.items()]
 
 
@@ -256,6 +284,8 @@ class ActionConfirmBooking(BookingAction):
                     service_id=service.id, start=start, customer_id=turn.customer_id,
                     customer_name=turn.customer_name, staff_id=turn.slot("staff"),
                     notes=f"people: {turn.slot('people')}" if turn.slot("people") else "",
+                    villa_id=(turn.entity("villa") or turn.slot("villa")) if service.in_villa
+                    else None,
                     order_id=order_id, idempotency_key=f"{order_id}:{start.isoformat()}"))
                 heading = "Booked ✅"
         except SlotConflictError as exc:
@@ -269,7 +299,8 @@ class ActionConfirmBooking(BookingAction):
             alternatives = [s.start for s in turn.core.next_free(service.id, turn.now, 3)]
             return offer_alternatives(turn, f"Sorry, I can't book that: {exc}.", alternatives)
         staff = turn.catalog.staff_member(booking.staff_id)
-        summary = present.booking_summary(booking, service, staff.name, turn.tz)
+        villa = turn.catalog.villa(booking.villa_id).name if booking.villa_id else None
+        summary = present.booking_summary(booking, service, staff.name, turn.tz, villa)
         turn.say(f"{heading}\n{summary}")
         if booking.status == PENDING_PAYMENT:
             send_payment_request(turn, turn.payments.request_payment(booking, turn.conversation))

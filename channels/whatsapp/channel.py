@@ -73,6 +73,8 @@ def flow_completion_text(extra: dict[str, Any]) -> Optional[str]:
     if not isinstance(params, dict) or not params.get("service") or not params.get("slot_time"):
         return None
     entities = {"service": str(params["service"]), "slot_time": str(params["slot_time"])}
+    if params.get("villa"):
+        entities["villa"] = str(params["villa"])
     return "/choose_slot" + json.dumps(entities, separators=(",", ":"))
 
 

@@ -120,3 +120,28 @@ def test_news_about_someone_elses_booking_says_nothing(core, db, xendit):
     payment = settle(core, xendit, db, "PAID")
     _, msgs = news(Chat(sender="6289999999999"), payment["code"], payment["_id"], "paid")
     assert msgs == []
+
+
+def test_in_villa_treatment_asks_the_villa_and_pays_vendor_and_villa(core, db, xendit):
+    from actions.booking_flow import ActionBookStep
+    from actions.base import _payments_provider
+
+    chat = Chat()
+    chat.run(ActionBookStep(), "book_service", service="in-villa-massage")
+    chat.run(ActionBookStep(), "choose_day", date="2026-11-24")
+    _, msgs = chat.run(ActionBookStep(), "choose_slot", slot_time=TUE_15_UTC)
+    assert texts(msgs) == ["Which villa shall we come to?"]
+    assert buttons(msgs) == [("Villa Sawah Ubud", '/inform{"villa":"villa-sawah-ubud"}'),
+                             ("Canggu Beach Villa", '/inform{"villa":"canggu-beach-villa"}')]
+    _, msgs = chat.run(ActionBookStep(), "inform", text="canggu beach villa")
+    assert texts(msgs)[0].endswith("Rp 600.000\nat Canggu Beach Villa")
+    confirm_payload = buttons(msgs)[0][1]
+    assert '"villa":"canggu-beach-villa"' in confirm_payload
+    _, msgs = chat.run(ActionConfirmBooking(), "confirm_booking", service="in-villa-massage",
+                       slot_time=TUE_15_UTC, villa="canggu-beach-villa")
+    booking = db.bookings.find_one()
+    assert booking["villa_id"] == "canggu-beach-villa" and "at Canggu Beach Villa" in texts(msgs)[0]
+    payment = settle(core, xendit, db, "PAID")
+    _payments_provider().run_payouts(payment["code"])
+    shares = {p["party"]: p["amount"] for p in db.payouts.find()}
+    assert shares == {"villa": 50000, "vendor": 600000 - 60000 - 50000}  # flat 50 000, fee 10 %

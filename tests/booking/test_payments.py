@@ -322,3 +322,39 @@ def test_make_reconcile_applies_what_xendit_knows(db, db_name, mongo_url, xendit
     assert "invoices checked 1" in out
     assert db.bookings.find_one({"code": booking.code})["status"] == EXPIRED
     assert notices(db) == ["expired"]
+
+
+def test_any_callback_body_is_stored_whole_or_refused_cleanly(payments, db):
+    from hypothesis import HealthCheck, given, settings, strategies as st
+
+    from booking.payments import CallbackError
+
+    scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=20)
+    json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
+                               | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+                               max_leaves=8)
+    bodies = json_values | st.fixed_dictionaries(
+        {"id": scalars, "status": scalars, "external_id": scalars}, optional={
+            "amount": scalars, "currency": scalars, "extra": json_values})
+
+    @settings(max_examples=300, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(bodies)
+    def check(body):
+        before = db.xendit_callbacks.count_documents({})
+        try:
+            fresh = payments.record_callback(body)
+        except CallbackError:
+            assert db.xendit_callbacks.count_documents({}) == before
+            return
+        stored = db.xendit_callbacks.find_one({"_id": f"{body['id']}:{body['status']}"})
+        assert stored is not None and (not fresh or stored["body"] == body)
+
+    check()
+
+
+def test_odd_field_names_in_a_callback_are_stored_as_sent(payments, db):
+    body = {"id": "inv-odd", "status": "PAID", "external_id": "x", "$where": 1, "a.b": {"$gt": 2}}
+    assert payments.record_callback(body) is True
+    assert payments.record_callback(body) is False  # a replay
+    assert db.xendit_callbacks.find_one({"_id": "inv-odd:PAID"})["body"] == body
