@@ -11,11 +11,13 @@ written elsewhere (``make reconcile``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import json
 import logging
 import os
-from typing import Any, Awaitable, Callable, Dict, Optional, Text
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Awaitable, Callable, Dict, Optional, Text, TypeVar
 
 from pymongo.errors import PyMongoError
 from rasa.core.channels.channel import (CollectingOutputChannel, InputChannel, OutputChannel,
@@ -35,6 +37,7 @@ RETURN_PAGE = ("<!doctype html><meta name=viewport content='width=device-width'>
                "<title>Thank you</title><p>Thank you! Your confirmation arrives in WhatsApp "
                "as soon as the payment is through. You can close this page.</p>")
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+T = TypeVar("T")
 
 
 def token_ok(expected: str, given: Optional[str]) -> bool:
@@ -70,6 +73,17 @@ class XenditInput(InputChannel):
         self._tasks: set[asyncio.Task] = set()
         self._notifying: Optional[asyncio.Task] = None
         self._again = False
+        self._one_at_a_time: Optional[asyncio.Semaphore] = None
+        # Own worker threads: the acknowledgement path (record, receipts) never queues behind
+        # background work (Xendit calls with backoff, reconciliation), and that work never
+        # takes the threads the rest of the server needs.
+        self._front = ThreadPoolExecutor(4, thread_name_prefix="xendit-ack")
+        self._back = ThreadPoolExecutor(2, thread_name_prefix="xendit-work")
+
+    async def _run(self, pool: ThreadPoolExecutor, call: Callable[..., T], *args: Any) -> T:
+        """A blocking call in one of this channel's thread pools."""
+        return await asyncio.get_running_loop().run_in_executor(
+            pool, functools.partial(call, *args))
 
     @property
     def payments(self) -> PaymentService:
@@ -101,6 +115,8 @@ class XenditInput(InputChannel):
         async def stop(app: Any, loop: Any) -> None:
             for task in list(self._tasks):
                 task.cancel()
+            self._front.shutdown(wait=False)
+            self._back.shutdown(wait=False)
             if self._whatsapp is not None:
                 await self._whatsapp.graph.close()
 
@@ -117,7 +133,7 @@ class XenditInput(InputChannel):
             if not name.endswith(".pdf"):
                 return response.json({"error": "not found"}, status=404)
             try:
-                pdf = await asyncio.to_thread(self.payments.receipt_pdf, name[:-4])
+                pdf = await self._run(self._front, self.payments.receipt_pdf, name[:-4])
             except (PyMongoError, BookingError) as exc:
                 logger.error("cannot make receipt: %s", exc)
                 return response.json({"error": "temporarily unavailable"}, status=503)
@@ -147,7 +163,7 @@ class XenditInput(InputChannel):
         except (ValueError, RecursionError):
             return response.json({"error": "malformed JSON"}, status=400)
         try:
-            fresh = await asyncio.to_thread(self.payments.record_callback, payload)
+            fresh = await self._run(self._front, self.payments.record_callback, payload)
         except CallbackError as exc:
             return response.json({"error": str(exc)}, status=400)
         except (PyMongoError, BookingError) as exc:
@@ -164,14 +180,24 @@ class XenditInput(InputChannel):
         task.add_done_callback(self._tasks.discard)
 
     async def _handle(self, callback_id: str, on_new_message: OnNewMessage) -> None:
+        """Process one recorded callback. One at a time: under a burst, the work queues here
+        (Xendit only needs the 200, which is already sent) instead of taking the CPU the
+        acknowledgements and customers' messages need."""
+        if self._one_at_a_time is None:
+            self._one_at_a_time = asyncio.Semaphore(1)
+        async with self._one_at_a_time:
+            await self._process(callback_id, on_new_message)
+
+    async def _process(self, callback_id: str, on_new_message: OnNewMessage) -> None:
         try:
-            code = await asyncio.to_thread(self.payments.process_callback, callback_id, False)
+            code = await self._run(self._back, self.payments.process_callback, callback_id,
+                                  False)
         except (PyMongoError, BookingError, XenditError) as exc:  # left NEW: reconciled later
             logger.error("processing Xendit callback %s failed: %s", callback_id, exc)
             return
         await self.send_notices(on_new_message)
         if code:
-            await asyncio.to_thread(self.payments.run_payouts, code)
+            await self._run(self._back, self.payments.run_payouts, code)
 
     async def send_notices(self, on_new_message: OnNewMessage) -> None:
         """Tell customers their pending payment news, one notice at a time. Concurrent calls
@@ -187,7 +213,7 @@ class XenditInput(InputChannel):
         while True:
             self._again = False
             try:
-                notice = await asyncio.to_thread(self.payments.claim_notice)
+                notice = await self._run(self._back, self.payments.claim_notice)
             except (PyMongoError, BookingError) as exc:
                 logger.error("cannot read payment notices: %s", exc)
                 return
@@ -207,7 +233,7 @@ class XenditInput(InputChannel):
                 logger.exception("telling %s about payment %s failed",
                                  conversation.get("sender_id"), notice["payment_id"])
                 ok, error = False, repr(exc)
-            await asyncio.to_thread(self.payments.finish_notice, notice["_id"], ok, error)
+            await self._run(self._back, self.payments.finish_notice, notice["_id"], ok, error)
 
     async def _periodic(self, on_new_message: OnNewMessage) -> None:
         """Reconcile and send what others recorded, now (start-up recovery) and then every
@@ -216,10 +242,11 @@ class XenditInput(InputChannel):
         while True:
             try:
                 if first:  # recorded before a crash or restart, never processed
-                    for callback_id in await asyncio.to_thread(self.payments.unprocessed_callbacks):
+                    for callback_id in await self._run(self._back,
+                                                            self.payments.unprocessed_callbacks):
                         await self._handle(callback_id, on_new_message)
                     first = False
-                summary = await asyncio.to_thread(self.payments.reconcile)
+                summary = await self._run(self._back, self.payments.reconcile)
                 if any(summary.values()):
                     logger.info("payment reconciliation: %s", summary)
                 await self.send_notices(on_new_message)
