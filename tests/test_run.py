@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import pytest
+
+from channels.tracker_store import serialised_events
 from pymongo import MongoClient
 
 from tests.conftest import ROOT
@@ -89,9 +91,10 @@ def test_greeting_and_catalog_answer_are_stored_in_mongodb(stack):
     assert "booking assistant" in stack.say("greeter", "hello")[0]["text"]
     services = stack.say("greeter", "what services do you have")[0]["text"]
     assert "Ubud Serenity Spa" in services and "Balinese Massage — 60 min, Rp 350.000" in services
-    conversation = stack.db.conversations.find_one({"sender_id": "greeter"})
-    assert [e.get("text") for e in conversation["events"] if e["event"] == "user"] == [
+    events = serialised_events(stack.db, "greeter", "trackers")  # the bounded tracker store's layout
+    assert [e.get("text") for e in events if e["event"] == "user"] == [
         "hello", "what services do you have"]
+    assert stack.db.trackers.find_one({"_id": "greeter"})["count"] == len(events)
 
 
 def book_by_tapping(stack: Stack, sender: str) -> dict:

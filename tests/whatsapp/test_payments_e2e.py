@@ -11,6 +11,7 @@ from typing import Any, Callable
 import pytest
 from pypdf import PdfReader
 
+from channels.tracker_store import serialised_events
 from tests.whatsapp.conftest import (Stack, _ids, assert_fits_meta_limits, tap, text)
 from tests.whatsapp.graph_stub import GraphStub
 from tests.xendit_stub import XenditStub
@@ -137,9 +138,8 @@ def test_book_pay_confirm_with_pdf_and_replays_change_nothing(wa, graph, xendit)
     payouts = [p for p in xendit.payouts.values() if p["reference_id"].startswith(code)]
     assert [p["amount"] for p in payouts] == [315000]  # 350 000 less the platform's 10 %
     # The dialogue recorded the payment news as an external event in the conversation.
-    tracker = db.conversations.find_one({"sender_id": ayu.who})
     intents = [e.get("parse_data", {}).get("intent", {}).get("name")
-               for e in tracker["events"] if e["event"] == "user"]
+               for e in serialised_events(db, ayu.who, "trackers") if e["event"] == "user"]
     assert "EXTERNAL_payment_update" in intents
     assert len(graph.sent_to(ayu.who)) == ayu.seen  # nothing else was sent
 
