@@ -16,6 +16,7 @@ This store (``endpoints.yml``: ``type: channels.tracker_store.BoundedMongoTracke
 """
 from __future__ import annotations
 
+import channels.rasa_patches  # noqa: F401  (Rasa fix, see the module)
 import asyncio
 import logging
 from typing import Any, Dict, Iterable, List, Optional, Text

@@ -26,6 +26,7 @@ def _iso(moment: datetime) -> str:
 
 
 class XenditStub:
+    last_server_timing = ""  # of the last callback answered (the server's own account)
     """``invoices`` / ``payouts`` by id; ``calls``: (method, path) of every request;
     ``fail[route]``: queued statuses (429, 500, or "lose" = apply, then drop the connection),
     where route is "create_invoice", "get_invoice", "find_invoices", "create_payout" or
@@ -236,6 +237,7 @@ class XenditStub:
                                          headers=headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=30) as answer:
+                XenditStub.last_server_timing = answer.headers.get("server-timing", "")
                 return answer.status
         except urllib.error.HTTPError as exc:
             return exc.code

@@ -418,8 +418,9 @@ def whatsapp_rows(wa: dict[str, float]) -> list[tuple[str, str, str, bool]]:
         ("Xendit callback ack (PAID, 5/s)", f"p50 {wa['callback_p50']:.1f} ms, p99 "
          f"{wa['callback_p99']:.1f} ms ({wa['callbacks']} callbacks, each confirms)",
          "p99 <= 50 ms", wa["callback_p99"] <= 50),
-        ("  the same at 10/s (2 cores saturated)", f"p50 {wa['burst_p50']:.1f} ms, p99 "
-         f"{wa['burst_p99']:.1f} ms ({wa['bursts']} callbacks)", "(information)", True),
+        ("Xendit callback ack (PAID, 10/s)", f"p50 {wa['burst_p50']:.1f} ms, p99 "
+         f"{wa['burst_p99']:.1f} ms ({wa['bursts']} callbacks)", "p99 <= 50 ms",
+         wa["burst_p99"] <= 50),
     ]
 
 

@@ -5,6 +5,7 @@ each customer's messages are processed in order in the background. GET: verifica
 """
 from __future__ import annotations
 
+import channels.rasa_patches  # noqa: F401  (Rasa fix, see the module)
 import asyncio
 import hashlib
 import hmac
