@@ -59,10 +59,7 @@ class ActionBookStep(BookingAction):
             return events + self._ask_day(turn, state)
         if state["slot_time"] is None:
             return events + self._offer_times(turn, state, service, wanted_at)
-        villas = self._villas(turn, state, service)
-        if villas:
-            return events + self._ask_villa(turn, state, villas)
-        return events + self._show_card(turn, state, service)
+        return events + self._villa_then_card(turn, state, service)
 
     # ---------------------------------------------------------------- understanding
     def _read_message(self, turn: Turn, state: dict) -> Optional[datetime]:
@@ -109,6 +106,13 @@ class ActionBookStep(BookingAction):
             if when:
                 return when
         return None
+
+    def _villa_then_card(self, turn: Turn, state: dict, service: Service) -> list[EventType]:
+        """An in-villa treatment needs the villa before the confirmation card."""
+        villas = self._villas(turn, state, service)
+        if villas:
+            return self._ask_villa(turn, state, villas)
+        return self._show_card(turn, state, service)
 
     @staticmethod
     def _villas(turn: Turn, state: dict, service: Service) -> list:
@@ -175,7 +179,7 @@ class ActionBookStep(BookingAction):
             match = next((s for s in slots if s.start == wanted_at), None)
             if match is not None:
                 state["slot_time"] = match.start.isoformat()
-                return self._show_card(turn, state, service)
+                return self._villa_then_card(turn, state, service)
             nearest = turn.core.nearest(service.id, wanted_at, 3, state["staff"])
             turn.say(f"{service.name} at {present.local_time(wanted_at, turn.tz)} isn't "
                      f"available. The nearest free times are:",

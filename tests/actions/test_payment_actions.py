@@ -145,3 +145,13 @@ def test_in_villa_treatment_asks_the_villa_and_pays_vendor_and_villa(core, db, x
     _payments_provider().run_payouts(payment["code"])
     shares = {p["party"]: p["amount"] for p in db.payouts.find()}
     assert shares == {"villa": 50000, "vendor": 600000 - 60000 - 50000}  # flat 50 000, fee 10 %
+
+
+def test_in_villa_booked_in_one_sentence_still_asks_the_villa(core):
+    from actions.booking_flow import ActionBookStep
+
+    chat = Chat()
+    _, msgs = chat.run(ActionBookStep(), "book_service", text="in villa massage tomorrow at 3pm",
+                       service="in-villa-massage", time="tomorrow at 3pm")
+    assert texts(msgs) == ["Which villa shall we come to?"]
+    assert chat.slots["slot_time"] == TUE_15_UTC and chat.slots["awaiting"] == "villa"

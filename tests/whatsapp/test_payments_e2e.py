@@ -66,13 +66,17 @@ class Customer:
         assert_fits_meta_limits(message)
         return message
 
-    def book(self, sentence: str) -> tuple[str, dict]:
-        """Book from one sentence (taking the first offered time if that one is gone);
+    def book(self, sentence: str, villa: str = "") -> tuple[str, dict]:
+        """Book from one sentence (taking the first offered time if that one is gone, and the
+        first villa when asked);
         return the booking code and the payment message."""
         self.say(sentence)
         card = self.next()
-        if not body_text(card).startswith("Please confirm"):
-            self.tap(card, next(iter(choices(card))))
+        for _ in range(3):  # other times offered, or "which villa": take the first
+            if body_text(card).startswith("Please confirm"):
+                break
+            offered = choices(card)
+            self.tap(card, villa if villa in offered else next(iter(offered)))
             card = self.next()
         self.tap(card, "Confirm")
         booked = body_text(self.next())
@@ -95,10 +99,10 @@ def callback(stack: Stack, xendit: XenditStub, invoice_id: str, status: str | No
 def test_book_pay_confirm_with_pdf_and_replays_change_nothing(wa, graph, xendit):
     stack, db = wa
     ayu = Customer(stack, graph)
-    code, payment = ayu.book("balinese massage next tuesday at 10am")
+    code, payment = ayu.book("in villa massage next tuesday at 10am", villa="Villa Sawah Ubud")
     [invoice] = xendit.invoices_for(code)
     assert pay_link(payment) == invoice["invoice_url"]
-    assert "please pay Rp 350.000 by" in body_text(payment)
+    assert "please pay Rp 600.000 by" in body_text(payment)
     assert db.bookings.find_one({"code": code})["status"] == "PENDING_PAYMENT"
 
     xendit.set_status(invoice["id"], "PAID")
@@ -114,7 +118,8 @@ def test_book_pay_confirm_with_pdf_and_replays_change_nothing(wa, graph, xendit)
 
     confirmation = ayu.next()
     assert body_text(confirmation).startswith(
-        f"Payment received, thank you! ✅ Your booking is confirmed:\n{code}: Balinese Massage")
+        f"Payment received, thank you! ✅ Your booking is confirmed:\n{code}: In-Villa Balinese "
+        f"Massage")
     document = ayu.next()
     assert document["type"] == "document"
     assert document["document"]["filename"] == f"{code}.pdf"
@@ -123,20 +128,22 @@ def test_book_pay_confirm_with_pdf_and_replays_change_nothing(wa, graph, xendit)
     status, pdf = stack.request_bytes("GET", path)
     assert status == 200 and pdf.startswith(b"%PDF")
     printed = PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
-    for expected in (code, "Ubud Serenity Spa", "Balinese Massage", "Rp 350.000", "QRIS",
-                     "Ayu", f"+{ayu.who}", invoice["id"]):
+    for expected in (code, "Ubud Serenity Spa", "In-Villa Balinese Massage", "Rp 600.000",
+                     "Villa Sawah Ubud", "QRIS", "Ayu", f"+{ayu.who}", invoice["id"]):
         assert expected in printed, expected
     assert stack.request_bytes("GET", path.replace(".pdf", "x.pdf"))[0] == 404
 
     eventually(lambda: db.xendit_callbacks.count_documents(
         {"invoice_id": invoice["id"], "state": "DONE"}) == 2, "both callbacks processed")
-    eventually(lambda: db.payouts.find_one({"code": code, "state": "REQUESTED"})
-               or db.payouts.find_one({"code": code, "state": "SUCCEEDED"}), "the payout")
+    eventually(lambda: db.payouts.count_documents(
+        {"code": code, "state": {"$in": ["REQUESTED", "SUCCEEDED"]}}) == 2, "both payouts")
     assert db.bookings.find_one({"code": code})["status"] == "CONFIRMED"
     assert db.xendit_callbacks.count_documents({"invoice_id": invoice["id"]}) == 2
     assert db.payment_notices.count_documents({"code": code}) == 1
-    payouts = [p for p in xendit.payouts.values() if p["reference_id"].startswith(code)]
-    assert [p["amount"] for p in payouts] == [315000]  # 350 000 less the platform's 10 %
+    payouts = {p["channel_properties"]["account_number"]: p["amount"]
+               for p in xendit.payouts.values() if p["reference_id"].startswith(code)}
+    # 600 000: platform 10 % = 60 000, Villa Sawah 15 % = 90 000, the spa the rest.
+    assert payouts == {"5270001111": 450000, "5270003333": 90000}
     # The dialogue recorded the payment news as an external event in the conversation.
     intents = [e.get("parse_data", {}).get("intent", {}).get("name")
                for e in serialised_events(db, ayu.who, "trackers") if e["event"] == "user"]
