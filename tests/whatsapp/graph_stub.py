@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Optional
 
@@ -15,6 +16,7 @@ class GraphStub:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any], Optional[int]]] = []
+        self.call_times: list[float] = []  # time.perf_counter() at each call's arrival
         self.fail_with: list[int] = []
         self._ids = itertools.count(1)
         self._changed = threading.Condition()
@@ -27,6 +29,7 @@ class GraphStub:
                 with stub._changed:
                     code = stub.fail_with.pop(0) if stub.fail_with else None
                     stub.calls.append((self.path, body, code))
+                    stub.call_times.append(time.perf_counter())
                     stub._changed.notify_all()
                 if code is not None:
                     self._answer(400, {"error": {"code": code, "message": "stub error"}})
