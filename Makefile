@@ -75,7 +75,7 @@ flows-keys: $(STAMP)
 	$(PY) -m tools.flows_keys
 
 bench: $(STAMP)
-	$(PY) -m tools.bench
+	$(PY) -m tools.bench $(ARGS)
 
 mongo-start: $(STAMP)
 	$(PY) -m tools.mongod start
