@@ -16,6 +16,7 @@ processor change nothing:
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -277,7 +278,9 @@ class PaymentService:
         try:
             with_retries(lambda: self.db.xendit_callbacks.insert_one({
                 "_id": f"{invoice_id}:{status}", "invoice_id": invoice_id, "status": status,
-                "external_id": body["external_id"], "body": body, "state": "NEW",
+                "external_id": body["external_id"][:255],
+                # as JSON text: whatever it holds (64-bit overflowing numbers, "$" keys) stores
+                "body": json.dumps(body), "state": "NEW",
                 "received_at": utcnow()}))
         except DuplicateKeyError:
             return False

@@ -59,10 +59,23 @@ def _str(value: Any, limit: int = 4096) -> Optional[str]:
 
 
 def _int(value: Any) -> int:
+    """A Unix timestamp as sent (a string of digits); anything else, or out of range, is 0."""
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(float("inf"))
         return 0
+    return number if 0 <= number < 2 ** 63 else 0  # must fit MongoDB's 64-bit integer
+
+
+def _coordinate(value: Any, limit: float) -> Optional[float]:
+    """A latitude/longitude as a float within ±limit, else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        return None
+    return number if -limit <= number <= limit else None
 
 
 def _dict(value: Any) -> dict:
@@ -121,7 +134,8 @@ def _text_of(kind: str, raw: dict) -> tuple[Optional[str], dict[str, Any]]:
     if kind == "location":
         loc = _dict(raw.get("location"))
         place = ", ".join(p for p in (_str(loc.get("name"), 256), _str(loc.get("address"), 512)) if p)
-        extra = {"latitude": loc.get("latitude"), "longitude": loc.get("longitude"), "place": place}
+        extra = {"latitude": _coordinate(loc.get("latitude"), 90),
+                 "longitude": _coordinate(loc.get("longitude"), 180), "place": place}
         return f"my location: {place}" if place else "my location", extra
     if kind == "interactive":
         interactive = _dict(raw.get("interactive"))
@@ -136,8 +150,10 @@ def _text_of(kind: str, raw: dict) -> tuple[Optional[str], dict[str, Any]]:
                 response = json.loads(reply.get("response_json") or "null")
             except (TypeError, ValueError):
                 response = None
-            if isinstance(response, dict):
-                return None, {"flow_response": response}
+            if isinstance(response, dict):  # flat strings only: stored as sent, safely
+                return None, {"flow_response": {
+                    str(k)[:64]: v[:1024] if isinstance(v, str) else json.dumps(v)[:1024]
+                    for k, v in list(response.items())[:50]}}
     return None, {}
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 from datetime import datetime, timedelta, timezone
 from typing import Iterator
 from zoneinfo import ZoneInfo
@@ -348,13 +349,14 @@ def test_any_callback_body_is_stored_whole_or_refused_cleanly(payments, db):
             assert db.xendit_callbacks.count_documents({}) == before
             return
         stored = db.xendit_callbacks.find_one({"_id": f"{body['id']}:{body['status']}"})
-        assert stored is not None and (not fresh or stored["body"] == body)
+        assert stored is not None and (not fresh or json.loads(stored["body"]) == body)
 
     check()
 
 
 def test_odd_field_names_in_a_callback_are_stored_as_sent(payments, db):
-    body = {"id": "inv-odd", "status": "PAID", "external_id": "x", "$where": 1, "a.b": {"$gt": 2}}
+    body = {"id": "inv-odd", "status": "PAID", "external_id": "x", "$where": 1, "a.b": {"$gt": 2},
+            "amount": 10 ** 30}
     assert payments.record_callback(body) is True
     assert payments.record_callback(body) is False  # a replay
-    assert db.xendit_callbacks.find_one({"_id": "inv-odd:PAID"})["body"] == body
+    assert json.loads(db.xendit_callbacks.find_one({"_id": "inv-odd:PAID"})["body"]) == body

@@ -1,11 +1,13 @@
 """Webhook parsing, response rendering within Meta's limits, and signatures (pure)."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
 from pathlib import Path
 
+import bson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -76,6 +78,9 @@ def test_any_json_parses_or_is_refused_cleanly(body, as_envelope):
     for m in hook.messages:
         assert m.message_id and m.sender and m.phone_number_id
         assert m.text is None or isinstance(m.text, str)
+        bson.encode(dataclasses.asdict(m))  # storable as is: no int beyond 64 bits, no oddity
+    for status in hook.statuses:
+        bson.encode(dataclasses.asdict(status))
 
 
 def choices(n: int, title: str = "Option") -> list[render.Choice]:
@@ -176,3 +181,29 @@ def test_signature_is_checked_over_the_raw_body():
 ])
 def test_graph_errors_are_typed(status, body, kind):
     assert type(classify(status, body)) is kind
+
+
+@pytest.mark.parametrize("timestamp, stored", [
+    ("1732500000", 1732500000), (9.223372036854776e18, 0), (float("inf"), 0), (-5, 0),
+    ("99999999999999999999", 0), ("soon", 0), (None, 0)])
+def test_timestamps_outside_int64_become_zero_not_a_server_error(timestamp, stored):
+    """Found by the HTTP fuzzer: 9.2e18 overflowed MongoDB's 64-bit integer (a 500)."""
+    body = load("text_and_status.json")
+    body["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"] = timestamp
+    assert parse_webhook(body).messages[0].timestamp == stored
+
+
+def test_location_and_flow_replies_are_made_storable():
+    hook = parse_webhook({"object": "whatsapp_business_account", "entry": [{"changes": [{
+        "field": "messages", "value": {"metadata": {"phone_number_id": "1"}, "messages": [
+            {"from": "62", "id": "a", "type": "location",
+             "location": {"latitude": 10 ** 30, "longitude": "115.26", "name": "Ubud"}},
+            {"from": "62", "id": "b", "type": "interactive", "interactive": {
+                "type": "nfm_reply", "nfm_reply": {"response_json": json.dumps(
+                    {"service": "manicure", "big": 10 ** 30, "nested": {"a": [1]}})}}}]}}]}]})
+    location, flow = hook.messages
+    assert location.extra == {"latitude": None, "longitude": 115.26, "place": "Ubud"}
+    assert flow.extra == {"flow_response": {"service": "manicure", "big": str(10 ** 30),
+                                            "nested": '{"a": [1]}'}}
+    for message in hook.messages:
+        bson.encode(dataclasses.asdict(message))
