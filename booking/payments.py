@@ -356,7 +356,7 @@ class PaymentService:
         outcome = doc.get("outcome")
         if outcome is None:
             try:
-                booking = self.core.settle_payment(doc["code"], doc["_id"])
+                self.core.settle_payment(doc["code"], doc["_id"])
                 outcome = OUTCOME_CONFIRMED
             except (SlotConflictError, InvalidTransitionError) as exc:
                 logger.warning("payment %s cannot confirm %s: %s", doc["_id"], doc["code"], exc)

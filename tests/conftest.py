@@ -72,4 +72,16 @@ def clock() -> FakeClock:
     return FakeClock(datetime(2026, 11, 23, 0, 0, tzinfo=timezone.utc))
 
 
+@pytest.fixture
+def xendit(clock: FakeClock) -> Iterator["XenditStub"]:
+    """The local Xendit stand-in, on the tests' clock (the WhatsApp end-to-end tests have a
+    session-wide one of their own)."""
+    from tests.xendit_stub import XenditStub
+
+    stub = XenditStub()
+    stub.clock = clock
+    yield stub
+    stub.close()
+
+
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")

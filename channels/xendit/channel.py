@@ -96,7 +96,8 @@ class XenditInput(InputChannel):
 
     def output_for(self, conversation: dict[str, Any]) -> OutputChannel:
         """The customer's own channel: WhatsApp from the business number, else collected
-        (REST and shell conversations read it from the tracker)."""
+        (REST and shell conversations read it from the tracker). Its first use connects to
+        MongoDB (the WhatsApp inbox): call it from a worker thread."""
         if conversation.get("channel") == "whatsapp":
             if self._whatsapp is None:
                 from channels.whatsapp.channel import WhatsAppConfig, WhatsAppInput
@@ -229,8 +230,9 @@ class XenditInput(InputChannel):
             ok, error = True, ""
             conversation = notice.get("conversation") or {}
             try:
+                output = await self._run(self._back, self.output_for, conversation)
                 await on_new_message(UserMessage(
-                    notice_text(notice), self.output_for(conversation),
+                    notice_text(notice), output,
                     conversation.get("sender_id"), input_channel=conversation.get("channel"),
                     metadata={"business_id": conversation.get("business_id"),
                               "phone_number_id": conversation.get("phone_number_id")}))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import pytest
 from rasa_sdk import Action, Tracker
@@ -14,16 +14,7 @@ from booking.bookings import BookingService
 from booking.payments import PaymentService, PaymentSettings
 from booking.runtime import booking_service, payment_service
 from booking.xendit import XenditClient, XenditConfig
-from tests.xendit_stub import SECRET_KEY, XenditStub
-
-
-@pytest.fixture
-def xendit(clock) -> Iterator[XenditStub]:
-    """The local Xendit stand-in, on the tests' clock."""
-    stub = XenditStub()
-    stub.clock = clock
-    yield stub
-    stub.close()
+from tests.xendit_stub import SECRET_KEY
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ import dataclasses
 import io
 import json
 from datetime import datetime, timedelta, timezone
-from typing import Iterator
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,14 +21,6 @@ from tests.xendit_stub import SECRET_KEY, XenditStub
 BALI = ZoneInfo("Asia/Makassar")
 TUE_10 = datetime(2026, 11, 24, 10, 0, tzinfo=BALI).astimezone(timezone.utc)
 CHAT = Conversation("6281100000001", "whatsapp", "ubud-serenity-spa", "110000000000001")
-
-
-@pytest.fixture
-def xendit(clock) -> Iterator[XenditStub]:
-    stub = XenditStub()
-    stub.clock = clock
-    yield stub
-    stub.close()
 
 
 def make_payments(db, clock, xendit, catalog, **config) -> PaymentService:
