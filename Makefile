@@ -17,12 +17,13 @@ export PYTHONDONTWRITEBYTECODE := 1
 PYTHON310 := $(shell for p in $$HOME/.pyenv/versions/3.10*/bin/python3.10 $$(command -v python3.10); do \
 	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null && { echo "$$p"; break; }; done)
 
-.PHONY: help install run shell test unit train seed report reconcile bench nlu-eval flows-keys mongo-start mongo-stop clean
+.PHONY: help install run run-cluster cluster-deps shell test unit train seed report reconcile bench nlu-eval flows-keys mongo-start mongo-stop clean
 
 help:
 	@echo "make run     install, start MongoDB, seed, train if needed, run action + Rasa servers"
 	@echo "make test    the same set-up, then every test"
 	@echo "make shell   talk to the bot in the terminal (rasa shell)"
+	@echo "make run-cluster  2 Rasa + 2 action servers behind nginx, Redis lock store, shared MongoDB"
 	@echo "make train | seed | report | reconcile | bench | nlu-eval | flows-keys | unit | mongo-start | mongo-stop | clean"
 
 install: $(STAMP)
@@ -56,6 +57,17 @@ reconcile: $(STAMP)
 run: $(STAMP) $(MODEL)
 	$(PY) -m tools.run
 
+# The cluster needs Debian's nginx and redis-server; installed once when missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+cluster-deps:
+	@if ! { command -v nginx || [ -x /usr/sbin/nginx ]; } >/dev/null || ! command -v redis-server >/dev/null; then \
+		echo "installing nginx and redis-server (Debian packages)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+			--no-install-recommends nginx-light redis-server >/dev/null; fi
+
+run-cluster: $(STAMP) $(MODEL) cluster-deps
+	$(PY) -m tools.cluster $(ARGS)
+
 shell: $(STAMP) $(MODEL)
 	$(PY) -m tools.run shell
 
@@ -63,7 +75,7 @@ shell: $(STAMP) $(MODEL)
 unit: $(STAMP)
 	$(PY) -m pytest -q -m "not e2e" $(PYTEST_ARGS) tests
 
-test: $(STAMP) $(MODEL)
+test: $(STAMP) $(MODEL) cluster-deps
 	$(RASA) data validate --quiet
 	$(PY) -m pytest -q $(PYTEST_ARGS) tests
 	$(RASA) test core --model models --stories tests/stories --fail-on-prediction-errors --out results

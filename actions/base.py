@@ -5,9 +5,10 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
+import math
 import os
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Callable, Dict, List, Optional, Text
 from zoneinfo import ZoneInfo
 
@@ -93,10 +94,15 @@ class Turn:
         return self.tracker.latest_message.get("text") or ""
 
     def slot(self, name: str) -> Any:
-        """A slot's value, as changed earlier in this same action run if it was."""
+        """A slot's value, as changed earlier in this same action run if it was.
+
+        Payloads are text anyone can type (``/book_service{"service": true}``) and slots take
+        entity values as they come, so values are cleaned: numbers for the numeric slots, text
+        for the others, None for what cannot be either.
+        """
         if name in self.overrides:
             return self.overrides[name]
-        return self.tracker.get_slot(name)
+        return clean_slot(name, self.tracker.get_slot(name))
 
     def set(self, **values: Any) -> list[EventType]:
         """Change slots now (for the rest of this run) and return the events recording it."""
@@ -110,6 +116,52 @@ class Turn:
 
     def say(self, text: str, buttons: Optional[list[dict]] = None) -> None:
         self.dispatcher.utter_message(text=text, buttons=buttons or [])
+
+
+NUMERIC_SLOTS = frozenset({"slots_page", "slot_chosen_at"})
+
+
+def clean_slot(name: str, value: Any) -> Any:
+    """A slot value of the type the actions expect (see ``Turn.slot``)."""
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    if name in NUMERIC_SLOTS:
+        try:
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            return None
+        return number if math.isfinite(number) else None
+    return value if isinstance(value, str) else str(value)
+
+
+def moment(raw: Any) -> Optional[datetime]:
+    """A time from a payload or slot: ISO 8601 with its offset, within years 2000-2099; None
+    for anything else (naive, malformed, absurd)."""
+    try:
+        value = datetime.fromisoformat(str(raw))
+    except (TypeError, ValueError):
+        return None
+    if value.tzinfo is None or value.utcoffset() is None or not 2000 <= value.year <= 2099:
+        return None
+    return value
+
+
+def day_of(raw: Any) -> Optional[date]:
+    """A day from a payload or slot (ISO date within years 2000-2099), else None."""
+    try:
+        value = date.fromisoformat(str(raw))
+    except (TypeError, ValueError):
+        return None
+    return value if 2000 <= value.year <= 2099 else None
+
+
+def small_int(raw: Any, default: int = 0) -> int:
+    """A page number and the like from a payload: 0..1000, else ``default``."""
+    try:
+        value = int(float(raw))
+    except (TypeError, ValueError, OverflowError):
+        return default
+    return value if 0 <= value <= 1000 else default
 
 
 def business_id_for(tracker: Tracker) -> str:

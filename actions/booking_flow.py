@@ -13,7 +13,8 @@ from typing import List, Optional, Text
 from rasa_sdk.events import EventType, SlotSet
 
 from actions import present
-from actions.base import BookingAction, Turn, reset_booking, session_expiration_minutes
+from actions.base import (BookingAction, Turn, day_of, moment, reset_booking,
+                          session_expiration_minutes, small_int)
 from booking import orders
 from booking.bookings import BookingRequest
 from booking.flow_tokens import FlowTokens
@@ -33,9 +34,13 @@ class ActionBookStep(BookingAction):
 
     def act(self, turn: Turn) -> List[EventType]:
         events: list[EventType] = []
+        slot_time = moment(turn.slot("slot_time"))
+        day = turn.slot("date")
         state = dict(service=turn.slot("service"), staff=turn.slot("staff"),
-                     date=turn.slot("date"), part_of_day=turn.slot("part_of_day"),
-                     slot_time=turn.slot("slot_time"), page=int(turn.slot("slots_page") or 0),
+                     date=day if day == "other" or day_of(day) else None,
+                     part_of_day=turn.slot("part_of_day"),
+                     slot_time=slot_time.isoformat() if slot_time else None,
+                     page=small_int(turn.slot("slots_page")),
                      flow=turn.slot("flow") or "book", order_id=turn.slot("order_id"),
                      villa=turn.slot("villa"))
         if turn.intent in _STARTING_INTENTS or state["order_id"] is None and state["flow"] == "book":
@@ -67,24 +72,17 @@ class ActionBookStep(BookingAction):
         if turn.intent == "change_time":
             state.update(slot_time=None, page=0)
         if turn.intent == "more_slots":
-            state["page"] = int(float(turn.entity("page") or state["page"] + 1))
+            state["page"] = small_int(turn.entity("page"), state["page"] + 1)
         tapped_day = turn.entity("date")
         if tapped_day == "other":
             state.update(date="other", slot_time=None)
-        elif tapped_day:
-            try:
-                state.update(date=date.fromisoformat(tapped_day).isoformat(), slot_time=None,
-                             part_of_day=None, page=0)
-            except ValueError:
-                pass
-        tapped_slot = turn.entity("slot_time")
-        if tapped_slot:
-            try:
-                start = datetime.fromisoformat(tapped_slot)
-                state.update(slot_time=start.isoformat(),
-                             date=start.astimezone(turn.tz).date().isoformat())
-            except ValueError:
-                pass
+        elif day_of(tapped_day):
+            state.update(date=day_of(tapped_day).isoformat(), slot_time=None,
+                         part_of_day=None, page=0)
+        start = moment(turn.entity("slot_time"))
+        if start is not None:
+            state.update(slot_time=start.isoformat(),
+                         date=start.astimezone(turn.tz).date().isoformat())
         when = self._when(turn)
         if when is None:
             return None
@@ -261,13 +259,12 @@ class ActionConfirmBooking(BookingAction):
         return "action_confirm_booking"
 
     def act(self, turn: Turn) -> List[EventType]:
-        raw_start = turn.entity("slot_time") or turn.slot("slot_time")
+        start = moment(turn.entity("slot_time") or turn.slot("slot_time"))
         service = turn.catalog.find_service(turn.business.id,
                                             turn.entity("service") or turn.slot("service") or "")
-        if not raw_start or service is None:
+        if start is None or service is None:
             turn.say("Let's choose a treatment and a time first.", present.menu_buttons())
             return [SlotSet("awaiting", None)]
-        start = datetime.fromisoformat(raw_start)
         order_id = turn.slot("order_id")
         chosen_at = turn.slot("slot_chosen_at")
         limit = session_expiration_minutes()

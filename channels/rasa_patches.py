@@ -1,6 +1,14 @@
-"""One measured fix to Rasa 3.6 itself, applied when the Rasa server loads our channels.
+"""Two fixes to Rasa 3.6 itself, applied when the Rasa server loads our channels.
 
-``RemoteAction._validate_action_result`` validates every action server answer with
+1. An apology instead of silence. When the action server cannot be reached (or fails),
+``RemoteAction.run`` raises, and Rasa's processor logs the error and carries on with the action's
+events lost: the customer hears nothing. Here such a failure becomes one bot message saying so,
+the domain's ``utter_technical_problem`` (the same words the actions use for their own errors;
+the rest of the turn proceeds as Rasa would: usually to ``action_listen``), and the next message
+is handled normally once the action server is back. A rejection (``ActionExecutionRejection``,
+which forms use to hand back control) is not a failure and is passed on unchanged.
+
+2. ``RemoteAction._validate_action_result`` validates every action server answer with
 ``jsonschema.validate``, which first re-checks the schema itself against the JSON Schema
 2020-12 metaschema: with jsonschema 4.17 that costs tens of milliseconds of CPU on the event
 loop per custom action (78 % of the loop's time in a py-spy profile of payment turns), delaying
@@ -9,13 +17,38 @@ validator reused; the validation of each answer and the error raised are unchang
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Text
+import logging
+from typing import Any, Dict, List, Text
 
 from jsonschema import ValidationError, validators
-from rasa.core.actions.action import RemoteAction
+from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
 from rasa.shared.constants import DOCS_BASE_URL
+from rasa.shared.core.events import BotUttered, Event
+from rasa.shared.exceptions import RasaException
 
+logger = logging.getLogger(__name__)
+APOLOGY_RESPONSE = "utter_technical_problem"
+APOLOGY = "Sorry, something went wrong on our side. Please try again in a moment."  # no domain
 _validator: Any = None
+_run = RemoteAction.run
+
+
+async def _run_or_apologise(self: RemoteAction, output_channel: Any, nlg: Any, tracker: Any,
+                            domain: Any) -> List[Event]:
+    try:
+        return await _run(self, output_channel, nlg, tracker, domain)
+    except ActionExecutionRejection:
+        raise
+    except RasaException as exc:
+        logger.error("custom action %s failed, the customer gets an apology: %s (%r)",
+                     self.name(), exc, exc.__cause__)
+        text = APOLOGY
+        try:
+            generated = await nlg.generate(APOLOGY_RESPONSE, tracker, output_channel.name())
+            text = (generated or {}).get("text") or APOLOGY
+        except Exception:  # the apology itself must not fail
+            logger.exception("could not render %s", APOLOGY_RESPONSE)
+        return [BotUttered(text, metadata={"action_failed": self.name()})]
 
 
 def _validate_action_result(self: RemoteAction, result: Dict[Text, Any]) -> bool:
@@ -36,3 +69,4 @@ def _validate_action_result(self: RemoteAction, result: Dict[Text, Any]) -> bool
 
 
 RemoteAction._validate_action_result = _validate_action_result  # type: ignore[assignment]
+RemoteAction.run = _run_or_apologise  # type: ignore[assignment]

@@ -42,7 +42,8 @@ class BoundedMongoTrackerStore(TrackerStore):
                  window: int = DEFAULT_WINDOW, event_broker: Optional[EventBroker] = None,
                  **kwargs: Any) -> None:
         super().__init__(domain, event_broker, **kwargs)
-        self.client: MongoClient = MongoClient(host, connect=False, tz_aware=False)
+        self.client: MongoClient = MongoClient(host, connect=False, tz_aware=False,
+                                               serverSelectionTimeoutMS=5000)
         database = self.client[db or "rasa"]
         self.heads = database[collection]
         self.events = database[f"{collection}_events"]
@@ -52,6 +53,9 @@ class BoundedMongoTrackerStore(TrackerStore):
     def _ensure_indexes(self) -> None:
         if not self._indexed:
             self.events.create_index([("sender_id", ASCENDING), ("seq", ASCENDING)], unique=True)
+            # Channels ask whether a message's turn already ran (a retry after an outage).
+            self.events.create_index("event.message_id", partialFilterExpression={
+                "event.event": "user"})
             self._indexed = True
 
     # ------------------------------------------------------------------ save

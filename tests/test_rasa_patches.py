@@ -1,6 +1,8 @@
 """The cached action-answer validation behaves like Rasa's own."""
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
@@ -16,3 +18,69 @@ def test_valid_answers_pass_and_invalid_ones_are_refused_as_before():
         with pytest.raises(ValidationError) as info:
             action._validate_action_result(bad)
         assert "Failed to validate Action server response" in info.value.message
+
+
+class _ActionServer:
+    """A local action server answering every call with one status and body."""
+
+    def __init__(self, status: int, body: dict) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length") or 0))
+                raw = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/webhook"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def _run(url: str):
+    from rasa.core.channels.channel import CollectingOutputChannel
+    from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.trackers import DialogueStateTracker
+    from rasa.utils.endpoints import EndpointConfig
+
+    action = RemoteAction("action_book", EndpointConfig(url))
+    return await action.run(CollectingOutputChannel(), TemplatedNaturalLanguageGenerator({}),
+                            DialogueStateTracker("62811", []), Domain.empty())
+
+
+def test_an_unreachable_action_server_gives_an_apology_not_silence():
+    from tools.mongod import free_port
+
+    events = asyncio.run(_run(f"http://127.0.0.1:{free_port()}/webhook"))  # nothing listens there
+    assert [e.text for e in events] == [channels.rasa_patches.APOLOGY]
+    assert events[0].metadata == {"action_failed": "action_book"}
+
+
+def test_a_failing_action_server_gives_an_apology_and_a_rejection_passes():
+    from rasa.core.actions.action import ActionExecutionRejection
+
+    failing = _ActionServer(500, {"error": "boom"})
+    rejecting = _ActionServer(400, {"action_name": "action_book", "error": "not now"})
+    working = _ActionServer(200, {"events": [], "responses": [{"text": "Booked"}]})
+    try:
+        assert [e.text for e in asyncio.run(_run(failing.url))] == [channels.rasa_patches.APOLOGY]
+        with pytest.raises(ActionExecutionRejection):
+            asyncio.run(_run(rejecting.url))
+        assert [e.text for e in asyncio.run(_run(working.url))] == ["Booked"]
+    finally:
+        for server in (failing, rejecting, working):
+            server.close()

@@ -56,10 +56,22 @@ class XenditStub:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self._handler = Handler
+        self._serve(0)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def _serve(self, port: int) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler)
+        self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def go_down(self) -> None:
+        """Xendit unreachable: the port stops listening (connections are refused)."""
+        self.close()
+
+    def come_back(self) -> None:
+        """Reachable again on the same address, with everything it knew."""
+        self._serve(int(self.url.rsplit(":", 1)[1]))
 
     # ------------------------------------------------------------------ HTTP
     def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:

@@ -151,6 +151,13 @@ class LocalMongod:
                 self.process.wait()
         self.process = None
 
+    def kill(self) -> None:
+        """Kill the server at once (SIGKILL), as a crash would; ``start`` brings it back."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
     def stop_from_pid_file(self, timeout: float = 30.0) -> bool:
         """Stop a server started earlier (by another process) from its pid file."""
         if not self.pid_path.exists():

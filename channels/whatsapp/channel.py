@@ -1,7 +1,8 @@
 """The Rasa channel for the WhatsApp Cloud API.
 
-POST /webhooks/whatsapp/webhook: signature → record every message in the inbox → 200, then
-each customer's messages are processed in order in the background. GET: verification.
+POST /webhooks/whatsapp/webhook: signature → record every message in the inbox → 200 (503 when
+the database cannot take it, so Meta retries), then each customer's messages are processed in
+order in the background by the server holding that customer's lease. GET: verification.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import hmac
 import json
 import logging
 import os
+import socket
 import uuid
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
@@ -22,7 +24,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from booking.errors import BookingError, UnknownEntityError
+from booking.db import is_transient
+from booking.errors import BookingError, DatabaseUnavailableError, UnknownEntityError
 from channels.whatsapp import render
 from booking.flow_tokens import FlowTokenError, FlowTokens
 from channels.whatsapp.errors import OUTSIDE_WINDOW, GraphError, OutsideWindowError
@@ -48,6 +51,8 @@ class WhatsAppConfig:
     phone_number_id: str
     fallback_template: str
     fallback_language: str
+    sweep_seconds: float = 10.0
+    db_timeout_ms: int = 2000
 
     @classmethod
     def from_env(cls) -> "WhatsAppConfig":
@@ -56,7 +61,9 @@ class WhatsAppConfig:
                    app_secret=env.get("WHATSAPP_APP_SECRET", ""),
                    phone_number_id=env.get("WHATSAPP_PHONE_NUMBER_ID", ""),
                    fallback_template=env.get("WHATSAPP_FALLBACK_TEMPLATE", "booking_follow_up"),
-                   fallback_language=env.get("WHATSAPP_FALLBACK_TEMPLATE_LANGUAGE", "en"))
+                   fallback_language=env.get("WHATSAPP_FALLBACK_TEMPLATE_LANGUAGE", "en"),
+                   sweep_seconds=float(env.get("WHATSAPP_SWEEP_SECONDS") or 10),
+                   db_timeout_ms=int(env.get("WHATSAPP_DB_TIMEOUT_MS") or 2000))
 
 
 def signature_ok(secret: str, body: bytes, header: Optional[str]) -> bool:
@@ -77,6 +84,12 @@ def flow_completion_text(extra: dict[str, Any]) -> Optional[str]:
     if params.get("villa"):
         entities["villa"] = str(params["villa"])
     return "/choose_slot" + json.dumps(entities, separators=(",", ":"))
+
+
+def outage(exc: BaseException) -> bool:
+    """Whether a turn failed because the database is away (worth running again later)."""
+    return isinstance(exc, DatabaseUnavailableError) or (isinstance(exc, PyMongoError)
+                                                         and is_transient(exc))
 
 
 class WhatsAppOutput(OutputChannel):
@@ -169,16 +182,26 @@ class WhatsAppInput(InputChannel):
         self._inbox: Optional[Inbox] = None
         self._workers: dict[str, asyncio.Task] = {}
         self._flows_key: Any = None
+        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     # ------------------------------------------------------------------ wiring
     @property
     def inbox(self) -> Inbox:
-        """The inbox; built on first use (connects to MongoDB: call it from a worker thread)."""
-        if self._inbox is None:
-            from booking.runtime import booking_service
+        """The inbox; built on first use (connects to MongoDB: call it from a worker thread).
 
-            self._inbox = Inbox(booking_service().db)
-            self._inbox.ensure_indexes()
+        Its own client gives up on an unreachable database after ``db_timeout_ms`` and records
+        a message in one attempt, so the webhook answers 503 in seconds and Meta retries.
+        """
+        if self._inbox is None:
+            from booking.db import connect
+            from booking.settings import Settings
+
+            settings = Settings.from_env()
+            inbox = Inbox(connect(settings.mongodb_url, settings.mongodb_db,
+                                  serverSelectionTimeoutMS=self.config.db_timeout_ms),
+                          record_attempts=1)
+            inbox.ensure_indexes()
+            self._inbox = inbox
         return self._inbox
 
     def output_for(self, phone_number_id: Optional[str]) -> WhatsAppOutput:
@@ -208,18 +231,11 @@ class WhatsAppInput(InputChannel):
 
         @bp.listener("after_server_start")
         async def recover(app: Any, loop: Any) -> None:
-            try:
-                senders = await asyncio.to_thread(lambda: self.inbox.senders_with_work())
-            except (PyMongoError, BookingError) as exc:
-                logger.error("could not look for unprocessed WhatsApp messages: %s", exc)
-                return
-            for sender in senders:
-                self._kick(sender, on_new_message)
-            if senders:
-                logger.info("resuming unprocessed WhatsApp messages of %d customers", len(senders))
+            self._sweeper = asyncio.create_task(self._sweep(on_new_message))
 
         @bp.listener("before_server_stop")
         async def close(app: Any, loop: Any) -> None:
+            self._sweeper.cancel()
             await self.graph.close()
 
         @bp.route("/", methods=["GET"])
@@ -320,6 +336,19 @@ class WhatsAppInput(InputChannel):
         return fresh, undelivered
 
     # ------------------------------------------------------------------ processing
+    async def _sweep(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
+        """At start and every ``sweep_seconds``: resume customers with waiting messages (left
+        by a restart, an outage, or a server that died holding their lease)."""
+        while True:
+            try:
+                senders = await asyncio.to_thread(lambda: self.inbox.senders_with_work())
+            except (PyMongoError, BookingError) as exc:
+                logger.warning("could not look for unprocessed WhatsApp messages: %s", exc)
+                senders = []
+            for sender in senders:
+                self._kick(sender, on_new_message)
+            await asyncio.sleep(self.config.sweep_seconds)
+
     def _kick(self, sender: str, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
         """Make sure one worker drains this customer's messages, in order."""
         worker = self._workers.get(sender)
@@ -328,21 +357,56 @@ class WhatsAppInput(InputChannel):
 
     async def _drain(self, sender: str,
                      on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
+        """Process the customer's messages one at a time while holding their lease; after
+        giving it back, look once more (another server may have recorded one meanwhile)."""
+        inbox = self.inbox
+        try:
+            while await asyncio.to_thread(inbox.acquire, sender, self._owner):
+                outcome = True
+                while outcome is True:
+                    outcome = await self._next(sender, on_new_message)
+                await asyncio.to_thread(inbox.release, sender, self._owner)
+                if outcome is None or not await asyncio.to_thread(inbox.has_work, sender):
+                    return  # after an outage the sweep resumes the customer
+        except (PyMongoError, BookingError) as exc:
+            logger.error("inbox unavailable while draining %s: %s", sender, exc)
+
+    async def _next(self, sender: str,
+                    on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Optional[bool]:
+        """Claim and process the customer's oldest waiting message. True: done, look for the
+        next; False: nothing waiting; None: an outage interrupted it (it waits for a retry)."""
+        inbox = self.inbox
+        await asyncio.to_thread(inbox.acquire, sender, self._owner)  # renew the lease
+        doc = await asyncio.to_thread(inbox.claim_next, sender)
+        if doc is None:
+            return False
+        if doc["attempts"] > 1 and await asyncio.to_thread(inbox.in_conversation, doc["_id"]):
+            await self._until_stored(inbox.finish, doc["_id"], True, "")  # its turn did run
+            return True
+        try:
+            await self._process(doc, on_new_message)
+        except Exception as exc:
+            if outage(exc):
+                logger.error("WhatsApp message %s hit an outage; it runs again later: %s",
+                             doc["_id"], exc)
+                await self._until_stored(inbox.put_back, doc["_id"], repr(exc))
+                return None
+            logger.exception("processing WhatsApp message %s failed", doc["_id"])
+            await self._until_stored(inbox.finish, doc["_id"], False, repr(exc))
+            return True  # recorded; the next message still gets its turn
+        await self._until_stored(inbox.finish, doc["_id"], True, "")
+        return True
+
+    async def _until_stored(self, write: Callable[..., Any], *args: Any) -> None:
+        """Write a message's outcome, waiting out an outage (the lease keeps it ours)."""
+        delay = 0.2
         while True:
             try:
-                doc = await asyncio.to_thread(lambda: self.inbox.claim_next(sender))
+                return await asyncio.to_thread(write, *args)
             except (PyMongoError, BookingError) as exc:
-                logger.error("inbox unavailable while draining %s: %s", sender, exc)
-                return
-            if doc is None:
-                return
-            ok, error = True, ""
-            try:
-                await self._process(doc, on_new_message)
-            except Exception as exc:  # recorded; the next message still gets its turn
-                logger.exception("processing WhatsApp message %s failed", doc["_id"])
-                ok, error = False, repr(exc)
-            await asyncio.to_thread(self.inbox.finish, doc["_id"], ok, error)
+                logger.warning("cannot record a message's outcome yet (%s); retrying", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def _process(self, doc: dict[str, Any],
                        on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:

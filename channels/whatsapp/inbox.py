@@ -1,5 +1,10 @@
 """The durable inbox: every inbound message is stored under its WhatsApp id before the webhook
-answers 200, then processed in arrival order per customer, once.
+answers 200, then processed in arrival order per customer, once, by whichever server holds that
+customer's lease (so several Rasa servers can share one database).
+
+Per customer, ``wa_senders`` holds the next sequence number (taken with ``$inc`` when a message
+is recorded, so arrival order holds across servers) and the lease: which server is draining the
+customer's messages, until when.
 
 Blocking pymongo calls; the channel runs them in worker threads.
 """
@@ -10,7 +15,6 @@ from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
 
-from bson import ObjectId
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
@@ -31,8 +35,11 @@ def _now() -> datetime:
 class Inbox:
     """Inbound messages, delivery statuses and outbound records of the WhatsApp channel."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, tracker_events: str = "trackers_events",
+                 record_attempts: int = 3) -> None:
         self.db = db
+        self.tracker_events = tracker_events
+        self.record_attempts = record_attempts
 
     def ensure_indexes(self) -> None:
         """Indexes for ordered claiming and recovery."""
@@ -43,16 +50,26 @@ class Inbox:
 
     def record(self, message: Inbound, business_id: Optional[str]) -> bool:
         """Store a message; False when this id was already stored (a duplicate delivery)."""
-        now = _now()
-        # An ObjectId made here orders a customer's messages by arrival (time, then counter).
+        seq = with_retries(lambda: self._next_seq(message.sender), self.record_attempts)
         doc = {"_id": message.message_id, **asdict(message), "business_id": business_id,
-               "status": RECEIVED, "received_at": now, "seq": ObjectId(), "attempts": 0}
+               "status": RECEIVED, "received_at": _now(), "seq": seq, "attempts": 0}
         del doc["message_id"]
         try:
-            with_retries(lambda: self.db.wa_inbox.insert_one(doc))
+            with_retries(lambda: self.db.wa_inbox.insert_one(doc), self.record_attempts)
             return True
         except DuplicateKeyError:
             return False
+
+    def _next_seq(self, sender: str) -> int:
+        """The customer's next sequence number (shared by every server)."""
+        for _ in range(2):
+            try:
+                return self.db.wa_senders.find_one_and_update(
+                    {"_id": sender}, {"$inc": {"seq": 1}}, projection={"seq": 1}, upsert=True,
+                    return_document=ReturnDocument.AFTER)["seq"]
+            except DuplicateKeyError:  # two first messages at once: the other upsert won
+                continue
+        raise AssertionError("unreachable")
 
     def record_status(self, status: Status) -> bool:
         """Store a delivery receipt once (per message id and status); False for a replay."""
@@ -78,6 +95,45 @@ class Inbox:
             {"$set": {"status": PROCESSING, "lease_until": now + LEASE},
              "$inc": {"attempts": 1}},
             sort=[("seq", ASCENDING)], return_document=ReturnDocument.AFTER))
+
+    def acquire(self, sender: str, owner: str) -> bool:
+        """Take (or renew) the lease on a customer's messages; False while another server holds
+        it. A lease left by a process that died runs out after ``LEASE``."""
+        now = _now()
+        try:
+            with_retries(lambda: self.db.wa_senders.update_one(
+                {"_id": sender, "$or": [{"owner": None}, {"owner": owner},
+                                        {"lease_until": {"$lt": now}}]},
+                {"$set": {"owner": owner, "lease_until": now + LEASE}}, upsert=True))
+            return True
+        except DuplicateKeyError:  # the customer exists and the filter did not match: held
+            return False
+
+    def release(self, sender: str, owner: str) -> None:
+        """Give the lease back (only if still ours)."""
+        with_retries(lambda: self.db.wa_senders.update_one(
+            {"_id": sender, "owner": owner}, {"$set": {"owner": None},
+                                              "$unset": {"lease_until": ""}}))
+
+    def has_work(self, sender: str) -> bool:
+        """Whether the customer has a message waiting (or one whose lease ran out)."""
+        now = _now()
+        return with_retries(lambda: self.db.wa_inbox.find_one(
+            {"sender": sender, "$or": [{"status": RECEIVED},
+                                       {"status": PROCESSING, "lease_until": {"$lt": now}}]},
+            {"_id": 1})) is not None
+
+    def in_conversation(self, message_id: str) -> bool:
+        """Whether Rasa's tracker already holds this message: its turn ran to the end (the
+        tracker is saved last), so a retried message must not run again."""
+        return with_retries(lambda: self.db[self.tracker_events].find_one(
+            {"event.event": "user", "event.message_id": message_id}, {"_id": 1})) is not None
+
+    def put_back(self, message_id: str, error: str) -> None:
+        """Return a claimed message to the queue (its turn hit an outage; it runs again)."""
+        with_retries(lambda: self.db.wa_inbox.update_one(
+            {"_id": message_id, "status": PROCESSING},
+            {"$set": {"status": RECEIVED, "error": error[:500]}, "$unset": {"lease_until": ""}}))
 
     def finish(self, message_id: str, ok: bool = True, error: str = "") -> None:
         """Mark a claimed message processed (or failed, with the reason)."""

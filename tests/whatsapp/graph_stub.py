@@ -12,7 +12,8 @@ from typing import Any, Callable, Optional
 
 class GraphStub:
     """``calls``: (path, body, error code answered or None) of every POST; ``fail_with``:
-    queued Graph error codes to answer with, one per call."""
+    queued failures to answer with, one per call: a Graph error code (answered with HTTP 400),
+    or (HTTP status, Graph error code or None) such as (429, 130429) or (503, None)."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any], Optional[int]]] = []
@@ -32,7 +33,10 @@ class GraphStub:
                     stub.call_times.append(time.perf_counter())
                     stub._changed.notify_all()
                 if code is not None:
-                    self._answer(400, {"error": {"code": code, "message": "stub error"}})
+                    status, code = code if isinstance(code, tuple) else (400, code)
+                    error = {"message": "stub error"} if code is None else {
+                        "code": code, "message": "stub error"}
+                    self._answer(status, {"error": error})
                 elif body.get("status") == "read":
                     self._answer(200, {"success": True})
                 else:

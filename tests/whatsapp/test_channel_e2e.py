@@ -11,7 +11,6 @@ from datetime import timezone
 from typing import Any
 
 import pytest
-from bson import ObjectId
 
 from tests.conftest import ROOT
 from booking.flow_tokens import FlowTokens
@@ -289,11 +288,11 @@ def test_unprocessed_messages_are_processed_once_after_a_restart(wa, graph):
     stack, db = wa
     stack.stop()
     who = "62811110005"
-    for wamid, body in (("wamid.r1", "hi"), ("wamid.r2", "what services do you have")):
+    for seq, wamid, body in ((1, "wamid.r1", "hi"), (2, "wamid.r2", "what services do you have")):
         db.wa_inbox.insert_one({"_id": wamid, "sender": who, "phone_number_id": SPA,
                                 "kind": "text", "text": body, "timestamp": 0, "profile_name": "",
                                 "extra": {}, "business_id": "ubud-serenity-spa",
-                                "status": "received", "seq": ObjectId(), "attempts": 0})
+                                "status": "received", "seq": seq, "attempts": 0})
     stack.start()
     first, second = wait_done(db, "wamid.r1"), wait_done(db, "wamid.r2")
     assert (first["attempts"], second["attempts"]) == (1, 1)
