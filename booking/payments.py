@@ -47,7 +47,6 @@ NOTICE_PAID, NOTICE_EXPIRED, NOTICE_REFUND, NOTICE_LINK = "paid", "expired", "re
 # Payout states.
 SCHEDULED, REQUESTED, SUCCEEDED, FAILED = "SCHEDULED", "REQUESTED", "SUCCEEDED", "FAILED"
 _TEMPORARY_PAYOUT_FAILURES = {"TEMPORARY_TRANSFER_ERROR", "INSUFFICIENT_BALANCE"}
-CREATE_GRACE = timedelta(minutes=2)  # an invoice creation may still be in flight that long
 
 
 class CallbackError(BookingError):
@@ -71,11 +70,13 @@ def parse_instant(raw: Any) -> Optional[datetime]:
 
 @dataclass(frozen=True)
 class PaymentSettings:
-    """``INVOICE_DURATION_MINUTES``, ``PUBLIC_BASE_URL`` and payout limits, from the env."""
+    """``INVOICE_DURATION_MINUTES``, ``PUBLIC_BASE_URL``, payout limits and
+    ``XENDIT_CREATE_GRACE_SECONDS``, from the env."""
 
     invoice_duration_minutes: int = 30
     public_base_url: str = "http://localhost:5005"
     payout_transfer_attempts: int = 3
+    create_grace_seconds: int = 120  # an invoice creation may still be in flight that long
 
     @classmethod
     def from_env(cls) -> "PaymentSettings":
@@ -84,7 +85,9 @@ class PaymentSettings:
                                                 or cls.invoice_duration_minutes),
                    public_base_url=(env.get("PUBLIC_BASE_URL") or cls.public_base_url).rstrip("/"),
                    payout_transfer_attempts=int(env.get("PAYOUT_TRANSFER_ATTEMPTS")
-                                                or cls.payout_transfer_attempts))
+                                                or cls.payout_transfer_attempts),
+                   create_grace_seconds=int(env.get("XENDIT_CREATE_GRACE_SECONDS")
+                                            or cls.create_grace_seconds))
 
 
 @dataclass(frozen=True)
@@ -542,8 +545,9 @@ class PaymentService:
             self._safely(self.process_callback, callback_id)
             done["callbacks"] += 1
         hold = timedelta(minutes=self.settings.invoice_duration_minutes)
+        grace = timedelta(seconds=self.settings.create_grace_seconds)
         for doc in with_retries(lambda: list(self.db.payments.find(
-                {"state": CREATING, "created_at": {"$lt": now - CREATE_GRACE}}))):
+                {"state": CREATING, "created_at": {"$lt": now - grace}}))):
             if doc["created_at"] + hold < now:  # too late for a link: give the time back
                 self._safely(self._lapse_uncreated, doc)
                 continue
