@@ -37,7 +37,7 @@ slot_values = st.fixed_dictionaries({}, optional={
     "service": near_valid, "order_id": st.text(max_size=10)})
 
 
-@settings(max_examples=1000, deadline=None,
+@settings(max_examples=2000, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(action=st.sampled_from(ACTIONS), intent=st.sampled_from(INTENTS), found=entities,
        slots=slot_values, business=st.sampled_from(["ubud-serenity-spa", "canggu-glow-salon"]))

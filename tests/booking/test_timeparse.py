@@ -63,7 +63,7 @@ def test_the_instant_is_local_and_windows_are_known():
     assert parse_when("next friday morning", BALI, NOW).window() == (time(8), time(12))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=2000, deadline=None)
 @given(st.text(max_size=120))
 def test_any_text_never_raises_and_never_gives_the_past(text):
     when = parse_when(text, BALI, NOW)

@@ -127,7 +127,7 @@ def test_text_over_4096_is_split_at_line_ends():
     assert "".join(p["text"]["body"] + "\n" for p in parts).strip() == text
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(st.text(max_size=5000), st.lists(st.tuples(st.text(max_size=60), st.text(min_size=1, max_size=150)),
                                          max_size=25))
 def test_rendered_messages_always_fit_the_limits(text, raw):
