@@ -86,7 +86,7 @@ nlu-eval: $(STAMP) $(MODEL)
 flows-keys: $(STAMP)
 	$(PY) -m tools.flows_keys
 
-bench: $(STAMP)
+bench: $(STAMP) cluster-deps
 	$(PY) -m tools.bench $(ARGS)
 
 mongo-start: $(STAMP)

@@ -28,8 +28,13 @@ class _ActionServer:
         import threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+        peers = self.peers = set()
+
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
             def do_POST(self) -> None:
+                peers.add(self.client_address)
                 self.rfile.read(int(self.headers.get("content-length") or 0))
                 raw = json.dumps(body).encode()
                 self.send_response(status)
@@ -50,14 +55,14 @@ class _ActionServer:
         self.server.server_close()
 
 
-async def _run(url: str):
+async def _run(url: str, endpoint=None):
     from rasa.core.channels.channel import CollectingOutputChannel
     from rasa.core.nlg import TemplatedNaturalLanguageGenerator
     from rasa.shared.core.domain import Domain
     from rasa.shared.core.trackers import DialogueStateTracker
     from rasa.utils.endpoints import EndpointConfig
 
-    action = RemoteAction("action_book", EndpointConfig(url))
+    action = RemoteAction("action_book", endpoint or EndpointConfig(url))
     return await action.run(CollectingOutputChannel(), TemplatedNaturalLanguageGenerator({}),
                             DialogueStateTracker("62811", []), Domain.empty())
 
@@ -84,3 +89,20 @@ def test_a_failing_action_server_gives_an_apology_and_a_rejection_passes():
     finally:
         for server in (failing, rejecting, working):
             server.close()
+
+
+def test_action_calls_reuse_one_connection():
+    from rasa.utils.endpoints import EndpointConfig
+
+    server = _ActionServer(200, {"events": [], "responses": [{"text": "Hello"}]})
+    endpoint = EndpointConfig(server.url)
+
+    async def three_turns():
+        return [await _run(server.url, endpoint) for _ in range(3)]
+
+    try:
+        answers = asyncio.run(three_turns())
+    finally:
+        server.close()
+    assert [[e.text for e in events] for events in answers] == [["Hello"]] * 3
+    assert len(server.peers) == 1  # one keep-alive connection, not one per call

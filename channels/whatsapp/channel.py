@@ -53,6 +53,7 @@ class WhatsAppConfig:
     fallback_language: str
     sweep_seconds: float = 10.0
     db_timeout_ms: int = 2000
+    max_turns: int = 4
 
     @classmethod
     def from_env(cls) -> "WhatsAppConfig":
@@ -63,7 +64,8 @@ class WhatsAppConfig:
                    fallback_template=env.get("WHATSAPP_FALLBACK_TEMPLATE", "booking_follow_up"),
                    fallback_language=env.get("WHATSAPP_FALLBACK_TEMPLATE_LANGUAGE", "en"),
                    sweep_seconds=float(env.get("WHATSAPP_SWEEP_SECONDS") or 10),
-                   db_timeout_ms=int(env.get("WHATSAPP_DB_TIMEOUT_MS") or 2000))
+                   db_timeout_ms=int(env.get("WHATSAPP_DB_TIMEOUT_MS") or 2000),
+                   max_turns=int(env.get("WHATSAPP_MAX_CONCURRENT_TURNS") or 4))
 
 
 def signature_ok(secret: str, body: bytes, header: Optional[str]) -> bool:
@@ -183,6 +185,7 @@ class WhatsAppInput(InputChannel):
         self._workers: dict[str, asyncio.Task] = {}
         self._flows_key: Any = None
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._turns: Optional[asyncio.Semaphore] = None
 
     # ------------------------------------------------------------------ wiring
     @property
@@ -383,8 +386,11 @@ class WhatsAppInput(InputChannel):
         if doc["attempts"] > 1 and await asyncio.to_thread(inbox.in_conversation, doc["_id"]):
             await self._until_stored(inbox.finish, doc["_id"], True, "")  # its turn did run
             return True
+        if self._turns is None:
+            self._turns = asyncio.Semaphore(self.config.max_turns)
         try:
-            await self._process(doc, on_new_message)
+            async with self._turns:  # Rasa's turns are CPU on this loop: a few at a time keep
+                await self._process(doc, on_new_message)  # webhook answers quick under load
         except Exception as exc:
             if outage(exc):
                 logger.error("WhatsApp message %s hit an outage; it runs again later: %s",
