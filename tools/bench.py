@@ -277,10 +277,24 @@ def bench_plain_bot(turns: int) -> dict[str, float]:
                 reply, ms = _rest_say(port, f"plain{i % 10}", "show my bookings")
                 assert reply and reply[0]["text"].startswith("plain answer"), reply
                 samples.append(ms)
+            throughput = _saturated_rate(port, turns)
         finally:
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=60)
-    return {"p50": pct(samples, 0.5), "p95": pct(samples, 0.95), "n": turns}
+    return {"p50": pct(samples, 0.5), "p95": pct(samples, 0.95), "n": turns,
+            "throughput": throughput}
+
+
+def _saturated_rate(port: int, turns: int, senders: int = 8) -> float:
+    """Turns per second with ``senders`` customers talking at once, as fast as answered: what
+    Rasa itself can process on this machine (the ceiling for any bot of this size)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(senders) as pool:
+        list(pool.map(lambda i: _rest_say(port, f"load{i % 50}", "show my bookings"),
+                      range(turns)))
+    return turns / (time.perf_counter() - start)
 
 
 SUSTAINED_RATES = (40, 80, 120, 160)
@@ -472,22 +486,24 @@ def measure_sustained(base_url: str, secret: str, db_url: str, db_name: str, rat
 
 
 def sustained_rows(label: str, runs: list[dict[str, float]]) -> list[tuple[str, str, str, bool]]:
-    """Rows for the sustained-load steps; the headline is the highest rate taken at zero
-    errors with every message processed."""
-    rows = []
+    """Rows for the sustained-load steps: the highest rate accepted at zero errors (every
+    message acknowledged 200 and later processed), and the rate turns were processed at."""
+    clean = [r for r in runs if r["errors"] == 0 and r["processed"] == r["sent"]]
+    best = max((r["rate"] for r in clean), default=0)
+    at80 = next((r for r in runs if r["rate"] == 80), None)
+    processing = max((r["throughput"] for r in runs), default=0)
+    rows = [(f"sustained inbound, {label}",
+             f"{best:.0f} msg/s accepted, 0 errors, all processed"
+             + (f"; ack p99 at 80/s {at80['ack_p99']:.0f} ms" if at80 else ""),
+             ">= 80 msg/s", best >= 80),
+            ("  turns processed per second", f"{processing:.0f}/s (the rest wait in the inbox)",
+             ">= 80/s", processing >= 80)]
     for run in runs:
-        rows.append((f"  {label}: {run['rate']:.0f} msg/s for {run['sent']} msgs",
+        rows.append((f"  {run['rate']:.0f} msg/s for {run['sent']} msgs",
                      f"{run['errors']} errors, ack p99 {run['ack_p99']:.0f} ms; processed "
                      f"{run['processed']} at {run['throughput']:.0f}/s, delay p50 "
-                     f"{run['delay_p50']:.0f} / p95 {run['delay_p95']:.0f} ms", "(step)", True))
-    clean = [r["rate"] for r in runs if r["errors"] == 0 and r["processed"] == r["sent"]]
-    best = max(clean, default=0)
-    kept_up = [r["rate"] for r in runs if r["errors"] == 0 and r["processed"] == r["sent"]
-               and r["delay_p95"] <= 2000]
-    rows.insert(0, (f"sustained inbound, {label}",
-                    f"{best:.0f} msg/s at zero errors, all processed; turns kept pace "
-                    f"(p95 delay <= 2 s) up to {max(kept_up, default=0):.0f} msg/s",
-                    ">= 80 msg/s", best >= 80))
+                     f"{run['delay_p50'] / 1000:.1f} / p95 {run['delay_p95'] / 1000:.1f} s",
+                     "(step)", True))
     return rows
 
 
@@ -635,6 +651,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             ("plain Rasa bot, same NLU and config", f"p50 {plain['p50']:.1f} ms, p95 "
              f"{plain['p95']:.1f} ms (REST, in-memory tracker, rules only)", "(baseline)", True),
             ("  our action turn p95 / plain bot p95", f"{ratio:.2f}x", "<= 2.5x", ratio <= 2.5),
+            ("plain Rasa bot, saturated (8 at once)", f"{plain['throughput']:.0f} turns/s "
+             f"(Rasa's own ceiling on this machine)", "(baseline)", True),
             (f"one conversation: turn 10 vs turn {turns['long_turns']}",
              f"median {turns['turn10']:.1f} ms vs {turns['turn500']:.1f} ms "
              f"({turns['turn500'] / turns['turn10']:.2f}x)", "<= 1.2x",

@@ -362,46 +362,52 @@ class WhatsAppInput(InputChannel):
                      on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
         """Process the customer's messages one at a time while holding their lease; after
         giving it back, look once more (another server may have recorded one meanwhile)."""
-        inbox = self.inbox
         try:
+            inbox = await asyncio.to_thread(lambda: self.inbox)  # first use connects
             while await asyncio.to_thread(inbox.acquire, sender, self._owner):
                 outcome = True
                 while outcome is True:
-                    outcome = await self._next(sender, on_new_message)
+                    outcome = await self._next(inbox, sender, on_new_message)
                 await asyncio.to_thread(inbox.release, sender, self._owner)
                 if outcome is None or not await asyncio.to_thread(inbox.has_work, sender):
                     return  # after an outage the sweep resumes the customer
         except (PyMongoError, BookingError) as exc:
             logger.error("inbox unavailable while draining %s: %s", sender, exc)
 
-    async def _next(self, sender: str,
+    async def _next(self, inbox: Inbox, sender: str,
                     on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Optional[bool]:
         """Claim and process the customer's oldest waiting message. True: done, look for the
-        next; False: nothing waiting; None: an outage interrupted it (it waits for a retry)."""
-        inbox = self.inbox
-        await asyncio.to_thread(inbox.acquire, sender, self._owner)  # renew the lease
-        doc = await asyncio.to_thread(inbox.claim_next, sender)
-        if doc is None:
-            return False
-        if doc["attempts"] > 1 and await asyncio.to_thread(inbox.in_conversation, doc["_id"]):
-            await self._until_stored(inbox.finish, doc["_id"], True, "")  # its turn did run
-            return True
+        next; False: nothing waiting (or the lease went elsewhere); None: an outage interrupted
+        it (it waits for a retry).
+
+        Rasa's turns are CPU on this event loop, so a few run at a time (``max_turns``): webhook
+        answers stay quick under load while the rest wait in the inbox, unclaimed.
+        """
         if self._turns is None:
             self._turns = asyncio.Semaphore(self.config.max_turns)
-        try:
-            async with self._turns:  # Rasa's turns are CPU on this loop: a few at a time keep
-                await self._process(doc, on_new_message)  # webhook answers quick under load
-        except Exception as exc:
-            if outage(exc):
-                logger.error("WhatsApp message %s hit an outage; it runs again later: %s",
-                             doc["_id"], exc)
-                await self._until_stored(inbox.put_back, doc["_id"], repr(exc))
-                return None
-            logger.exception("processing WhatsApp message %s failed", doc["_id"])
-            await self._until_stored(inbox.finish, doc["_id"], False, repr(exc))
-            return True  # recorded; the next message still gets its turn
-        await self._until_stored(inbox.finish, doc["_id"], True, "")
-        return True
+        async with self._turns:
+            if not await asyncio.to_thread(inbox.acquire, sender, self._owner):  # renew
+                return False
+            doc = await asyncio.to_thread(inbox.claim_next, sender)
+            if doc is None:
+                return False
+            if doc["attempts"] > 1 and await asyncio.to_thread(inbox.in_conversation,
+                                                               doc["_id"]):
+                await self._until_stored(inbox.finish, doc["_id"], True, "")  # its turn ran
+                return True
+            try:
+                await self._process(doc, on_new_message)
+            except Exception as exc:
+                if outage(exc):
+                    logger.error("WhatsApp message %s hit an outage; it runs again later: %s",
+                                 doc["_id"], exc)
+                    await self._until_stored(inbox.put_back, doc["_id"], repr(exc))
+                    return None
+                logger.exception("processing WhatsApp message %s failed", doc["_id"])
+                await self._until_stored(inbox.finish, doc["_id"], False, repr(exc))
+                return True  # recorded; the next message still gets its turn
+            await self._until_stored(inbox.finish, doc["_id"], True, "")
+            return True
 
     async def _until_stored(self, write: Callable[..., Any], *args: Any) -> None:
         """Write a message's outcome, waiting out an outage (the lease keeps it ours)."""
