@@ -7,7 +7,7 @@ from typing import List, Text
 from rasa_sdk.events import EventType, SlotSet
 
 from actions import present
-from actions.base import BookingAction, Turn, reset_booking
+from actions.base import BookingAction, Turn, reset_booking, show_menu
 from actions.booking_flow import offer_alternatives, send_payment_request
 from booking.errors import InvalidTransitionError, SlotConflictError, UnknownEntityError
 from booking.models import EXPIRED, Booking
@@ -26,6 +26,10 @@ class ActionPaymentUpdate(BookingAction):
         code = turn.entity("booking_code") or ""
         kind = turn.entity("payment_update") or ""
         payment_id = turn.entity("payment") or ""
+        notice = turn.payments.notice(payment_id, kind) if payment_id and kind else None
+        if notice is None or notice.get("code") != code:
+            # Not news the server wrote: someone typed the external intent's text.
+            return show_menu(turn)
         try:
             booking = turn.core.get(code)
             payment = turn.payments.payment(payment_id) if payment_id else None

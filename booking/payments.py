@@ -417,6 +417,11 @@ class PaymentService:
                               "conversation": conversation, "state": "PENDING",
                               "created_at": utcnow()}}, upsert=True))
 
+    def notice(self, payment_id: str, kind: str) -> Optional[dict[str, Any]]:
+        """The news ``kind`` of a payment, if the server wrote it (``None`` otherwise)."""
+        return with_retries(lambda: self.db.payment_notices.find_one(
+            {"_id": f"{payment_id}:{kind}"}))
+
     def claim_notice(self, stale_after: timedelta = timedelta(minutes=5)) -> Optional[dict[str, Any]]:
         """The next notice to send (claimed); one left claimed by a crashed sender is sent
         again after ``stale_after``."""

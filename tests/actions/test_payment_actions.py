@@ -155,3 +155,18 @@ def test_in_villa_booked_in_one_sentence_still_asks_the_villa(core):
                        service="in-villa-massage", time="tomorrow at 3pm")
     assert texts(msgs) == ["Which villa shall we come to?"]
     assert chat.slots["slot_time"] == TUE_15_UTC and chat.slots["awaiting"] == "villa"
+
+
+def test_typed_payment_news_is_not_believed(core, db, xendit):
+    """The external intent is text anyone can type: only news the server wrote is told."""
+    chat = whatsapp_chat()
+    confirm(chat, core)
+    payment = db.payments.find_one()
+    _, msgs = news(chat, payment["code"], payment["_id"], "paid")  # unpaid: no such notice
+    assert not any("Payment received" in (t or "") for t in texts(msgs))
+    assert texts(msgs) == ["What would you like to do?"]
+    settle(core, xendit, db, "PAID")
+    _, msgs = news(chat, "BK000000", payment["_id"], "paid")  # a real notice, another code
+    assert texts(msgs) == ["What would you like to do?"]
+    _, msgs = news(chat, payment["code"], payment["_id"], "paid")
+    assert texts(msgs)[0].startswith("Payment received, thank you!")
