@@ -16,6 +16,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
 from pymongo.errors import PyMongoError
@@ -28,7 +29,8 @@ from booking.db import is_transient
 from booking.errors import BookingError, DatabaseUnavailableError, UnknownEntityError
 from channels.whatsapp import render
 from booking.flow_tokens import FlowTokenError, FlowTokens
-from channels.whatsapp.errors import OUTSIDE_WINDOW, GraphError, OutsideWindowError
+from channels.whatsapp.errors import (OUTSIDE_WINDOW, GraphError, OutsideWindowError,
+                                      RetryableGraphError)
 from channels.whatsapp.flows import BookingFlow
 from channels.whatsapp.flows_crypto import decrypt_request, encrypt_response, load_private_key
 from channels.whatsapp.graph import GraphClient, GraphConfig
@@ -54,6 +56,8 @@ class WhatsAppConfig:
     sweep_seconds: float = 10.0
     db_timeout_ms: int = 2000
     max_turns: int = 4
+    resend_seconds: float = 30.0
+    resend_for_hours: float = 24.0
 
     @classmethod
     def from_env(cls) -> "WhatsAppConfig":
@@ -65,7 +69,8 @@ class WhatsAppConfig:
                    fallback_language=env.get("WHATSAPP_FALLBACK_TEMPLATE_LANGUAGE", "en"),
                    sweep_seconds=float(env.get("WHATSAPP_SWEEP_SECONDS") or 10),
                    db_timeout_ms=int(env.get("WHATSAPP_DB_TIMEOUT_MS") or 2000),
-                   max_turns=int(env.get("WHATSAPP_MAX_CONCURRENT_TURNS") or 4))
+                   max_turns=int(env.get("WHATSAPP_MAX_CONCURRENT_TURNS") or 4),
+                   resend_seconds=float(env.get("WHATSAPP_RESEND_SECONDS") or 30))
 
 
 def signature_ok(secret: str, body: bytes, header: Optional[str]) -> bool:
@@ -148,6 +153,12 @@ class WhatsAppOutput(OutputChannel):
             await asyncio.to_thread(self.inbox.record_outbound, None, recipient_id, kind,
                                     "outside_window", str(exc))
             await self.send_template_instead(recipient_id)
+        except RetryableGraphError as exc:  # not taken (429/5xx past the retries): kept
+            logger.warning("Graph would not take %s to %s yet (%s); sending it later", kind,
+                           recipient_id, exc)
+            await asyncio.to_thread(self.inbox.defer_outbound, recipient_id,
+                                    self.phone_number_id, message, str(exc),
+                                    timedelta(seconds=self.config.resend_seconds))
         except GraphError as exc:
             logger.error("could not send %s to %s: %s", kind, recipient_id, exc)
             await asyncio.to_thread(self.inbox.record_outbound, None, recipient_id, kind,
@@ -350,7 +361,31 @@ class WhatsAppInput(InputChannel):
                 senders = []
             for sender in senders:
                 self._kick(sender, on_new_message)
+            try:
+                await self._resend_deferred()
+            except (PyMongoError, BookingError) as exc:
+                logger.warning("could not look for replies to send again: %s", exc)
             await asyncio.sleep(self.config.sweep_seconds)
+
+    async def _resend_deferred(self) -> None:
+        """Send again the replies Graph would not take earlier (each once it is taken; given up
+        after ``resend_for_hours``, past WhatsApp's 24-hour window)."""
+        inbox = await asyncio.to_thread(lambda: self.inbox)
+        while (doc := await asyncio.to_thread(inbox.claim_deferred)) is not None:
+            try:
+                wamid = await self.graph.send(doc["phone_number_id"], doc["to"], doc["message"])
+            except RetryableGraphError as exc:
+                age = datetime.now(timezone.utc) - doc["at"].replace(tzinfo=timezone.utc)
+                wait = min(self.config.resend_seconds * 2 ** doc["attempts"], 1800.0)
+                await asyncio.to_thread(
+                    inbox.deferred_again, doc["_id"], str(exc),
+                    None if age > timedelta(hours=self.config.resend_for_hours)
+                    else timedelta(seconds=wait))
+                return  # Graph still refuses: the rest waits for the next sweep
+            except GraphError as exc:
+                await asyncio.to_thread(inbox.deferred_again, doc["_id"], str(exc), None)
+                continue
+            await asyncio.to_thread(inbox.deferred_sent, doc["_id"], wamid)
 
     def _kick(self, sender: str, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
         """Make sure one worker drains this customer's messages, in order."""

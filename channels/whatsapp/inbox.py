@@ -47,6 +47,7 @@ class Inbox:
                                        ("seq", ASCENDING)])
         self.db.wa_inbox.create_index([("status", ASCENDING), ("lease_until", ASCENDING)])
         self.db.wa_choice_pages.create_index("created_at", expireAfterSeconds=7 * 86400)
+        self.db.wa_outbox.create_index([("status", ASCENDING), ("next_at", ASCENDING)])
 
     def record(self, message: Inbound, business_id: Optional[str]) -> bool:
         """Store a message; False when this id was already stored (a duplicate delivery)."""
@@ -154,6 +155,38 @@ class Inbox:
         with_retries(lambda: self.db.wa_outbox.insert_one(
             {"wamid": wamid, "to": to, "type": kind, "status": status, "error": error[:500],
              "at": _now()}))
+
+    def defer_outbound(self, to: str, phone_number_id: str, message: dict[str, Any],
+                       error: str, wait: timedelta) -> None:
+        """Keep a reply Graph would not take yet (429/5xx past the retries) to send later."""
+        now = _now()
+        with_retries(lambda: self.db.wa_outbox.insert_one(
+            {"wamid": None, "to": to, "phone_number_id": phone_number_id, "type": message["type"],
+             "message": message, "status": "retrying", "error": error[:500], "at": now,
+             "attempts": 1, "next_at": now + wait}))
+
+    def claim_deferred(self) -> Optional[dict[str, Any]]:
+        """The oldest reply due to be sent again, leased to the caller (None when none)."""
+        now = _now()
+        return with_retries(lambda: self.db.wa_outbox.find_one_and_update(
+            {"$or": [{"status": "retrying", "next_at": {"$lte": now}},
+                     {"status": "resending", "lease_until": {"$lt": now}}]},
+            {"$set": {"status": "resending", "lease_until": now + LEASE}},
+            sort=[("at", ASCENDING)], return_document=ReturnDocument.AFTER))
+
+    def deferred_sent(self, doc_id: Any, wamid: str) -> None:
+        with_retries(lambda: self.db.wa_outbox.update_one(
+            {"_id": doc_id}, {"$set": {"status": "sent", "wamid": wamid, "sent_at": _now()},
+                              "$unset": {"lease_until": "", "next_at": ""}}))
+
+    def deferred_again(self, doc_id: Any, error: str, wait: Optional[timedelta]) -> None:
+        """Try once more after ``wait``; ``None``: give up (recorded as failed)."""
+        update: dict[str, Any] = {"$set": {"status": "failed" if wait is None else "retrying",
+                                           "error": error[:500]},
+                                  "$inc": {"attempts": 1}, "$unset": {"lease_until": ""}}
+        if wait is not None:
+            update["$set"]["next_at"] = _now() + wait
+        with_retries(lambda: self.db.wa_outbox.update_one({"_id": doc_id}, update))
 
     def save_choices(self, key: str, text: str, choices: list[dict[str, str]]) -> None:
         """Keep a long list of choices so "More…" can page through it."""

@@ -48,6 +48,7 @@ def faulty(tmp_path_factory) -> Iterator[Faulty]:
                WHATSAPP_ACCESS_TOKEN="test-token", WHATSAPP_API_URL=graph.url,
                WHATSAPP_PHONE_NUMBER_ID=SPA, WHATSAPP_RETRY_BASE_SECONDS="0.05",
                WHATSAPP_SWEEP_SECONDS="1", WHATSAPP_DB_TIMEOUT_MS="1000",
+               WHATSAPP_RESEND_SECONDS="1",
                XENDIT_SECRET_KEY=SECRET_KEY, XENDIT_CALLBACK_TOKEN=CALLBACK_TOKEN,
                XENDIT_API_URL=xendit.url, XENDIT_RETRY_BASE_SECONDS="0.01",
                XENDIT_RECONCILE_SECONDS="1", XENDIT_CREATE_GRACE_SECONDS="2")
@@ -161,6 +162,22 @@ def test_graph_429_and_5xx_for_a_while_are_retried_and_nothing_is_sent_twice(fau
     answered_errors = [c for p, b, c in graph.calls if b.get("to") == who and c is not None]
     assert answered_errors  # the failures really hit this customer's sends
     assert db.wa_outbox.count_documents({"to": who, "status": "failed"}) == 0
+
+
+def test_graph_refusing_past_the_retries_keeps_the_reply_and_sends_it_once_later(faulty):
+    stack, graph, db = faulty.stack, faulty.graph, faulty.db
+    who = f"6282{next(_ids):08d}"
+    with graph._changed:  # the read receipt, all 4 attempts of the reply, then 2 more
+        graph.fail_with[:] = [(503, None)] * 7
+    payload = text(who, "what services do you have")
+    assert stack.post(payload) == 200
+    [answer] = graph.wait_for_messages(who, 1)  # sent by the sweep, after Graph recovered
+    assert body_text(answer).startswith("At Ubud Serenity Spa we offer:")
+    kept = eventually(lambda: db.wa_outbox.find_one({"to": who, "status": "sent",
+                                                     "message": {"$exists": True}}), "resent")
+    assert kept["wamid"] and not graph.fail_with
+    assert len(graph.sent_to(who)) == 1 and db.wa_inbox.find_one(
+        {"_id": wamid_of(payload)})["status"] == "done"
 
 
 def test_xendit_unreachable_invoice_and_payouts_caught_up_by_reconciliation(faulty):

@@ -79,3 +79,22 @@ def test_an_interrupted_message_goes_back_and_a_finished_turn_is_recognised(db):
     inbox.finish(again["_id"])
     assert db.wa_inbox.find_one({"_id": again["_id"]})["status"] == DONE
     assert inbox.has_work("62811") and inbox.senders_with_work() == ["62811"]
+
+
+def test_a_reply_graph_would_not_take_waits_then_is_sent_or_given_up(db):
+    inbox = Inbox(db)
+    message = {"type": "text", "text": {"body": "Booked"}}
+    inbox.defer_outbound("62811", "110", message, "HTTP 503", timedelta(0))
+    inbox.defer_outbound("62822", "110", message, "HTTP 429", timedelta(hours=1))  # not due
+    first = inbox.claim_deferred()
+    assert (first["to"], first["message"], first["status"]) == ("62811", message, "resending")
+    assert inbox.claim_deferred() is None  # leased, and the other is not due yet
+    inbox.deferred_again(first["_id"], "HTTP 503 again", timedelta(0))
+    again = inbox.claim_deferred()
+    assert (again["_id"], again["attempts"]) == (first["_id"], 2)
+    inbox.deferred_sent(again["_id"], "wamid.out1")
+    assert db.wa_outbox.find_one({"_id": first["_id"]})["status"] == "sent"
+    assert inbox.claim_deferred() is None
+    later = db.wa_outbox.find_one({"to": "62822"})
+    inbox.deferred_again(later["_id"], "too old", None)
+    assert db.wa_outbox.find_one({"_id": later["_id"]})["status"] == "failed"
