@@ -35,14 +35,13 @@ class Cluster:
 
     def __init__(self, env: Optional[dict[str, str]] = None, rasa: int = 2, actions: int = 2,
                  nginx: bool = True, redis: bool = True, workdir: Optional[Path] = None,
-                 quiet: bool = False) -> None:
+                 port: Optional[int] = None) -> None:
         self.env = service_env() if env is None else dict(env)
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="cluster-"))
-        self.quiet = quiet
         self.rasa_ports = [free_port() for _ in range(rasa)]
         self.action_ports = [free_port() for _ in range(actions)]
         self.use_nginx, self.use_redis = nginx, redis
-        self.port = free_port() if nginx else self.rasa_ports[0]
+        self.port = (port or free_port()) if nginx else self.rasa_ports[0]
         self.actions_port = free_port() if nginx else self.action_ports[0]
         self.redis_port = free_port()
         self.mongod: Optional[LocalMongod] = None
@@ -162,6 +161,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rasa", type=int, default=2, help="Rasa servers (default 2)")
     parser.add_argument("--actions", type=int, default=2, help="action servers (default 2)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("CLUSTER_PORT") or 8080),
+                        help="nginx's public port (default $CLUSTER_PORT or 8080)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     for tool in (NGINX, REDIS):
@@ -169,7 +170,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             print(f"error: {tool} is missing; `make run-cluster` installs nginx and redis-server",
                   file=sys.stderr)
             return 1
-    cluster = Cluster(rasa=args.rasa, actions=args.actions)
+    cluster = Cluster(rasa=args.rasa, actions=args.actions, port=args.port)
 
     def on_signal(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
