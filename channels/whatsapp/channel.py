@@ -194,6 +194,7 @@ class WhatsAppInput(InputChannel):
         self.graph = GraphClient(GraphConfig.from_env())
         self._inbox: Optional[Inbox] = None
         self._workers: dict[str, asyncio.Task] = {}
+        self._again: set[str] = set()  # customers kicked while their worker was running
         self._flows_key: Any = None
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._turns: Optional[asyncio.Semaphore] = None
@@ -392,6 +393,8 @@ class WhatsAppInput(InputChannel):
         worker = self._workers.get(sender)
         if worker is None or worker.done():
             self._workers[sender] = asyncio.create_task(self._drain(sender, on_new_message))
+        else:
+            self._again.add(sender)  # the running worker looks once more before it ends
 
     async def _drain(self, sender: str,
                      on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
@@ -399,13 +402,19 @@ class WhatsAppInput(InputChannel):
         giving it back, look once more (another server may have recorded one meanwhile)."""
         try:
             inbox = await asyncio.to_thread(lambda: self.inbox)  # first use connects
-            while await asyncio.to_thread(inbox.acquire, sender, self._owner):
-                outcome = True
+            while True:
+                self._again.discard(sender)
+                if not await asyncio.to_thread(inbox.acquire, sender, self._owner):
+                    return  # another server is draining this customer
+                outcome: Optional[bool] = True
                 while outcome is True:
                     outcome = await self._next(inbox, sender, on_new_message)
                 await asyncio.to_thread(inbox.release, sender, self._owner)
-                if outcome is None or not await asyncio.to_thread(inbox.has_work, sender):
-                    return  # after an outage the sweep resumes the customer
+                if outcome is None:
+                    return  # an outage: the sweep resumes the customer
+                if not (await asyncio.to_thread(inbox.has_work, sender)
+                        or sender in self._again):
+                    return
         except (PyMongoError, BookingError) as exc:
             logger.error("inbox unavailable while draining %s: %s", sender, exc)
 

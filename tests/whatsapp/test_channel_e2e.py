@@ -305,6 +305,9 @@ def test_unprocessed_messages_are_processed_once_after_a_restart(wa, graph):
 def test_every_outbound_payload_of_this_module_fits_metas_limits(graph):
     """Runs last: everything the bot sent above (greetings, lists, cards, templates...)."""
     sent = [body for _, body, code in graph.calls if code is None and body.get("status") != "read"]
-    assert len(sent) > 50
+    assert len(sent) > 50, len(sent)
     for body in sent:
-        assert_fits_meta_limits(body)
+        try:
+            assert_fits_meta_limits(body)
+        except AssertionError as exc:  # name the message (content depends on the hour)
+            raise AssertionError(f"{json.dumps(body, ensure_ascii=False)[:2000]}") from exc
