@@ -364,7 +364,6 @@ def bench_cluster(steady: float) -> list[dict[str, float]]:
                    WHATSAPP_APP_SECRET=secret, WHATSAPP_API_URL=graph.url,
                    WHATSAPP_ACCESS_TOKEN="t")
         nodes = Cluster(env, rasa=2, actions=2, workdir=Path(tmp) / "cluster")
-        (Path(tmp) / "cluster").mkdir()
         try:
             nodes.start()
             return [measure_sustained(nodes.url, secret, url, "bench_cluster", rate, steady,

@@ -16,13 +16,11 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Optional
 
-from tools import seed
 from tools.mongod import LocalMongod, free_port
-from tools.run import BIN, ROOT, service_env, stop, wait_http
+from tools.run import BIN, ROOT, service_env, stop, supervise, wait_http
 
 logger = logging.getLogger("cluster")
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -38,6 +36,7 @@ class Cluster:
                  port: Optional[int] = None) -> None:
         self.env = service_env() if env is None else dict(env)
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="cluster-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.rasa_ports = [free_port() for _ in range(rasa)]
         self.action_ports = [free_port() for _ in range(actions)]
         self.use_nginx, self.use_redis = nginx, redis
@@ -75,14 +74,8 @@ class Cluster:
         env["ACTION_SERVER_URL"] = f"http://127.0.0.1:{self.actions_port}/webhook"
         env.setdefault("PUBLIC_BASE_URL", self.url)
         env["REDIS_HOST"], env["REDIS_PORT"] = "127.0.0.1", str(self.redis_port)
-        saved = {k: os.environ.get(k) for k in ("MONGODB_URL", "MONGODB_DB")}
-        os.environ.update(MONGODB_URL=env["MONGODB_URL"], MONGODB_DB=env["MONGODB_DB"])
-        try:
-            if seed.main([]) != 0:
-                raise RuntimeError("seeding failed")
-        finally:
-            for key, value in saved.items():
-                os.environ.pop(key, None) if value is None else os.environ.update({key: value})
+        if subprocess.run([sys.executable, "-m", "tools.seed"], cwd=ROOT, env=env).returncode:
+            raise RuntimeError("seeding failed")
         if self.use_redis:
             self._spawn("redis", [REDIS, "--port", str(self.redis_port), "--bind", "127.0.0.1",
                                   "--save", "", "--appendonly", "no"])
@@ -187,13 +180,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"Public URL:     {cluster.url} (nginx; WhatsApp webhook at "
               f"{cluster.url}/webhooks/whatsapp/webhook; logs in {cluster.workdir})", flush=True)
         print("Ready. Press Ctrl-C to stop.", flush=True)
-        while True:
-            for name, process in list(cluster.procs.items()):
-                if process.poll() is not None:
-                    print(f"{name} exited with code {process.returncode}; stopping",
-                          file=sys.stderr, flush=True)
-                    return 1
-            time.sleep(0.5)
+        return supervise(lambda: list(cluster.procs.items()))
     except KeyboardInterrupt:
         print("Stopping…", flush=True)
         return 0

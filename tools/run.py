@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Iterable, Optional
 
 from tools import seed
 from tools.mongod import LocalMongod
@@ -68,6 +68,17 @@ def stop(process: Optional[subprocess.Popen], name: str, timeout: float = 20.0) 
         logger.warning("%s did not stop in %.0fs; killing it", name, timeout)
         process.kill()
         process.wait()
+
+
+def supervise(children: Callable[[], Iterable[tuple[str, subprocess.Popen]]]) -> int:
+    """Wait until one of the servers exits (then 1: the caller stops the rest), or Ctrl-C."""
+    while True:
+        for name, process in children():
+            if process.poll() is not None:
+                print(f"{name} exited with code {process.returncode}; stopping",
+                      file=sys.stderr, flush=True)
+                return 1
+        time.sleep(0.5)
 
 
 def start_mongodb(stack: ExitStack, env: dict[str, str]) -> None:
@@ -132,13 +143,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             print(f"Rasa server:   http://127.0.0.1:{env['RASA_PORT']} "
                   f"(REST: /webhooks/rest/webhook, socket.io: /socket.io)", flush=True)
             print("Ready. Press Ctrl-C to stop.", flush=True)
-            while True:
-                for name, process in children:
-                    if process.poll() is not None:
-                        print(f"{name} exited with code {process.returncode}; stopping",
-                              file=sys.stderr, flush=True)
-                        return 1
-                time.sleep(0.5)
+            return supervise(lambda: children)
         except KeyboardInterrupt:
             print("Stopping…", flush=True)
             return 0
