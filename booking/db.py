@@ -14,11 +14,13 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from booking.errors import DatabaseUnavailableError
+from booking.retry import Backoff, retry
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # Server error codes meaning "try again": step-downs, shutdowns, elections.
+_MAX_DELAY_SECONDS = 30.0
 _TRANSIENT_CODES = frozenset({6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436})
 
 
@@ -74,18 +76,12 @@ def with_retries(
     """Run ``operation``, retrying transient database errors with exponential backoff.
 
     Validation and conflict errors are raised at once. After ``attempts`` failures the last
-    transient error becomes ``DatabaseUnavailableError``.
+    transient error becomes ``DatabaseUnavailableError``. The waits follow ``booking.retry``.
     """
-    for attempt in range(1, attempts + 1):
-        try:
-            return operation()
-        except PyMongoError as exc:
-            if not is_transient(exc):
-                raise
-            if attempt == attempts:
-                raise DatabaseUnavailableError(f"database unavailable: {exc}") from exc
-            delay = base_delay * 2 ** (attempt - 1)
-            logger.warning("transient database error (attempt %d/%d), retrying in %.0f ms: %s",
-                           attempt, attempts, delay * 1000, exc)
-            sleep(delay)
-    raise AssertionError("unreachable")
+    policy = Backoff(base=base_delay, factor=2.0, cap=_MAX_DELAY_SECONDS, attempts=attempts)
+    try:
+        return retry(operation, is_transient, policy, sleep=sleep, what="database call")
+    except PyMongoError as exc:
+        if is_transient(exc):
+            raise DatabaseUnavailableError(f"database unavailable: {exc}") from exc
+        raise

@@ -18,9 +18,12 @@ from typing import Any, Callable, Optional, TypeVar
 
 import requests
 
+from booking.retry import Backoff, retry
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+_MAX_DELAY_SECONDS = 30.0
 LIVE_INVOICE_STATUSES = ("PENDING", "PAID", "SETTLED")
 
 
@@ -117,26 +120,29 @@ class XenditClient:
         raise XenditError(message, answer.status_code, code)
 
     def retrying(self, call: Callable[[], T], before_repeat: Optional[Callable[[], Optional[T]]] = None) -> T:
-        """``call()`` with exponential backoff on retryable errors. ``before_repeat`` runs
-        before each repeat; a non-None result ends the retries with it."""
-        for attempt in range(self.config.max_attempts):
-            if attempt:
-                self.sleep(self.config.retry_base_seconds * 2 ** (attempt - 1))
-                if before_repeat is not None:
-                    try:
-                        found = before_repeat()
-                    except XenditRetryableError as exc:
-                        logger.warning("Xendit check before repeating failed: %s", exc)
-                        continue
-                    if found is not None:
-                        return found
+        """``call()`` with exponential backoff on retryable errors (``booking.retry``).
+        ``before_repeat`` runs before each repeat; a non-None result ends the retries with it."""
+        policy = Backoff(base=self.config.retry_base_seconds, factor=2.0, cap=_MAX_DELAY_SECONDS,
+                         attempts=self.config.max_attempts)
+        last: list[XenditRetryableError] = []
+
+        def attempt() -> T:
+            if last and before_repeat is not None:
+                try:
+                    found = before_repeat()
+                except XenditRetryableError as exc:  # this repeat is spent on the check
+                    logger.warning("Xendit check before repeating failed: %s", exc)
+                    raise last[-1]
+                if found is not None:
+                    return found
             try:
                 return call()
             except XenditRetryableError as exc:
-                last = exc
-                logger.warning("Xendit call failed (attempt %d of %d): %s", attempt + 1,
-                               self.config.max_attempts, exc)
-        raise last
+                last.append(exc)
+                raise
+
+        return retry(attempt, lambda exc: isinstance(exc, XenditRetryableError), policy,
+                     sleep=self.sleep, what="Xendit call")
 
     # ------------------------------------------------------------------ invoices
     def get_invoice(self, invoice_id: str) -> dict[str, Any]:
