@@ -19,6 +19,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import present
 from booking.bookings import BookingService
 from booking.catalog import Catalog
+from booking.logsafe import mask_phone
 from booking.models import Business
 from booking.payments import Conversation, PaymentService
 from booking.runtime import booking_service, payment_service
@@ -71,19 +72,19 @@ class Turn:
     @property
     def customer_name(self) -> str:
         """The name the customer gave, else their WhatsApp profile name."""
-        metadata = self.tracker.latest_message.get("metadata") or {}
-        return self.slot("customer_name") or metadata.get("profile_name") or ""
+        return self.slot("customer_name") or str(channel_facts(self.tracker).get(
+            "profile_name") or "")
 
     @property
     def conversation(self) -> Conversation:
-        """Where payment news for this customer goes."""
-        metadata = self.tracker.latest_message.get("metadata") or {}
-        return Conversation(self.customer_id, self.channel, self.business.id,
-                            metadata.get("phone_number_id"))
+        """Where payment news for this customer goes: this very conversation."""
+        return Conversation(self.tracker.sender_id, self.channel, self.business.id,
+                            channel_facts(self.tracker).get("phone_number_id"))
 
     @property
     def customer_id(self) -> str:
-        return self.tracker.sender_id
+        """Who is speaking, as *(channel, id)*: see ``customer_of``."""
+        return customer_of(self.tracker)
 
     @property
     def intent(self) -> str:
@@ -164,10 +165,49 @@ def small_int(raw: Any, default: int = 0) -> int:
     return value if 0 <= value <= 1000 else default
 
 
+WHATSAPP = "whatsapp"
+
+
+class UnprovenBusinessError(Exception):
+    """A WhatsApp turn whose channel did not say which business number it came to."""
+
+
+def channel_facts(tracker: Tracker) -> dict[str, Any]:
+    """What the channel proved about this message: the WhatsApp channel's metadata (built by
+    our channel from a signed webhook, or by the server for payment news). Other channels
+    (REST, socket.io, shell) prove nothing: whatever metadata their clients sent is ignored."""
+    if tracker.get_latest_input_channel() != WHATSAPP:
+        return {}
+    metadata = tracker.latest_message.get("metadata")
+    return metadata if isinstance(metadata, dict) else {}
+
+
+def customer_of(tracker: Tracker) -> str:
+    """The customer behind a conversation, as *(channel, id)* in one string.
+
+    Only the WhatsApp channel speaks for a phone number: its conversations are the number
+    itself (``6281234567890``). Any other channel's visitor is a customer of its own,
+    ``<channel>:<sender>`` (``rest:me``), so no REST, socket.io or shell conversation can read,
+    cancel or pay for a WhatsApp customer's bookings, whatever sender id it claims.
+    """
+    channel = tracker.get_latest_input_channel() or "local"
+    sender = tracker.sender_id
+    if channel == WHATSAPP:
+        return sender
+    prefix = f"{channel}:"
+    return sender if sender.startswith(prefix) else prefix + sender
+
+
 def business_id_for(tracker: Tracker) -> str:
-    """The business of a conversation: channel metadata, else the configured default."""
-    metadata = tracker.latest_message.get("metadata") or {}
-    return metadata.get("business_id") or os.environ.get("DEFAULT_BUSINESS_ID", DEFAULT_BUSINESS_ID)
+    """The business of a conversation: for WhatsApp, the one owning the number the customer
+    wrote to (the channel looked it up; a turn without it is refused); for every other
+    channel the configured default, never a value the client sent."""
+    if tracker.get_latest_input_channel() == WHATSAPP:
+        business_id = channel_facts(tracker).get("business_id")
+        if not isinstance(business_id, str) or not business_id:
+            raise UnprovenBusinessError("WhatsApp message without a known business number")
+        return business_id
+    return os.environ.get("DEFAULT_BUSINESS_ID") or DEFAULT_BUSINESS_ID
 
 
 def reset_booking() -> list[EventType]:
@@ -205,7 +245,11 @@ class BookingAction(Action, abc.ABC):
                   domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         try:
             return await asyncio.to_thread(self._run_sync, dispatcher, tracker)
+        except UnprovenBusinessError:  # refused, not served as the default business
+            logger.warning("action %s refused: %s", self.name(), "no business number")
+            return []
         except Exception:  # the customer must never be left without an answer
-            logger.exception("action %s failed for %s", self.name(), tracker.sender_id)
+            logger.exception("action %s failed for %s", self.name(),
+                             mask_phone(tracker.sender_id))
             dispatcher.utter_message(response="utter_technical_problem")
             return []

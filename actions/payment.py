@@ -30,6 +30,8 @@ class ActionPaymentUpdate(BookingAction):
         if notice is None or notice.get("code") != code:
             # Not news the server wrote: someone typed the external intent's text.
             return show_menu(turn)
+        if (notice.get("conversation") or {}).get("sender_id") != turn.tracker.sender_id:
+            return []  # payment news goes only to the conversation that made the booking
         try:
             booking = turn.core.get(code)
             payment = turn.payments.payment(payment_id) if payment_id else None

@@ -91,10 +91,11 @@ def test_greeting_and_catalog_answer_are_stored_in_mongodb(stack):
     assert "booking assistant" in stack.say("greeter", "hello")[0]["text"]
     services = stack.say("greeter", "what services do you have")[0]["text"]
     assert "Ubud Serenity Spa" in services and "Balinese Massage — 60 min, Rp 350.000" in services
-    events = serialised_events(stack.db, "greeter", "trackers")  # the bounded tracker store's layout
+    # a REST visitor is a customer of their own: conversation "rest:<sender>"
+    events = serialised_events(stack.db, "rest:greeter", "trackers")  # the bounded tracker store's layout
     assert [e.get("text") for e in events if e["event"] == "user"] == [
         "hello", "what services do you have"]
-    assert stack.db.trackers.find_one({"_id": "greeter"})["count"] == len(events)
+    assert stack.db.trackers.find_one({"_id": "rest:greeter"})["count"] == len(events)
 
 
 def book_by_tapping(stack: Stack, sender: str) -> dict:
@@ -113,7 +114,7 @@ def book_by_tapping(stack: Stack, sender: str) -> dict:
 
 def test_full_booking_then_cancellation(stack):
     booking = book_by_tapping(stack, "628100000001")
-    assert booking["customer_id"] == "628100000001" and booking["status"] == "PENDING_PAYMENT"
+    assert booking["customer_id"] == "rest:628100000001" and booking["status"] == "PENDING_PAYMENT"
     assert booking["service_id"] == "balinese-massage"
 
     msgs = stack.say("628100000001", "i need to cancel my booking")
@@ -136,7 +137,7 @@ def test_reschedule_moves_the_stored_booking(stack):
     assert msgs[0]["text"].startswith(f"Done, your booking is moved ✅\n{booking['code']}")
     stored = stack.db.bookings.find_one({"code": booking["code"]})
     assert stored["start"] != booking["start"] and stored["version"] == 2
-    assert stack.db.bookings.count_documents({"customer_id": "628100000002"}) == 1
+    assert stack.db.bookings.count_documents({"customer_id": "rest:628100000002"}) == 1
 
 
 def test_ctrl_c_stops_everything_including_mongodb(stack):

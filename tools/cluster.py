@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Optional
 
 from tools.mongod import LocalMongod, free_port
-from tools.run import BIN, ROOT, service_env, stop, supervise, wait_http
+from tools.run import (BIN, ROOT, action_server_command, secure_defaults, service_env, stop,
+                       supervise, wait_http)
 
 logger = logging.getLogger("cluster")
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -34,7 +35,8 @@ class Cluster:
     def __init__(self, env: Optional[dict[str, str]] = None, rasa: int = 2, actions: int = 2,
                  nginx: bool = True, redis: bool = True, workdir: Optional[Path] = None,
                  port: Optional[int] = None) -> None:
-        self.env = service_env() if env is None else dict(env)
+        # The action servers believe only the Rasa servers: one token for the whole cluster.
+        self.env = service_env() if env is None else secure_defaults(dict(env))
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="cluster-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.rasa_ports = [free_port() for _ in range(rasa)]
@@ -102,8 +104,7 @@ class Cluster:
     def start_actions(self, i: int, wait: bool = True) -> None:
         """Start action server ``i``."""
         port = str(self.action_ports[i])
-        self._spawn(f"actions{i}", [str(BIN / "rasa"), "run", "actions", "--port", port,
-                                    "--actions", "actions"])
+        self._spawn(f"actions{i}", action_server_command() + ["--port", port])
         if wait:
             self._wait(f"actions{i}", f"http://127.0.0.1:{port}/health", 120)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -34,11 +35,34 @@ def service_env() -> dict[str, str]:
     env.setdefault("RASA_PORT", "5005")
     env.setdefault("ACTION_SERVER_PORT", "5055")
     env.setdefault("ACTION_SERVER_URL", f"http://127.0.0.1:{env['ACTION_SERVER_PORT']}/webhook")
+    secure_defaults(env)
     env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{env['RASA_PORT']}")
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.setdefault("SANIC_REGISTER", "false")
     return env
+
+
+def secure_defaults(env: dict[str, str]) -> dict[str, str]:
+    """The settings that keep internal surfaces internal (SECURITY.md), filled in ``env``."""
+    env.setdefault("ACTION_SERVER_HOST", "127.0.0.1")
+    # Rasa sends it (endpoints.yml), the action server refuses calls without it; one per run
+    # unless the deployment sets its own.
+    env["ACTION_SERVER_TOKEN"] = env.get("ACTION_SERVER_TOKEN") or secrets.token_urlsafe(32)
+    # Sanic refuses bodies over this before buffering them, and bodies that trickle in.
+    env.setdefault("SANIC_REQUEST_MAX_SIZE", str(4 * 1024 * 1024))
+    env.setdefault("SANIC_REQUEST_TIMEOUT", "10")
+    return env
+
+
+def action_server_command() -> list[str]:
+    """The action server (actions/server.py: loopback by default, token checked)."""
+    return [sys.executable, "-m", "actions.server"]
+
+
+def production(env: dict[str, str]) -> bool:
+    """Whether ``PRODUCTION`` turns the local channels (REST, socket.io) off."""
+    return (env.get("PRODUCTION") or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def wait_http(url: str, process: subprocess.Popen, timeout: float, name: str) -> None:
@@ -118,9 +142,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             os.environ.update(MONGODB_URL=env["MONGODB_URL"], MONGODB_DB=env["MONGODB_DB"])
             if seed.main([]) != 0:
                 return 2
-            actions = subprocess.Popen(
-                [str(BIN / "rasa"), "run", "actions", "--port", env["ACTION_SERVER_PORT"],
-                 "--actions", "actions"], cwd=ROOT, env=env, start_new_session=True)
+            actions = subprocess.Popen(action_server_command(), cwd=ROOT, env=env,
+                                       start_new_session=True)
             children.append(("action server", actions))
             wait_http(f"http://127.0.0.1:{env['ACTION_SERVER_PORT']}/health", actions, 120,
                       "action server")
@@ -130,7 +153,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             if args.mode == "shell":
                 shell = subprocess.Popen(
                     [str(BIN / "rasa"), "shell", "--model", str(model), "--endpoints",
-                     "endpoints.yml"], cwd=ROOT, env=env)
+                     "endpoints.yml", "--interface", "127.0.0.1", "--port", env["RASA_PORT"]],
+                    cwd=ROOT, env=env)
                 children.append(("rasa shell", shell))
                 return shell.wait()
             rasa = subprocess.Popen(
@@ -138,10 +162,10 @@ def main(argv: Optional[list[str]] = None) -> int:
                  "--credentials", "credentials.yml", "--endpoints", "endpoints.yml",
                  "--cors", "*"], cwd=ROOT, env=env, start_new_session=True)
             children.append(("rasa server", rasa))
-            wait_http(f"http://127.0.0.1:{env['RASA_PORT']}/webhooks/rest/", rasa, 300,
-                      "rasa server")
-            print(f"Rasa server:   http://127.0.0.1:{env['RASA_PORT']} "
-                  f"(REST: /webhooks/rest/webhook, socket.io: /socket.io)", flush=True)
+            wait_http(f"http://127.0.0.1:{env['RASA_PORT']}/", rasa, 300, "rasa server")
+            local = ("PRODUCTION is set: REST and socket.io are off" if production(env) else
+                     "REST: /webhooks/rest/webhook, socket.io: /socket.io")
+            print(f"Rasa server:   http://127.0.0.1:{env['RASA_PORT']} ({local})", flush=True)
             print("Ready. Press Ctrl-C to stop.", flush=True)
             return supervise(lambda: children)
         except KeyboardInterrupt:

@@ -41,9 +41,23 @@ class Chat:
     input_channel: Optional[str] = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.input_channel is None:  # a business given is a WhatsApp number's business
+            self.input_channel = "whatsapp" if self.business_id or self.metadata else "rest"
+
+    @property
+    def customer(self) -> str:
+        """The customer id the actions derive: the number on WhatsApp, else ``rest:<id>``."""
+        if self.input_channel == "whatsapp":
+            return self.sender
+        return f"{self.input_channel}:{self.sender}"
+
     def run(self, action: Action, intent: str, text: str = "", **entities: Any):
         """Run ``action`` for a message; apply its slot events; return (events, messages)."""
-        metadata = {"business_id": self.business_id} if self.business_id else {}
+        business = self.business_id
+        if self.input_channel == "whatsapp" and not business:
+            business = "ubud-serenity-spa"  # the number the spa's customers write to
+        metadata = {"business_id": business} if business else {}
         metadata.update(self.metadata)
         for name, value in entities.items():  # what Rasa's from_entity mappings do first
             if name in {"service", "staff", "booking_code", "people"}:
@@ -54,8 +68,8 @@ class Chat:
             "latest_message": {"intent": {"name": intent, "confidence": 1.0}, "text": text,
                                "entities": [{"entity": k, "value": v} for k, v in entities.items()],
                                "metadata": metadata},
-            "events": [{"event": "user", "text": text, "input_channel": self.input_channel}]
-            if self.input_channel else [], "paused": False, "followup_action": None, "active_loop": {},
+            "events": [{"event": "user", "text": text, "input_channel": self.input_channel}],
+            "paused": False, "followup_action": None, "active_loop": {},
             "latest_action_name": "action_listen",
         })
         dispatcher = CollectingDispatcher()

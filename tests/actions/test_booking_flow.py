@@ -42,7 +42,7 @@ def test_book_by_tapping_every_step(core, chat, db, xendit):
 
     events, msgs = chat.run(CONFIRM, "confirm_booking", service="balinese-massage",
                             slot_time=TUE_15_UTC)
-    booking = db.bookings.find_one({"customer_id": chat.sender})
+    booking = db.bookings.find_one({"customer_id": chat.customer})
     [invoice] = xendit.invoices_for(booking["code"])
     assert texts(msgs) == [f"Booked ✅\n{booking['code']}: Balinese Massage\n"
                            f"Tue 24 Nov, 15:00 with Wayan\nRp 350.000",
@@ -128,7 +128,7 @@ def test_a_time_taken_meanwhile_books_nothing_and_offers_alternatives(core, chat
     assert texts(msgs) == ["Sorry, Tue 24 Nov, 15:00 was just taken. Here are the next free times:"]
     assert [t for t, _ in buttons(msgs)] == ["Tue 24 Nov, 16:15", "Tue 24 Nov, 16:30",
                                              "Tue 24 Nov, 16:45"]
-    assert db.bookings.count_documents({"customer_id": chat.sender}) == 0
+    assert db.bookings.count_documents({"customer_id": chat.customer}) == 0
 
 
 def test_no_at_the_card_books_nothing(core, chat, db):
@@ -141,7 +141,7 @@ def test_no_at_the_card_books_nothing(core, chat, db):
 
 
 def test_a_salon_without_upfront_payment_confirms_at_once(core, chat, db):
-    chat.business_id = "canggu-glow-salon"
+    chat.input_channel, chat.business_id = "whatsapp", "canggu-glow-salon"
     chat.run(STEP, "book_service", service="manicure", time="tomorrow at 11am")
     _, msgs = chat.run(ActionYes(), "affirm")
     assert texts(msgs)[0].endswith("Tue 24 Nov, 11:00 with Komang\nRp 150.000")
@@ -163,7 +163,7 @@ def test_on_whatsapp_the_booking_form_is_offered_with_a_fresh_token(core, chat, 
     flow = msgs[1]["custom"]["whatsapp"]
     assert (flow["type"], flow["flow_id"], flow["cta"]) == ("flow", "1234567890", "Booking form")
     token = db.flow_tokens.find_one({"_id": flow["flow_token"]})
-    assert token["customer_id"] == chat.sender and token["business_id"] == "ubud-serenity-spa"
+    assert token["customer_id"] == chat.customer and token["business_id"] == "ubud-serenity-spa"
     assert len(flow["flow_token"]) >= 40
     chat.input_channel = "rest"
     _, msgs = chat.run(STEP, "book_service")

@@ -22,7 +22,7 @@ THU_11 = datetime(2026, 11, 26, 3, 0, tzinfo=timezone.utc)  # Thu 26 Nov, 11:00 
 
 
 def book(core, chat, start, service="balinese-massage", staff="wayan"):
-    return core.create(BookingRequest(service, start, chat.sender, staff_id=staff))
+    return core.create(BookingRequest(service, start, chat.customer, staff_id=staff))
 
 
 def test_my_bookings_lists_upcoming_ones(core, chat):
@@ -110,7 +110,7 @@ def test_handoff_is_recorded_once_per_customer(core, chat, db):
     chat.run(ActionHandoff(), "human_handoff", text="hello?? anyone")
     [request] = HandoffDesk(db).open_requests("ubud-serenity-spa")
     assert (request.customer_id, request.times_asked, request.last_message) == (
-        chat.sender, 2, "hello?? anyone")
+        chat.customer, 2, "hello?? anyone")
 
 
 def test_fallback_rephrases_and_offers_the_menu(core, chat):
