@@ -12,7 +12,9 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Iterable, Optional, Sequence
 from zoneinfo import ZoneInfo
 
-from booking.errors import OutsideWorkingHoursError, TooFarError, TooSoonError, ValidationError
+from booking.errors import (
+    OffGridError, OutsideWorkingHoursError, TooFarError, TooSoonError, ValidationError,
+)
 from booking.models import WEEKDAYS, Service, Staff
 
 CELL_MINUTES = 5
@@ -181,6 +183,9 @@ def check_start(
         raise ValidationError("start time must carry a time zone")
     if start.second or start.microsecond:
         raise ValidationError("start time must be a whole minute")
+    local = start.astimezone(tz)
+    if (local.hour * 60 + local.minute) % rules.slot_minutes:  # typed, not offered
+        raise OffGridError(local.strftime("%H:%M"), rules.slot_minutes)
     if service.id not in member.service_ids:
         raise ValidationError(f"{member.name} does not perform {service.name}")
     if start < now:

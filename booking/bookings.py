@@ -26,12 +26,16 @@ from booking.availability import Interval, Rules, Slot, cells, occupied_interval
 from booking.catalog import Catalog
 from booking.db import with_retries
 from booking.errors import (
+    CustomerLimitError,
     InvalidTransitionError,
     PlanLimitReachedError,
     SlotConflictError,
     UnknownEntityError,
     ValidationError,
 )
+from booking.claims import CellTaken, CodeTaken, SlotTaken, Stale, claim_ids, duplicate_key_of
+from booking.holds import PaymentHolds
+from booking.limits import SLOT_FIELDS, CustomerLimits, CustomerSlots, released_by
 from booking.slots import ALTERNATIVES, AvailabilityService
 from booking.models import (
     ACTIVE_STATUSES,
@@ -77,27 +81,7 @@ class BookingRequest:
     idempotency_key: Optional[str] = None
 
 
-class _CellTaken(Exception):
-    """Internal: a claim cell of this staff member is already owned."""
-
-
-class _Stale(Exception):
-    """Internal: the booking changed between read and compare-and-swap."""
-
-
-class _CodeTaken(Exception):
-    """Internal: the random booking code is already in use."""
-
-
-def _claim_ids(staff_id: str, interval: Interval) -> list[str]:
-    return [f"{staff_id}@{cell.strftime('%Y-%m-%dT%H:%M')}" for cell in cells(interval)]
-
-
-def _duplicate_key_of(exc: DuplicateKeyError) -> dict[str, Any]:
-    return (exc.details or {}).get("keyPattern") or {}
-
-
-class BookingService:
+class BookingService(PaymentHolds):
     """The booking core: availability, bookings and their lifecycle."""
 
     def __init__(
@@ -107,7 +91,13 @@ class BookingService:
         rules: Rules = Rules(),
         clock: Callable[[], datetime] = utcnow,
         code_generator: Callable[[], str] = random_code,
+        limits: CustomerLimits = CustomerLimits(),
+        hold: timedelta = timedelta(minutes=30),
     ) -> None:
+        """Args:
+            limits: per-customer limits (``booking.limits``).
+            hold: how long an unpaid booking holds its time before an invoice says otherwise.
+        """
         self.db = db
         self._catalog = catalog
         self.rules = rules
@@ -115,6 +105,8 @@ class BookingService:
         self.new_code = code_generator
         self.availability = AvailabilityService(db, catalog, rules, clock)
         self.order_log = orders.OrderLog(db)
+        self.limits, self.hold = limits, hold
+        self.customer_slots = CustomerSlots(db, limits, clock)
 
     @property
     def catalog(self) -> Catalog:
@@ -139,7 +131,8 @@ class BookingService:
 
     # ----------------------------------------------------------------- create
     def create(self, request: BookingRequest) -> Booking:
-        """Book a service; raises a ``ValidationError``, ``SlotConflictError`` (with
+        """Book a service; raises a ``ValidationError`` (``OffGridError`` for a start off the
+        grid, ``CustomerLimitError`` past a customer limit), ``SlotConflictError`` (with
         alternatives) or ``PlanLimitReachedError``. Repeating a request with the same
         ``idempotency_key`` returns the booking it made."""
         catalog = self.catalog
@@ -168,7 +161,7 @@ class BookingService:
         for member in eligible:
             try:
                 return with_retries(lambda: insert(member))
-            except _CellTaken:
+            except CellTaken:
                 continue
         return self._conflict(request, business.id, service)
 
@@ -212,7 +205,7 @@ class BookingService:
                 "end": request.start + timedelta(minutes=service.duration_minutes),
                 "occupied_start": occupied[0],
                 "occupied_end": occupied[1],
-                "cells": _claim_ids(member.id, occupied),
+                "cells": claim_ids(member.id, occupied),
                 "status": status,
                 "price": service.price,
                 "currency": business.currency,
@@ -223,6 +216,17 @@ class BookingService:
                 "updated_at": now,
                 "history": [{"status": status, "at": now}],
             }
+            if status == PENDING_PAYMENT:
+                doc["hold_until"] = now + self.hold
+            try:
+                doc.update(self.customer_slots.pick(business_id, request.customer_id,
+                                                    unpaid=status == PENDING_PAYMENT))
+            except CustomerLimitError:
+                existing = self._by_idempotency_key(key) if (
+                    retried or request.idempotency_key) else None
+                if existing is not None:  # the limit is full with this very request
+                    return existing
+                raise
             limit = business.monthly_booking_limit
             if limit is not None:
                 used = self.db.bookings.count_documents(
@@ -233,15 +237,15 @@ class BookingService:
             try:
                 self.db.bookings.insert_one(doc)
             except DuplicateKeyError as exc:
-                index = _duplicate_key_of(exc)
+                index = duplicate_key_of(exc)
                 if retried or request.idempotency_key or "idempotency_key" in index:
                     existing = self._by_idempotency_key(key)  # ours already?
                     if existing is not None:
                         return existing
                 if "cells" in index:
-                    raise _CellTaken() from exc
-                if "code" in index or "usage_slot" in index:
-                    continue  # draw another code / count again
+                    raise CellTaken() from exc
+                if "code" in index or "usage_slot" in index or set(SLOT_FIELDS) & set(index):
+                    continue  # draw another code / count again / take another limit slot
                 raise
             events = [orders.event_doc(request.order_id, business_id, orders.BOOKING_CREATED,
                                        now, code=doc["code"], customer_id=request.customer_id)]
@@ -302,9 +306,9 @@ class BookingService:
                 raise InvalidTransitionError(code, current.status, target)
             try:
                 return with_retries(lambda: self._apply_status(current, target, event_data))
-            except _Stale:
+            except Stale:
                 continue
-            except _CellTaken:
+            except CellTaken:
                 raise SlotConflictError("the time is no longer free")
         raise InvalidTransitionError(code, None, target)
 
@@ -312,92 +316,38 @@ class BookingService:
                       extra: Optional[dict[str, Any]] = None) -> Booking:
         """One compare-and-swap on status and version. A booking becoming active again (an
         EXPIRED one, paid late or paid again) takes its cells back in the same update, which
-        the unique index refuses with ``_CellTaken`` if someone else holds them."""
+        the unique index refuses with ``CellTaken`` if someone else holds them."""
         now = self.clock()
         update: dict[str, Any] = {
             "$set": {"status": target, "updated_at": now, **(extra or {})},
             "$inc": {"version": 1}, "$push": {"history": {"status": target, "at": now}}}
+        update["$unset"] = released_by(target)  # limit slots it no longer counts in
         if target not in ACTIVE_STATUSES:
-            update["$unset"] = {"cells": ""}  # releases the time in the same atomic update
+            update["$unset"]["cells"] = ""  # releases the time in the same atomic update
         elif current.status not in ACTIVE_STATUSES:
-            update["$set"]["cells"] = _claim_ids(
+            update["$set"]["cells"] = claim_ids(
                 current.staff_id, (current.occupied_start, current.occupied_end))
+        if not update["$unset"]:
+            del update["$unset"]
         try:
             doc = self.db.bookings.find_one_and_update(
                 {"_id": current.id, "status": current.status, "version": current.version},
                 update, return_document=ReturnDocument.AFTER)
         except DuplicateKeyError as exc:
-            if "cells" in _duplicate_key_of(exc):
-                raise _CellTaken() from exc
+            index = duplicate_key_of(exc)
+            if "cells" in index:
+                raise CellTaken() from exc
+            if set(SLOT_FIELDS) & set(index):
+                raise SlotTaken() from exc
             raise
         if doc is None:
-            raise _Stale()
+            raise Stale()
         kind = _EVENT_FOR_STATUS.get(target)
         if kind:
             self.order_log.append([orders.event_doc(
                 current.order_id, current.business_id, kind, now, code=current.code,
                 **event_data)])
         return Booking.from_doc(doc)
-
-    # ----------------------------------------------------------------- payment
-    def settle_payment(self, code: str, payment_id: str) -> Booking:
-        """Confirm a booking paid through payment ``payment_id``: PENDING_PAYMENT → CONFIRMED,
-        or EXPIRED → CONFIRMED when its time is still free. Repeating it returns the booking.
-
-        Raises:
-            SlotConflictError: the booking had expired and its time was taken since.
-            InvalidTransitionError: the booking was cancelled, or confirmed by another payment.
-        """
-        for _ in range(_MAX_STALE_RETRIES):
-            current = self.get(code)
-            if current.status == CONFIRMED and current.paid_by == payment_id:
-                return current
-            if current.status not in (PENDING_PAYMENT, EXPIRED):
-                raise InvalidTransitionError(code, current.status, CONFIRMED)
-            try:
-                return with_retries(lambda: self._apply_status(
-                    current, CONFIRMED, {"payment": payment_id}, {"paid_by": payment_id}))
-            except _Stale:
-                continue
-            except _CellTaken:
-                raise SlotConflictError("the time was taken after the payment link expired")
-        raise InvalidTransitionError(code, None, CONFIRMED)
-
-    def hold_again(self, code: str, customer_id: Optional[str] = None) -> Booking:
-        """An EXPIRED booking's time is held again for a new payment attempt (``Pay again``):
-        EXPIRED → PENDING_PAYMENT with the next ``payment_attempt``, if the time is free and
-        still ahead.
-
-        Raises:
-            SlotConflictError: the time is taken (with alternatives) or has passed.
-            InvalidTransitionError: the booking is not expired.
-        """
-        for _ in range(_MAX_STALE_RETRIES):
-            current = self.get(code)
-            if customer_id is not None and current.customer_id != customer_id:
-                raise UnknownEntityError("booking", code)
-            if current.status == PENDING_PAYMENT:
-                return current  # already held (a repeated tap)
-            if current.status != EXPIRED:
-                raise InvalidTransitionError(code, current.status, PENDING_PAYMENT)
-            now = self.clock()
-            if current.start - now < self.rules.min_notice:
-                raise SlotConflictError("that time is too soon now", [
-                    s.start for s in self.next_free(current.service_id, now)])
-            try:
-                return with_retries(lambda: self._apply_status(
-                    current, PENDING_PAYMENT, {}, {"payment_attempt": current.payment_attempt + 1}))
-            except _Stale:
-                continue
-            except _CellTaken:
-                raise SlotConflictError("that time has been taken", [
-                    s.start for s in self.next_free(current.service_id, current.start)])
-        raise InvalidTransitionError(code, None, PENDING_PAYMENT)
-
-    def set_hold_until(self, code: str, until: datetime) -> None:
-        """Record until when an unpaid booking's time is held (the invoice expiry)."""
-        with_retries(lambda: self.db.bookings.update_one({"code": code},
-                                                         {"$set": {"hold_until": until}}))
 
     def cancel(self, code: str, customer_id: Optional[str] = None) -> Booking:
         """Cancel an upcoming booking and free its time; ``customer_id`` checks ownership."""
@@ -431,9 +381,9 @@ class BookingService:
                     try:
                         return with_retries(
                             lambda: self._move(booking, service, member, new_start, now))
-                    except _CellTaken:
+                    except CellTaken:
                         continue
-            except _Stale:
+            except Stale:
                 continue
             alternatives = [s.start for s in self.next_free(service.id, new_start, ALTERNATIVES,
                                                              staff_id)]
@@ -454,17 +404,17 @@ class BookingService:
                           "end": new_start + timedelta(minutes=service.duration_minutes),
                           "staff_id": member.id, "occupied_start": occupied[0],
                           "occupied_end": occupied[1],
-                          "cells": _claim_ids(member.id, occupied), "updated_at": now},
+                          "cells": claim_ids(member.id, occupied), "updated_at": now},
                  "$inc": {"version": 1},
                  "$push": {"history": {"status": booking.status, "at": now,
                                        "rescheduled_from": booking.start}}},
                 return_document=ReturnDocument.AFTER)
         except DuplicateKeyError as exc:
-            if "cells" in _duplicate_key_of(exc):
-                raise _CellTaken() from exc
+            if "cells" in duplicate_key_of(exc):
+                raise CellTaken() from exc
             raise
         if doc is None:
-            raise _Stale()
+            raise Stale()
         self.order_log.append([orders.event_doc(
             booking.order_id, booking.business_id, orders.RESCHEDULED, now,
             code=booking.code, old_start=booking.start, new_start=new_start)])

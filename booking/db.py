@@ -8,6 +8,7 @@ from typing import Any, Callable, TypeVar
 from bson.codec_options import CodecOptions
 from datetime import timezone
 from pymongo import ASCENDING, MongoClient, ReadPreference
+from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 from pymongo.read_concern import ReadConcern
@@ -51,6 +52,13 @@ def ensure_indexes(db: Database) -> None:
     db.bookings.create_index("usage_slot", unique=True,
                              partialFilterExpression={"usage_slot": {"$exists": True}})
     db.bookings.create_index([("business_id", ASCENDING), ("usage_month", ASCENDING)])
+    # Per-customer limits (booking.limits): slot n of a customer at a business is taken once.
+    for field in ("hold_slot", "upcoming_slot"):
+        db.bookings.create_index(field, unique=True,
+                                 partialFilterExpression={field: {"$exists": True}})
+    db.bookings.create_index([("customer_id", ASCENDING), ("business_id", ASCENDING)])
+    # Holds past their end (reconciliation releases them).
+    db.bookings.create_index([("status", ASCENDING), ("hold_until", ASCENDING)])
     db.handoff_requests.create_index(
         [("business_id", ASCENDING), ("customer_id", ASCENDING)], unique=True,
         partialFilterExpression={"status": "OPEN"})
@@ -85,3 +93,17 @@ def with_retries(
         if is_transient(exc):
             raise DatabaseUnavailableError(f"database unavailable: {exc}") from exc
         raise
+
+
+def ensure_ttl_index(collection: Collection, field: str, expire_after_seconds: int) -> None:
+    """Documents of ``collection`` go ``expire_after_seconds`` after their ``field`` (a date):
+    a TTL index, created, or changed in place (``collMod``) when it has another lifetime."""
+    for name, info in collection.index_information().items():
+        if info.get("key") == [(field, ASCENDING)]:
+            if info.get("expireAfterSeconds") != expire_after_seconds:
+                collection.database.command({"collMod": collection.name, "index": {
+                    "keyPattern": {field: ASCENDING},
+                    "expireAfterSeconds": expire_after_seconds}})
+            return
+    collection.create_index(field, expireAfterSeconds=expire_after_seconds,
+                            name=f"{field}_ttl")

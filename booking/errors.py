@@ -35,6 +35,33 @@ class TooFarError(ValidationError):
     """The requested start lies beyond the booking horizon."""
 
 
+class OffGridError(ValidationError):
+    """The start is not on the business's grid of start times (every ``slot_minutes`` from
+    local midnight), e.g. 10:07 on a 15-minute grid."""
+
+    def __init__(self, local_time: str, slot_minutes: int) -> None:
+        super().__init__(f"{local_time} is not a start time: bookings start every "
+                         f"{slot_minutes} minutes")
+        self.local_time = local_time
+        self.slot_minutes = slot_minutes
+
+
+class CustomerLimitError(ValidationError):
+    """A customer reached one of their limits at a business: ``kind`` is ``unpaid_holds``
+    (times held unpaid at once), ``upcoming`` (upcoming bookings) or ``payment_attempts``
+    (payment links of one booking); ``limit`` is the configured maximum."""
+
+    KINDS = ("unpaid_holds", "upcoming", "payment_attempts")
+
+    def __init__(self, kind: str, limit: int) -> None:
+        what = {"unpaid_holds": "times held waiting for payment",
+                "upcoming": "upcoming bookings",
+                "payment_attempts": "payment attempts for this booking"}[kind]
+        super().__init__(f"at most {limit} {what}")
+        self.kind = kind
+        self.limit = limit
+
+
 @dataclass
 class SlotConflictError(BookingError):
     """The time is taken; ``alternatives`` holds the next free start times (UTC)."""

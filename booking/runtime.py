@@ -11,6 +11,7 @@ from booking.availability import Rules
 from booking.bookings import BookingService
 from booking.catalog import Catalog, CatalogRepository
 from booking.db import connect, ensure_indexes
+from booking.limits import CustomerLimits
 from booking.settings import Settings
 from datetime import timedelta
 
@@ -40,13 +41,22 @@ def rules_from(settings: Settings) -> Rules:
                  slot_minutes=settings.slot_minutes)
 
 
+def limits_from(settings: Settings) -> CustomerLimits:
+    """Per-customer limits from settings."""
+    return CustomerLimits(max_unpaid_holds=settings.max_unpaid_holds,
+                          max_upcoming=settings.max_upcoming,
+                          max_payment_attempts=settings.max_payment_attempts)
+
+
 @lru_cache(maxsize=1)
 def booking_service() -> BookingService:
     """The process-wide booking service configured from the environment."""
     settings = Settings.from_env()
     db = connect(settings.mongodb_url, settings.mongodb_db)
     ensure_indexes(db)
-    return BookingService(db, CachedCatalog(db), rules_from(settings))
+    return BookingService(db, CachedCatalog(db), rules_from(settings),
+                          limits=limits_from(settings),
+                          hold=timedelta(minutes=settings.hold_minutes))
 
 
 @lru_cache(maxsize=1)

@@ -25,10 +25,16 @@ class Settings:
     horizon_days: int = 60
     slot_minutes: int = 15
     session_expiration_minutes: int = 15
+    max_unpaid_holds: int = 3  # per customer and business; 0: no limit
+    max_upcoming: int = 10  # upcoming active bookings per customer and business; 0: no limit
+    max_payment_attempts: int = 3  # payment links ("Pay again") per booking; 0: no limit
+    hold_minutes: int = 30  # an unpaid booking holds its time this long (the invoice duration)
+    data_retention_days: int = 90  # callbacks, notices (and other logs) are removed after it
 
     @classmethod
     def from_env(cls) -> "Settings":
-        """Build settings from ``MONGODB_URL``, ``MONGODB_DB`` and the booking-rule variables."""
+        """Build settings from ``MONGODB_URL``, ``MONGODB_DB`` and the booking-rule variables
+        (``BOOKING_*``, ``INVOICE_DURATION_MINUTES``, ``DATA_RETENTION_DAYS``)."""
         return cls(
             mongodb_url=os.environ.get("MONGODB_URL") or cls.mongodb_url,
             mongodb_db=os.environ.get("MONGODB_DB") or cls.mongodb_db,
@@ -38,4 +44,10 @@ class Settings:
             session_expiration_minutes=_int_env(
                 "SESSION_EXPIRATION_MINUTES", cls.session_expiration_minutes
             ),
+            max_unpaid_holds=_int_env("BOOKING_MAX_UNPAID_HOLDS", cls.max_unpaid_holds),
+            max_upcoming=_int_env("BOOKING_MAX_UPCOMING", cls.max_upcoming),
+            max_payment_attempts=_int_env("BOOKING_MAX_PAYMENT_ATTEMPTS",
+                                          cls.max_payment_attempts),
+            hold_minutes=_int_env("INVOICE_DURATION_MINUTES", cls.hold_minutes),
+            data_retention_days=_int_env("DATA_RETENTION_DAYS", cls.data_retention_days),
         )

@@ -25,6 +25,23 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
+class Gate:
+    """Holds one request at the stand-in before it is applied: ``arrived`` is set when it
+    comes in, and it goes on once ``release()`` is called (ordering without sleeps)."""
+
+    def __init__(self) -> None:
+        self.arrived = threading.Event()
+        self.released = threading.Event()
+
+    def wait_arrived(self, timeout: float = 10.0) -> None:
+        """Block until the held request has arrived (fails the test after ``timeout``)."""
+        assert self.arrived.wait(timeout), "the request never reached the stand-in"
+
+    def release(self) -> None:
+        """Let the held request be applied and answered."""
+        self.released.set()
+
+
 class XenditStub:
     last_server_timing = ""  # of the last callback answered (the server's own account)
     """``invoices`` / ``payouts`` by id; ``calls``: (method, path) of every request;
@@ -40,6 +57,7 @@ class XenditStub:
         self.fail: dict[str, list[Any]] = {}
         self.payout_failures: dict[str, list[str]] = {}  # account number -> failure codes
         self.clock = lambda: datetime.now(timezone.utc)  # settable, like the core's
+        self.gates: dict[str, list[Gate]] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         stub = self
@@ -96,6 +114,11 @@ class XenditStub:
         with self._lock:
             queued = self.fail.get(route) or []
             failure = queued.pop(0) if queued else None
+            gates = self.gates.get(route) or []
+            gate = gates.pop(0) if gates else None
+        if gate is not None:  # held here, not yet applied, until the test releases it
+            gate.arrived.set()
+            gate.released.wait(timeout=30)
         if isinstance(failure, int):
             code = "RATE_LIMIT_EXCEEDED" if failure == 429 else "SERVER_ERROR"
             return self._answer(handler, failure, {"error_code": code, "message": "stub failure"})
@@ -208,6 +231,18 @@ class XenditStub:
             return 200, payout
 
     # ------------------------------------------------------------------ test controls
+    def gate(self, route: str) -> Gate:
+        """Hold the next request on ``route`` (after any already gated) until released."""
+        gate = Gate()
+        with self._lock:
+            self.gates.setdefault(route, []).append(gate)
+        return gate
+
+    def payouts_with_key_prefix(self, prefix: str) -> list[dict[str, Any]]:
+        """Payouts whose idempotency key starts with ``prefix``, in creation order."""
+        with self._lock:
+            return [p for p in self.payouts.values() if p["idempotency_key"].startswith(prefix)]
+
     def invoices_for(self, external_prefix: str) -> list[dict[str, Any]]:
         with self._lock:
             return [i for i in self.invoices.values()

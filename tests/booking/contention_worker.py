@@ -5,6 +5,7 @@ import threading
 from datetime import datetime
 from typing import Any
 
+from booking.availability import Rules
 from booking.bookings import BookingRequest, BookingService
 from booking.db import connect
 from booking.errors import SlotConflictError
@@ -25,7 +26,8 @@ def run(url: str, db_name: str, now: datetime, attempts: list[tuple[str, datetim
         barrier: Any, results: Any) -> None:
     """Start every attempt in its own thread once all processes reach the barrier."""
     db = connect(url, db_name)
-    svc = BookingService(db, race_catalog(), clock=lambda: now)
+    # 5-minute start grid: the race covers every cell alignment of the durations and buffers
+    svc = BookingService(db, race_catalog(), Rules(slot_minutes=5), clock=lambda: now)
     svc.free_slots("s30", now.date())  # warm the connection pool before the start signal
     local_go = threading.Barrier(len(attempts))
 

@@ -1,0 +1,35 @@
+"""Internals shared by the booking lifecycle modules: claim cells and what a refused write
+means (no I/O here)."""
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo.errors import DuplicateKeyError
+
+from booking.availability import Interval, cells
+
+
+class CellTaken(Exception):
+    """Internal: a claim cell of this staff member is already owned."""
+
+
+class Stale(Exception):
+    """Internal: the booking changed between read and compare-and-swap."""
+
+
+class CodeTaken(Exception):
+    """Internal: the random booking code is already in use."""
+
+
+class SlotTaken(Exception):
+    """Internal: a per-customer limit slot was taken by a concurrent request."""
+
+
+def claim_ids(staff_id: str, interval: Interval) -> list[str]:
+    """The claim cell ids (``<staff>@<cell>``) of a staff member's occupied interval."""
+    return [f"{staff_id}@{cell.strftime('%Y-%m-%dT%H:%M')}" for cell in cells(interval)]
+
+
+def duplicate_key_of(exc: DuplicateKeyError) -> dict[str, Any]:
+    """The key pattern of the unique index a write ran into."""
+    return (exc.details or {}).get("keyPattern") or {}

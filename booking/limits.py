@@ -1,0 +1,92 @@
+"""Per-customer limits at a business, enforced by the database like the plan limit.
+
+An active booking takes numbered slots under unique indexes: ``upcoming_slot``
+(``<business>:<customer>:<n>``, n ≤ ``max_upcoming``) while it is upcoming, and ``hold_slot``
+(n ≤ ``max_unpaid_holds``) while it waits for payment. The slots are written in the same
+single-document insert or compare-and-swap as the booking itself, so N parallel requests of one
+customer cannot take more than the limit; a booking gives its slots up in the update that moves
+it out of the status they count (``released_by``). An upcoming slot whose booking has ended is
+taken back on the next request.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable
+
+from pymongo.database import Database
+
+from booking.db import with_retries
+from booking.errors import CustomerLimitError
+from booking.models import PENDING_PAYMENT, UPCOMING_STATUSES
+
+HOLD_SLOT, UPCOMING_SLOT = "hold_slot", "upcoming_slot"
+SLOT_FIELDS = (HOLD_SLOT, UPCOMING_SLOT)
+
+
+@dataclass(frozen=True)
+class CustomerLimits:
+    """``BOOKING_MAX_UNPAID_HOLDS`` (3), ``BOOKING_MAX_UPCOMING`` (10) and
+    ``BOOKING_MAX_PAYMENT_ATTEMPTS`` (3); 0 switches a limit off."""
+
+    max_unpaid_holds: int = 3
+    max_upcoming: int = 10
+    max_payment_attempts: int = 3
+
+
+def released_by(target_status: str) -> dict[str, str]:
+    """The slot fields a booking gives up when it moves to ``target_status`` (an ``$unset``)."""
+    unset = {}
+    if target_status != PENDING_PAYMENT:
+        unset[HOLD_SLOT] = ""
+    if target_status not in UPCOMING_STATUSES:
+        unset[UPCOMING_SLOT] = ""
+    return unset
+
+
+class CustomerSlots:
+    """Finds free slot numbers for a customer's next active booking."""
+
+    def __init__(self, db: Database, limits: CustomerLimits,
+                 clock: Callable[[], datetime]) -> None:
+        self.db, self.limits, self.clock = db, limits, clock
+
+    def pick(self, business_id: str, customer_id: str, unpaid: bool) -> dict[str, str]:
+        """Slot fields for a new upcoming booking (``unpaid``: one waiting for payment).
+
+        Raises:
+            CustomerLimitError: the customer has no free slot of a kind.
+        """
+        fields: dict[str, str] = {}
+        if self.limits.max_upcoming > 0:
+            fields[UPCOMING_SLOT] = self._free(UPCOMING_SLOT, business_id, customer_id,
+                                               self.limits.max_upcoming, "upcoming")
+        if unpaid and self.limits.max_unpaid_holds > 0:
+            fields[HOLD_SLOT] = self._free(HOLD_SLOT, business_id, customer_id,
+                                           self.limits.max_unpaid_holds, "unpaid_holds")
+        return fields
+
+    def check_attempts(self, payment_attempt: int) -> None:
+        """Raise ``CustomerLimitError`` when a booking may not get another payment attempt."""
+        limit = self.limits.max_payment_attempts
+        if limit > 0 and payment_attempt >= limit:
+            raise CustomerLimitError("payment_attempts", limit)
+
+    def _free(self, field: str, business_id: str, customer_id: str, limit: int,
+              kind: str) -> str:
+        now = self.clock()
+        docs: list[dict[str, Any]] = with_retries(lambda: list(self.db.bookings.find(
+            {"customer_id": customer_id, "business_id": business_id, field: {"$exists": True}},
+            {field: 1, "end": 1})))
+        taken = set()
+        for doc in docs:
+            if field == UPCOMING_SLOT and doc["end"] <= now:  # over: no longer upcoming
+                with_retries(lambda: self.db.bookings.update_one(
+                    {"_id": doc["_id"], field: doc[field]}, {"$unset": {field: ""}}))
+                continue
+            taken.add(doc[field])
+        prefix = f"{business_id}:{customer_id}:"
+        for n in range(1, limit + 1):
+            if prefix + str(n) not in taken:
+                return prefix + str(n)
+        raise CustomerLimitError(kind, limit)

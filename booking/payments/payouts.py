@@ -1,0 +1,237 @@
+"""Payouts to vendor and villa (Payouts v2), and the refunds a business owes.
+
+One ``payouts`` document per booking and party. Its state machine, every move a
+compare-and-swap on (state, transfer_attempt, payout_id) that also bumps ``rev``:
+
+- SCHEDULED → REQUESTED (Xendit accepted the transfer) | FAILED (refused for now, ``retryable``:
+  sent again with the same key) | CANCELLED (the booking no longer stands paid);
+- FAILED (retryable) → REQUESTED | FAILED | CANCELLED;
+- REQUESTED → SUCCEEDED | FAILED (final) | SCHEDULED with the next ``transfer_attempt`` (Xendit
+  reported that very transfer FAILED for a temporary reason);
+- CANCELLED → REQUESTED only by a sender holding Xendit's answer for that attempt's key (the
+  transfer went out while the booking was being cancelled; the refund record nets it).
+
+A payout is sent only while its booking stands paid by the payment that scheduled it
+(CONFIRMED, or COMPLETED / NO_SHOW after it). A stale reader's CAS matches nothing, so two
+reconcilers racing make one transfer per party and attempt, with one ``Idempotency-key``.
+
+A refund (``refunds``, one per payment) says what the customer gets back (``amount``) and what
+was already paid out of it to which party (``paid_out``, ``paid_out_total``): what the business
+must claw back.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Optional
+
+from pymongo import ReturnDocument
+
+from booking.db import with_retries
+from booking.errors import UnknownEntityError
+from booking.models import CANCELLED, COMPLETED, CONFIRMED, NO_SHOW, Booking
+from booking.payments.common import (
+    FAILED, PAYOUT_CANCELLED, REQUESTED, SCHEDULED, SUCCEEDED, Context,
+)
+from booking.split import split_payment
+from booking.xendit import XenditError, XenditRetryableError
+
+logger = logging.getLogger(__name__)
+
+_TEMPORARY_PAYOUT_FAILURES = {"TEMPORARY_TRANSFER_ERROR", "INSUFFICIENT_BALANCE"}
+_PAID_BOOKING_STATUSES = (CONFIRMED, COMPLETED, NO_SHOW)
+_PAID_OUT_STATES = (REQUESTED, SUCCEEDED)
+_SENDABLE = {"$or": [{"state": SCHEDULED}, {"state": FAILED, "retryable": True}]}
+_MAX_CAS_ROUNDS = 5
+
+
+class Payouts:
+    """Schedules, sends, follows and cancels payouts; records refunds net of them."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    # ----------------------------------------------------------------- schedule
+    def schedule(self, booking: Booking, payment_id: str) -> None:
+        """One payout per party with a destination (vendor, villa); the platform keeps its
+        share. Scheduling twice changes nothing."""
+        catalog = self.ctx.core.catalog
+        business = catalog.business(booking.business_id)
+        villa = catalog.villa(booking.villa_id) if booking.villa_id else None
+        split = split_payment(booking.price, business, villa)
+        now = self.ctx.now()
+        for party, amount, destination in (("vendor", split.vendor, business.payout),
+                                           ("villa", split.villa, villa.payout if villa else None)):
+            if amount <= 0 or destination is None:
+                continue
+            with_retries(lambda: self.ctx.db.payouts.update_one({"_id": f"{booking.code}:{party}"}, {
+                "$setOnInsert": {
+                    "code": booking.code, "booking_id": booking.id, "payment_id": payment_id,
+                    "business_id": booking.business_id, "party": party, "amount": amount,
+                    "currency": booking.currency, "destination": destination.__dict__,
+                    "split": split.__dict__, "state": SCHEDULED, "transfer_attempt": 1,
+                    "rev": 1, "created_at": now, "updated_at": now}}, upsert=True))
+
+    # ----------------------------------------------------------------- CAS
+    def _cas(self, doc: dict[str, Any], fields: dict[str, Any],
+             unset: tuple[str, ...] = ()) -> Optional[dict[str, Any]]:
+        """Move ``doc`` if it is still in the (state, attempt, payout id) it was read in."""
+        update: dict[str, Any] = {"$set": {**fields, "updated_at": self.ctx.now()},
+                                  "$inc": {"rev": 1}}
+        if unset:
+            update["$unset"] = {name: "" for name in unset}
+        return with_retries(lambda: self.ctx.db.payouts.find_one_and_update(
+            {"_id": doc["_id"], "state": doc["state"],
+             "transfer_attempt": doc["transfer_attempt"], "payout_id": doc.get("payout_id")},
+            update, return_document=ReturnDocument.AFTER))
+
+    def _read(self, payout_doc_id: str) -> Optional[dict[str, Any]]:
+        return with_retries(lambda: self.ctx.db.payouts.find_one({"_id": payout_doc_id}))
+
+    # ----------------------------------------------------------------- send
+    def run(self, code: Optional[str] = None) -> int:
+        """Send scheduled payouts (of one booking, or all); returns how many were sent."""
+        query: dict[str, Any] = dict(_SENDABLE)
+        if code is not None:
+            query["code"] = code
+        docs = with_retries(lambda: list(self.ctx.db.payouts.find(query)))
+        return sum(self._send(doc) for doc in docs)
+
+    @staticmethod
+    def idempotency_key(doc: dict[str, Any]) -> str:
+        """Stable per booking, party and transfer attempt (a new attempt only after Xendit
+        reported the previous transfer FAILED for a temporary reason)."""
+        return f"payout-{doc['booking_id']}-{doc['party']}-{doc['transfer_attempt']}"
+
+    def _payable(self, doc: dict[str, Any]) -> bool:
+        try:
+            booking = self.ctx.core.get(doc["code"])
+        except UnknownEntityError:
+            return False
+        return booking.status in _PAID_BOOKING_STATUSES and booking.paid_by == doc["payment_id"]
+
+    def _send(self, doc: dict[str, Any]) -> int:
+        if not self._payable(doc):
+            if self._cas(doc, {"state": PAYOUT_CANCELLED, "retryable": False}) is not None:
+                logger.info("payout %s cancelled: the booking no longer stands paid", doc["_id"])
+                self._refund_cancelled(doc)
+            return 0
+        destination = doc["destination"]
+        body = {"reference_id": f"{doc['code']}-{doc['party']}-{doc['transfer_attempt']}",
+                "channel_code": destination["channel_code"],
+                "channel_properties": {"account_number": destination["account_number"],
+                                       "account_holder_name": destination["account_holder_name"]},
+                "amount": doc["amount"], "currency": doc["currency"],
+                "description": f"Booking {doc['code']}: {doc['party']} share"}
+        try:
+            answer = self.ctx.client.create_payout(body, self.idempotency_key(doc))
+        except XenditError as exc:
+            retryable = isinstance(exc, XenditRetryableError)
+            logger.error("payout %s failed%s: %s", doc["_id"],
+                         " (Xendit unavailable)" if retryable else "", exc)
+            self._cas(doc, {"state": FAILED, "retryable": retryable,
+                            "failure_code": exc.code or "XENDIT_UNAVAILABLE",
+                            "last_error": str(exc)})
+            return 0
+        requested = self._record_requested(doc, answer)
+        if requested is not None:
+            self.apply_status(requested, answer)
+        self.net_refund(doc["payment_id"], doc["code"])
+        return 1
+
+    def _record_requested(self, doc: dict[str, Any], answer: dict[str, Any]
+                          ) -> Optional[dict[str, Any]]:
+        """Xendit accepted transfer ``transfer_attempt`` of ``doc``: REQUESTED, from whatever
+        unsent state it is in now (another sender or a cancel may have moved it meanwhile)."""
+        fields = {"state": REQUESTED, "payout_id": answer.get("id"),
+                  "xendit_status": answer.get("status"), "retryable": False}
+        current: Optional[dict[str, Any]] = doc
+        for _ in range(_MAX_CAS_ROUNDS):
+            if current is None or current["transfer_attempt"] != doc["transfer_attempt"]:
+                return None
+            if current["state"] not in (SCHEDULED, FAILED, PAYOUT_CANCELLED) or current.get("payout_id"):
+                return None  # recorded by another sender of the same key
+            moved = self._cas(current, fields)
+            if moved is not None:
+                return moved
+            current = self._read(doc["_id"])
+        return None
+
+    # ----------------------------------------------------------------- follow
+    def apply_status(self, doc: dict[str, Any], answer: dict[str, Any]) -> None:
+        """Apply Xendit's status of the transfer ``doc`` was read with (CAS: a stale read
+        changes nothing)."""
+        status = answer.get("status")
+        if doc["state"] != REQUESTED or answer.get("id") != doc.get("payout_id"):
+            return
+        if status == "SUCCEEDED":
+            self._cas(doc, {"state": SUCCEEDED, "xendit_status": status})
+        elif status in ("FAILED", "CANCELLED", "REVERSED"):
+            code = answer.get("failure_code") or status
+            if (code in _TEMPORARY_PAYOUT_FAILURES
+                    and doc["transfer_attempt"] < self.ctx.settings.payout_transfer_attempts):
+                self._cas(doc, {"state": SCHEDULED, "xendit_status": status, "failure_code": code,
+                                "transfer_attempt": doc["transfer_attempt"] + 1},
+                          unset=("payout_id",))
+            else:
+                self._cas(doc, {"state": FAILED, "xendit_status": status,
+                                "failure_code": code, "retryable": False})
+        elif status and status != doc.get("xendit_status"):
+            self._cas(doc, {"xendit_status": status})
+        self.net_refund(doc["payment_id"], doc["code"])
+
+    def refresh(self) -> int:
+        """Read payouts not yet final from Xendit and record their status."""
+        docs = with_retries(lambda: list(self.ctx.db.payouts.find({"state": REQUESTED})))
+        for doc in docs:
+            try:
+                answer = self.ctx.client.get_payout(doc["payout_id"])
+            except XenditError as exc:
+                logger.warning("cannot read payout %s: %s", doc["_id"], exc)
+                continue
+            self.apply_status(doc, answer)
+        return len(docs)
+
+    # ----------------------------------------------------------------- cancel and refund
+    def cancel_unsent(self, code: str) -> int:
+        """The booking was cancelled: payouts not yet sent never will be; returns how many."""
+        result = with_retries(lambda: self.ctx.db.payouts.update_many(
+            {"code": code, **_SENDABLE},
+            {"$set": {"state": PAYOUT_CANCELLED, "retryable": False,
+                      "updated_at": self.ctx.now()}, "$inc": {"rev": 1}}))
+        return result.modified_count
+
+    def record_refund(self, doc: dict[str, Any], reason: str) -> None:
+        """Record that payment ``doc`` is owed back in full (once), net of what was paid out."""
+        with_retries(lambda: self.ctx.db.refunds.update_one({"_id": doc["_id"]}, {"$setOnInsert": {
+            "code": doc["code"], "business_id": doc["business_id"], "amount": doc["amount"],
+            "currency": doc["currency"], "reason": reason, "state": "NEEDED",
+            "paid_out": {}, "paid_out_total": 0, "paid_out_rev": 0,
+            "created_at": self.ctx.now()}}, upsert=True))
+        self.net_refund(doc["_id"], doc["code"])
+
+    def net_refund(self, payment_id: str, code: str) -> None:
+        """Write into the refund of ``payment_id`` (if there is one) what its payouts already
+        sent; a recomputation from older reads (smaller revision sum) never overwrites."""
+        docs = with_retries(lambda: list(self.ctx.db.payouts.find(
+            {"code": code, "payment_id": payment_id})))
+        rev = sum(d.get("rev", 1) for d in docs)
+        paid_out = {d["party"]: {"amount": d["amount"], "payout_id": d.get("payout_id"),
+                                 "state": d["state"]}
+                    for d in docs if d["state"] in _PAID_OUT_STATES}
+        with_retries(lambda: self.ctx.db.refunds.update_one(
+            {"_id": payment_id, "$or": [{"paid_out_rev": {"$lte": rev}},
+                                        {"paid_out_rev": {"$exists": False}}]},
+            {"$set": {"paid_out": paid_out, "paid_out_rev": rev,
+                      "paid_out_total": sum(p["amount"] for p in paid_out.values())}}))
+
+    def _refund_cancelled(self, payout: dict[str, Any]) -> None:
+        """A paid booking was cancelled without ``after_cancel`` (a crash): record its refund."""
+        try:
+            booking = self.ctx.core.get(payout["code"])
+        except UnknownEntityError:
+            return
+        if booking.status != CANCELLED or booking.paid_by != payout["payment_id"]:
+            return
+        payment = with_retries(lambda: self.ctx.db.payments.find_one({"_id": booking.paid_by}))
+        if payment is not None:
+            self.record_refund(payment, "booking cancelled after payment")

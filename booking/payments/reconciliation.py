@@ -1,0 +1,116 @@
+"""Reconciliation: apply what Xendit knows and we may have missed; safe anywhere, any time.
+
+Each run, in order:
+1. callbacks recorded but not processed (a crash after the 200);
+2. payments whose invoice was never created (Xendit unreachable, no key): created now and the
+   link sent, if the booking still waits for that attempt; withdrawn otherwise;
+3. payments still pending past their expiry (a callback that never came): re-read;
+4. holds past their ``hold_until``, whatever Xendit says: a live invoice is expired at Xendit
+   first (or, if it was paid, the payment applied); then the booking moves PENDING_PAYMENT →
+   EXPIRED by compare-and-swap, its time freed and the customer told (when we know where);
+5. payouts to send again or to follow to a final status.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any, Callable, Optional
+
+from booking.db import with_retries
+from booking.errors import BookingError
+from booking.models import PENDING_PAYMENT, Booking
+from booking.payments.callbacks import Callbacks
+from booking.payments.common import CREATING, LAPSED, NOTICE_LINK, PAID, PENDING, Context
+from booking.payments.invoices import Invoices
+from booking.payments.notices import Notices
+from booking.payments.payouts import Payouts
+from booking.xendit import XenditError
+
+logger = logging.getLogger(__name__)
+
+_CALLBACK_QUIET = timedelta(seconds=30)  # younger callbacks are still being processed
+
+
+class Reconciler:
+    """One reconciliation pass over callbacks, invoices, holds and payouts."""
+
+    def __init__(self, ctx: Context, invoices: Invoices, callbacks: Callbacks, payouts: Payouts,
+                 notices: Notices) -> None:
+        self.ctx, self.invoices, self.callbacks = ctx, invoices, callbacks
+        self.payouts, self.notices = payouts, notices
+
+    def reconcile(self) -> dict[str, int]:
+        """Run every step once (see the module docstring); returns what each step did."""
+        now = self.ctx.now()
+        done = {"callbacks": 0, "invoices_created": 0, "invoices_checked": 0,
+                "holds_released": 0, "payouts_sent": 0, "payouts_checked": 0}
+        for callback_id in self.callbacks.unprocessed(older_than=now - _CALLBACK_QUIET):
+            self._safely(self.callbacks.process, callback_id)
+            done["callbacks"] += 1
+        hold = timedelta(minutes=self.ctx.settings.invoice_duration_minutes)
+        grace = timedelta(seconds=self.ctx.settings.create_grace_seconds)
+        for doc in with_retries(lambda: list(self.ctx.db.payments.find(
+                {"state": CREATING, "created_at": {"$lt": now - grace}}))):
+            if doc["created_at"] + hold < now:
+                continue  # too late for a link: step 4 gives the time back
+            payment = self._safely(self.invoices.create, doc, True)
+            if payment is not None and payment.invoice_url:
+                self.notices.notify(doc, NOTICE_LINK)
+                done["invoices_created"] += 1
+        for doc in with_retries(lambda: list(self.ctx.db.payments.find(
+                {"state": PENDING, "expires_at": {"$lt": now}}))):
+            invoice = self._safely(self.ctx.client.get_invoice, doc["invoice_id"])
+            if invoice is not None:
+                self._safely(self.callbacks.apply_invoice, invoice)
+                done["invoices_checked"] += 1
+        for booking in self._holds_over(now, hold):
+            if self._safely(self.release_hold, booking):
+                done["holds_released"] += 1
+        done["payouts_sent"] = self.payouts.run()
+        done["payouts_checked"] = self.payouts.refresh()
+        return done
+
+    def _holds_over(self, now: datetime, hold: timedelta) -> list[Booking]:
+        """Bookings still PENDING_PAYMENT after their hold (``hold_until``; bookings stored
+        before it existed: ``created_at`` plus the invoice duration)."""
+        docs = with_retries(lambda: list(self.ctx.db.bookings.find(
+            {"status": PENDING_PAYMENT,
+             "$or": [{"hold_until": {"$lt": now}},
+                     {"hold_until": None, "created_at": {"$lt": now - hold}}]})))
+        return [Booking.from_doc(d) for d in docs]
+
+    def release_hold(self, booking: Booking) -> bool:
+        """Give a lapsed hold's time back; True when the booking moved to EXPIRED."""
+        doc = with_retries(lambda: self.ctx.db.payments.find_one(
+            {"code": booking.code, "attempt": booking.payment_attempt}))
+        if doc is None:  # never asked for a payment (the action server died after create)
+            return self.ctx.core.release_hold(booking.code, booking.payment_attempt)
+        if doc["state"] == PAID:
+            return False  # money came: the paid invoice confirms it (or refunds it)
+        invoice = self._live_invoice(doc)
+        if invoice is not None and invoice.get("status") in ("PAID", "SETTLED"):
+            self.callbacks.apply_invoice(invoice)
+            return False
+        if invoice is not None and invoice.get("status") == "PENDING":
+            self.invoices.expire_at_xendit(invoice["id"])  # best effort: the hold is over
+        self.invoices.lapse(doc, invoice["id"] if invoice else None)
+        return self.invoices.release(doc) == "expired: time released"
+
+    def _live_invoice(self, doc: dict[str, Any]) -> Optional[dict[str, Any]]:
+        """The attempt's invoice as Xendit has it, or None (none made, or Xendit unreachable)."""
+        try:
+            if doc.get("invoice_id"):
+                return self.ctx.client.get_invoice(doc["invoice_id"])
+            if doc["state"] != LAPSED:
+                return self.ctx.client.live_invoice(doc["_id"])
+        except XenditError as exc:
+            logger.warning("hold of %s ends without Xendit's word: %s", doc["code"], exc)
+        return None
+
+    @staticmethod
+    def _safely(call: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return call(*args)
+        except (XenditError, BookingError) as exc:
+            logger.error("reconciliation step %s failed: %s", getattr(call, "__name__", call), exc)
+            return None
