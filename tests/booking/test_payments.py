@@ -351,3 +351,23 @@ def test_odd_field_names_in_a_callback_are_stored_as_sent(payments, db):
     assert payments.record_callback(body) is True
     assert payments.record_callback(body) is False  # a replay
     assert json.loads(db.xendit_callbacks.find_one({"_id": "inv-odd:PAID"})["body"]) == body
+
+
+def ttl_of(collection, field: str):
+    [ttl] = [i.get("expireAfterSeconds") for i in collection.index_information().values()
+             if i["key"] == [(field, 1)]]
+    return ttl
+
+
+def test_callbacks_and_notices_are_kept_for_the_retention_period(
+        db, clock, xendit, seed_catalog, monkeypatch):
+    make_payments(db, clock, xendit, seed_catalog)  # the default: 90 days
+    assert ttl_of(db.xendit_callbacks, "received_at") == 90 * 86400
+    assert ttl_of(db.payment_notices, "created_at") == 90 * 86400
+    monkeypatch.setenv("DATA_RETENTION_DAYS", "7")
+    settings = PaymentSettings.from_env()
+    assert settings.retention_days == 7
+    payments = make_payments(db, clock, xendit, seed_catalog)
+    PaymentService(payments.core, payments.client, settings).ensure_indexes()  # changed: collMod
+    assert ttl_of(db.xendit_callbacks, "received_at") == 7 * 86400
+    assert ttl_of(db.payment_notices, "created_at") == 7 * 86400
