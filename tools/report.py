@@ -31,6 +31,15 @@ def render(funnels: list[Funnel], start: datetime, end: datetime) -> str:
     return "\n".join(lines)
 
 
+def _clawback(refund: dict) -> str:
+    """What was already paid out of a refunded payment, to claw back from whom."""
+    paid_out = refund.get("paid_out") or {}
+    if not paid_out:
+        return ""
+    parties = ", ".join(f"{party} {p['amount']:,d}" for party, p in sorted(paid_out.items()))
+    return f"  (already paid out: {parties}; claw back {refund.get('paid_out_total', 0):,d})"
+
+
 def render_payments(figures: list[PaymentFigures]) -> str:
     """Payments, payouts by state, and what needs a person (failed payouts, refunds owed)."""
     lines = ["", "Payments (paid in the period) and payouts", f"{'business':28} {'paid':>5} "
@@ -46,7 +55,8 @@ def render_payments(figures: list[PaymentFigures]) -> str:
     refunds = [(f.business_id, r) for f in figures for r in f.refunds_needed]
     if refunds:
         lines += ["", "REFUNDS NEEDED"]
-        lines += [f"  {b:28} {r['code']} {r['amount']:>10,d}  {r['reason']}" for b, r in refunds]
+        lines += [f"  {b:28} {r['code']} {r['amount']:>10,d}  {r['reason']}" + _clawback(r)
+                  for b, r in refunds]
     return "\n".join(lines)
 
 

@@ -56,3 +56,14 @@ def test_report_shows_failed_payouts_and_refunds_owed(db, db_name, mongo_url, se
     failed = out.split("FAILED PAYOUTS")[1].splitlines()[1].split()
     assert failed == ["ubud-serenity-spa", "BK222222", "villa", "67,500", "INVALID_DESTINATION"]
     assert "BK333333" in out.split("REFUNDS NEEDED")[1]
+
+
+def test_a_refund_shows_what_was_already_paid_out_to_claw_back():
+    from booking.analytics import PaymentFigures
+    from tools.report import render_payments
+
+    refund = {"code": "BK000001", "amount": 350000, "reason": "booking cancelled after payment",
+              "paid_out": {"vendor": {"amount": 280000, "payout_id": "disb-1",
+                                      "state": "SUCCEEDED"}}, "paid_out_total": 280000}
+    text = render_payments([PaymentFigures("spa", 1, 350000, {"SUCCEEDED": 1}, [], [refund])])
+    assert "already paid out: vendor 280,000; claw back 280,000" in text
