@@ -22,7 +22,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from booking import orders
-from booking.availability import Interval, Rules, Slot, cells, occupied_interval
+from booking.availability import Interval, Rules, Slot, occupied_interval
 from booking.catalog import Catalog
 from booking.db import with_retries
 from booking.errors import (
@@ -33,7 +33,7 @@ from booking.errors import (
     UnknownEntityError,
     ValidationError,
 )
-from booking.claims import CellTaken, CodeTaken, SlotTaken, Stale, claim_ids, duplicate_key_of
+from booking.claims import CellTaken, SlotTaken, Stale, claim_ids, duplicate_key_of
 from booking.holds import PaymentHolds
 from booking.limits import SLOT_FIELDS, CustomerLimits, CustomerSlots, released_by
 from booking.slots import ALTERNATIVES, AvailabilityService

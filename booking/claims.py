@@ -17,10 +17,6 @@ class Stale(Exception):
     """Internal: the booking changed between read and compare-and-swap."""
 
 
-class CodeTaken(Exception):
-    """Internal: the random booking code is already in use."""
-
-
 class SlotTaken(Exception):
     """Internal: a per-customer limit slot was taken by a concurrent request."""
 

@@ -2,7 +2,8 @@
 
 One module per state machine, composed here by ``PaymentService``:
 
-- ``invoices``: a booking's invoice attempts (``payments``: CREATING → PENDING → PAID | EXPIRED);
+- ``invoices``: a booking's invoice attempts (``payments``: CREATING → PENDING → PAID |
+  EXPIRED);
 - ``callbacks``: recorded before the 200, applied by re-reading the invoice; outcomes set once;
 - ``payouts``: vendor and villa shares (SCHEDULED → REQUESTED → SUCCEEDED | FAILED, or
   CANCELLED with the booking) and the refunds owed, net of what went out;
@@ -146,7 +147,8 @@ class PaymentService:
         """The news ``kind`` of a payment, if the server wrote it (``None`` otherwise)."""
         return self.notices.notice(payment_id, kind)
 
-    def claim_notice(self, stale_after: timedelta = timedelta(minutes=5)) -> Optional[dict[str, Any]]:
+    def claim_notice(self, stale_after: timedelta = timedelta(minutes=5)
+                     ) -> Optional[dict[str, Any]]:
         """The next notice to send (claimed); one left claimed by a crashed sender is sent
         again after ``stale_after``."""
         return self.notices.claim(stale_after)

@@ -63,7 +63,8 @@ class Payouts:
                                            ("villa", split.villa, villa.payout if villa else None)):
             if amount <= 0 or destination is None:
                 continue
-            with_retries(lambda: self.ctx.db.payouts.update_one({"_id": f"{booking.code}:{party}"}, {
+            doc_id = f"{booking.code}:{party}"
+            with_retries(lambda: self.ctx.db.payouts.update_one({"_id": doc_id}, {
                 "$setOnInsert": {
                     "code": booking.code, "booking_id": booking.id, "payment_id": payment_id,
                     "business_id": booking.business_id, "party": party, "amount": amount,
@@ -148,7 +149,8 @@ class Payouts:
         for _ in range(_MAX_CAS_ROUNDS):
             if current is None or current["transfer_attempt"] != doc["transfer_attempt"]:
                 return None
-            if current["state"] not in (SCHEDULED, FAILED, PAYOUT_CANCELLED) or current.get("payout_id"):
+            unsent = current["state"] in (SCHEDULED, FAILED, PAYOUT_CANCELLED)
+            if not unsent or current.get("payout_id"):
                 return None  # recorded by another sender of the same key
             moved = self._cas(current, fields)
             if moved is not None:

@@ -51,8 +51,10 @@ class Reconciler:
         grace = timedelta(seconds=self.ctx.settings.create_grace_seconds)
         for doc in with_retries(lambda: list(self.ctx.db.payments.find(
                 {"state": CREATING, "created_at": {"$lt": now - grace}}))):
-            if doc["created_at"] + hold < now:
-                continue  # too late for a link: step 4 gives the time back
+            if doc["created_at"] + hold < now:  # too late for a link: step 4 frees the time
+                if not self._safely(self.invoices.wanted, doc):
+                    self._safely(self.invoices.withdraw, doc)  # its booking moved on
+                continue
             payment = self._safely(self.invoices.create, doc, True)
             if payment is not None and payment.invoice_url:
                 self.notices.notify(doc, NOTICE_LINK)

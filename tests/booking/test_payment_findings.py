@@ -6,6 +6,8 @@ import threading
 from datetime import timedelta
 from typing import Any, Callable
 
+import pytest
+
 from booking.models import CANCELLED, CONFIRMED, EXPIRED, PENDING_PAYMENT
 from booking.split import split_payment
 from tests.booking.test_db_faults import fail_point
@@ -186,15 +188,19 @@ def test_a_booking_cancelled_while_its_invoice_was_being_created_gets_no_link(
     assert doc["state"] == "EXPIRED" and doc["outcome"] == "withdrawn"
 
 
-def test_reconciliation_checks_the_booking_before_creating_an_invoice(payments, xendit, db, clock):
+@pytest.mark.parametrize("minutes", [3, 31])  # within the hold, and after it
+def test_reconciliation_checks_the_booking_before_creating_an_invoice(
+        payments, xendit, db, clock, minutes):
     xendit.fail["create_invoice"] = [500] * 4
     booking = book(payments)
     payments.request_payment(booking, CHAT)
     payments.core.cancel(booking.code)  # cancelled elsewhere; after_cancel never ran
-    clock.now += timedelta(minutes=3)
+    clock.now += timedelta(minutes=minutes)
     assert payments.reconcile()["invoices_created"] == 0
     assert xendit.invoices_for(booking.code) == [] and notices(db) == []
     assert db.bookings.find_one({"code": booking.code})["status"] == CANCELLED
+    doc = db.payments.find_one({"_id": f"{booking.code}-1"})
+    assert doc["state"] == "EXPIRED" and doc["outcome"] == "withdrawn"
 
 
 # ------------------------------------------------------------------ d. stale payout refresh
