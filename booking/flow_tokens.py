@@ -1,7 +1,10 @@
-"""Flow tokens: unguessable, bound to one customer and business, expiring."""
+"""Flow tokens: unguessable, bound to one customer and business, expiring (MongoDB removes
+each one at its ``expires_at``: a TTL index, made by the first token issued in a process and
+by the WhatsApp channel at start)."""
 from __future__ import annotations
 
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,6 +16,8 @@ from booking.db import with_retries
 from booking.errors import BookingError
 
 TOKEN_TTL = timedelta(hours=1)
+_indexed: set[tuple[int, str]] = set()  # (client, database) whose TTL index this process made
+_indexing = threading.Lock()
 
 
 class FlowTokenError(BookingError):
@@ -37,12 +42,19 @@ class FlowTokens:
         self.db = db
 
     def ensure_indexes(self) -> None:
-        """TTL clean-up of expired tokens."""
-        self.db.flow_tokens.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
+        """TTL clean-up of expired tokens (once per database and process)."""
+        key = (id(self.db.client), self.db.name)
+        with _indexing:
+            if key in _indexed:
+                return
+            with_retries(lambda: self.db.flow_tokens.create_index(
+                [("expires_at", ASCENDING)], expireAfterSeconds=0))
+            _indexed.add(key)
 
     def issue(self, customer_id: str, business_id: str, now: datetime,
               ttl: timedelta = TOKEN_TTL) -> str:
         """A new token for one customer of one business."""
+        self.ensure_indexes()
         token = secrets.token_urlsafe(32)
         with_retries(lambda: self.db.flow_tokens.insert_one(
             {"_id": token, "customer_id": customer_id, "business_id": business_id,

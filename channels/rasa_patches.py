@@ -1,4 +1,4 @@
-"""Three fixes to Rasa 3.6 itself, applied when the Rasa server loads our channels.
+"""Four fixes to Rasa 3.6 itself, applied when the Rasa server loads our channels.
 
 1. An apology instead of silence. When the action server cannot be reached (or fails),
 ``RemoteAction.run`` raises, and Rasa's processor logs the error and carries on with the action's
@@ -19,12 +19,21 @@ validator reused; the validation of each answer and the error raised are unchang
 a new TCP connection, for every call: every custom action paid a connect and a session set-up
 (12 % of the Rasa server's CPU under sustained load in a py-spy profile). Here each endpoint
 keeps one session per event loop, with keep-alive connections.
+
+4. Network waits do not hold a turn slot. A server runs only a few WhatsApp turns at once
+(``WHATSAPP_MAX_CONCURRENT_TURNS``: turns are CPU on the event loop). The worker running a turn
+puts its ``TurnSlot`` in the ``current_turn`` context variable; every ``EndpointConfig.request``
+(the action server call, where Xendit invoice creation happens) and every Graph send
+(``network_wait()``) gives the slot back while it waits and takes it again afterwards, so a
+slow action or a rate-limited send does not stop other customers' turns.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import logging
-from typing import Any, Dict, List, Text
+from typing import Any, AsyncIterator, Dict, List, Optional, Text
 
 import aiohttp
 from jsonschema import ValidationError, validators
@@ -40,6 +49,51 @@ APOLOGY = "Sorry, something went wrong on our side. Please try again in a moment
 _validator: Any = None
 _run = RemoteAction.run
 _new_session = EndpointConfig.session
+_request = EndpointConfig.request
+
+
+class TurnSlot:
+    """One of a server's turn slots, held while a turn does CPU work (``async with``)."""
+
+    def __init__(self, slots: asyncio.Semaphore) -> None:
+        self.slots = slots
+        self.held = False
+
+    async def __aenter__(self) -> "TurnSlot":
+        await self.slots.acquire()
+        self.held = True
+        self._token = current_turn.set(self)
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        current_turn.reset(self._token)
+        if self.held:
+            self.held = False
+            self.slots.release()
+
+    @contextlib.asynccontextmanager
+    async def released(self) -> AsyncIterator[None]:
+        """Give the slot back for the duration of a network wait, then take it again."""
+        if not self.held:
+            yield
+            return
+        self.held = False
+        self.slots.release()
+        try:
+            yield
+        finally:
+            await self.slots.acquire()  # cancelled while waiting: not held, nothing to give
+            self.held = True
+
+
+current_turn: contextvars.ContextVar[Optional[TurnSlot]] = contextvars.ContextVar(
+    "current_turn", default=None)
+
+
+def network_wait() -> Any:
+    """``async with network_wait():`` around a network call made during a turn."""
+    slot = current_turn.get()
+    return slot.released() if slot is not None else contextlib.nullcontext()
 
 
 class _Kept:
@@ -84,6 +138,11 @@ async def _run_or_apologise(self: RemoteAction, output_channel: Any, nlg: Any, t
         return [BotUttered(text, metadata={"action_failed": self.name()})]
 
 
+async def _request_outside_the_slot(self: EndpointConfig, *args: Any, **kwargs: Any) -> Any:
+    async with network_wait():
+        return await _request(self, *args, **kwargs)
+
+
 def _validate_action_result(self: RemoteAction, result: Dict[Text, Any]) -> bool:
     global _validator
     if _validator is None:
@@ -104,3 +163,4 @@ def _validate_action_result(self: RemoteAction, result: Dict[Text, Any]) -> bool
 RemoteAction._validate_action_result = _validate_action_result  # type: ignore[assignment]
 RemoteAction.run = _run_or_apologise  # type: ignore[assignment]
 EndpointConfig.session = _kept_session  # type: ignore[assignment]
+EndpointConfig.request = _request_outside_the_slot  # type: ignore[assignment]

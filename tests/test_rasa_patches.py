@@ -106,3 +106,76 @@ def test_action_calls_reuse_one_connection():
         server.close()
     assert [[e.text for e in events] for events in answers] == [["Hello"]] * 3
     assert len(server.peers) == 1  # one keep-alive connection, not one per call
+
+
+class _SlowActionServer:
+    """An action server whose answers wait until ``go`` is set; ``called`` is set on arrival."""
+
+    def __init__(self) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.called, self.go = threading.Event(), threading.Event()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length") or 0))
+                server.called.set()
+                server.go.wait(30)
+                raw = json.dumps({"events": [], "responses": [{"text": "Invoice ready"}]}).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/webhook"
+
+    def close(self) -> None:
+        self.go.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_slow_action_gives_its_turn_slot_to_other_customers():
+    """One turn slot: while customer A's action waits on the action server (say, Xendit
+    creating an invoice), customer B's turn runs; A gets the slot back for the rest."""
+    from channels.rasa_patches import TurnSlot, current_turn
+
+    slow = _SlowActionServer()
+
+    async def scenario() -> list[str]:
+        slots = asyncio.Semaphore(1)
+        order: list[str] = []
+
+        async def turn_a() -> None:
+            async with TurnSlot(slots) as slot:
+                events = await _run(slow.url)
+                assert slot.held and current_turn.get() is slot  # taken again afterwards
+                order.append("A: " + events[0].text)
+
+        async def turn_b() -> None:
+            async with TurnSlot(slots):
+                order.append("B ran")
+
+        a = asyncio.create_task(turn_a())
+        await asyncio.to_thread(slow.called.wait, 30)  # A is waiting on the action server
+        try:
+            await asyncio.wait_for(turn_b(), 10)
+        finally:
+            slow.go.set()
+        await a
+        assert current_turn.get() is None and not slots.locked()
+        return order
+
+    try:
+        assert asyncio.run(scenario()) == ["B ran", "A: Invoice ready"]
+    finally:
+        slow.close()

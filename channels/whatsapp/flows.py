@@ -112,6 +112,8 @@ class BookingFlow:
             try:
                 day = date.fromisoformat(str(data.get("date"))[:10])
             except ValueError:
+                day = None
+            if day is None or not self._bookable(session, day):
                 return self._date_screen(session, chosen["service"], "Please choose a day.")
             return self._time_screen(session, chosen["service"], day)
         if screen == "TIME":
@@ -120,7 +122,7 @@ class BookingFlow:
                 start = datetime.fromisoformat(str(data.get("slot")))
                 free = {slot.start for slot in self.core.free_slots(
                     chosen["service"], start.astimezone(tz).date())}
-            except (ValueError, TypeError):
+            except (ValueError, TypeError, OverflowError):  # OverflowError: year 1 at +23:00
                 free, start = set(), None
             if start not in free:
                 return self._date_screen(session, chosen["service"],
@@ -130,7 +132,8 @@ class BookingFlow:
         if screen == "DETAILS":
             if "slot" not in chosen:
                 return self._date_screen(session, chosen["service"])
-            villa = data.get("villa") if data.get("villa") in self.core.catalog.villas else None
+            villa = data.get("villa") if isinstance(data.get("villa"), str) else None
+            villa = villa if villa in self.core.catalog.villas else None
             details = {"name": str(data.get("name") or "")[:80], "villa": villa,
                        "notes": str(data.get("notes") or "")[:500]}
             self.tokens.remember(session.token, **details)
@@ -141,6 +144,11 @@ class BookingFlow:
                       "villa": chosen.get("villa"), "notes": chosen.get("notes", "")}
             return {"screen": SUCCESS, "data": {"extension_message_response": {"params": params}}}
         return self._service_screen(session, "Let's start again.")
+
+    def _bookable(self, session: FlowSession, day: date) -> bool:
+        """Whether ``day`` is within the booking horizon (a typed date may be anything)."""
+        today = self.core.clock().astimezone(self.core.catalog.business(session.business_id).tz).date()
+        return today <= day <= today + timedelta(days=self.core.rules.horizon.days)
 
     def _back(self, session: FlowSession, screen: Any) -> dict:
         chosen = session.data

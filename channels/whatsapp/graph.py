@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 from dataclasses import dataclass
@@ -9,8 +10,8 @@ from typing import Any, Optional
 
 import aiohttp
 
+from booking.retry import Backoff, retry_async
 from channels.whatsapp.errors import (
-    GraphError,
     PermanentGraphError,
     RetryableGraphError,
     UncertainDeliveryError,
@@ -78,33 +79,36 @@ class GraphClient:
         await self._post(f"/{phone_number_id}/messages", body, attempts=1)
 
     async def _post(self, path: str, body: dict[str, Any], attempts: Optional[int] = None) -> Any:
-        attempts = attempts or self.config.attempts
+        """POST ``body``; what Meta did not accept is retried (``booking.retry``: the base
+        doubling, 131056 at 4^n as Meta asks), what may have reached it never is."""
         url = self.config.api_url + path
-        for attempt in range(1, attempts + 1):
-            try:
-                http = await self._http()
-                async with http.post(url, json=body) as response:
-                    payload = await response.json(content_type=None)
-                    if response.status < 300:
-                        return payload
-                    error = classify(response.status, payload)
-            except (aiohttp.ClientConnectorError, ConnectionRefusedError) as exc:
-                error = RetryableGraphError(None, f"cannot connect: {exc}")  # never sent
-            except (asyncio.TimeoutError, aiohttp.ServerDisconnectedError,
-                    aiohttp.ClientPayloadError) as exc:
-                raise UncertainDeliveryError(None, f"no answer: {exc!r}") from exc
-            except ValueError as exc:  # not JSON
-                raise PermanentGraphError(None, f"unreadable answer: {exc}") from exc
-            if not isinstance(error, RetryableGraphError) or attempt == attempts:
-                raise error
-            delay = self._delay(error, attempt)
-            logger.warning("Graph %s (attempt %d/%d), retrying in %.2fs", error, attempt,
-                           attempts, delay)
-            await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
+        retries = itertools.count(1)
 
-    def _delay(self, error: GraphError, attempt: int) -> float:
-        base = self.config.retry_base_seconds
-        if error.code == PAIR_RATE_LIMIT:  # Meta: back off 4^n seconds for one user
-            return base * 4 ** attempt
-        return base * 2 ** (attempt - 1)
+        def wait_for(error: BaseException, planned: float) -> float:
+            attempt = next(retries)
+            if getattr(error, "code", None) == PAIR_RATE_LIMIT:  # back off 4^n for one user
+                return self.config.retry_base_seconds * 4 ** attempt
+            return planned
+
+        policy = Backoff(base=self.config.retry_base_seconds, factor=2.0, cap=float("inf"),
+                         attempts=attempts or self.config.attempts)
+        return await retry_async(lambda: self._post_once(url, body),
+                                 lambda exc: isinstance(exc, RetryableGraphError), policy,
+                                 what=f"Graph POST {path.rsplit('/', 1)[-1]}", wait_for=wait_for)
+
+    async def _post_once(self, url: str, body: dict[str, Any]) -> Any:
+        """One POST; a typed ``GraphError`` for anything but success."""
+        try:
+            http = await self._http()
+            async with http.post(url, json=body) as response:
+                payload = await response.json(content_type=None)
+                if response.status < 300:
+                    return payload
+                raise classify(response.status, payload)
+        except (aiohttp.ClientConnectorError, ConnectionRefusedError) as exc:
+            raise RetryableGraphError(None, f"cannot connect: {exc}") from exc  # never sent
+        except (asyncio.TimeoutError, aiohttp.ServerDisconnectedError,
+                aiohttp.ClientPayloadError) as exc:
+            raise UncertainDeliveryError(None, f"no answer: {exc!r}") from exc
+        except ValueError as exc:  # not JSON
+            raise PermanentGraphError(None, f"unreadable answer: {exc}") from exc

@@ -4,9 +4,13 @@ customer's lease (so several Rasa servers can share one database).
 
 Per customer, ``wa_senders`` holds the next sequence number (taken with ``$inc`` when a message
 is recorded, so arrival order holds across servers) and the lease: which server is draining the
-customer's messages, until when.
+customer's messages, until when (renewed while a turn runs). Every write about a claimed
+message is fenced by the claim (owner and attempt): a server that lost the lease changes nothing.
+It also counts the customer's messages per flood window (``flood``): past the limit, one
+message gets a "please slow down" reply and the rest are kept as ``throttled``, not run.
 
-Blocking pymongo calls; the channel runs them in worker threads.
+Records are kept ``retention`` (TTL indexes, ``DATA_RETENTION_DAYS``). Blocking pymongo calls;
+the channel runs them in worker threads.
 """
 from __future__ import annotations
 
@@ -21,11 +25,16 @@ from pymongo.errors import DuplicateKeyError
 
 from booking.db import with_retries
 from channels.whatsapp.parse import Inbound, Status
+from channels.whatsapp.retention import ensure_ttl
 
 logger = logging.getLogger(__name__)
 
 RECEIVED, PROCESSING, DONE, FAILED = "received", "processing", "done", "failed"
+THROTTLED, REFUSED = "throttled", "refused"  # kept, never run: a flood, an unknown number
+SLOW_DOWN = "slow_down"  # the ``notice`` of the one message answered "please slow down"
 LEASE = timedelta(minutes=2)
+RETENTION = timedelta(days=90)
+CHOICE_PAGES_RETENTION = timedelta(days=7)
 
 
 def _now() -> datetime:
@@ -36,38 +45,68 @@ class Inbox:
     """Inbound messages, delivery statuses and outbound records of the WhatsApp channel."""
 
     def __init__(self, db: Database, tracker_events: str = "trackers_events",
-                 record_attempts: int = 3) -> None:
+                 record_attempts: int = 3, lease: timedelta = LEASE,
+                 flood: tuple[int, timedelta] = (20, timedelta(seconds=60)),
+                 retention: timedelta = RETENTION) -> None:
         self.db = db
         self.tracker_events = tracker_events
         self.record_attempts = record_attempts
+        self.lease = lease
+        self.flood_messages, self.flood_window = flood
+        self.retention = retention
 
     def ensure_indexes(self) -> None:
-        """Indexes for ordered claiming and recovery."""
+        """Indexes for ordered claiming and recovery, and the retention of every record."""
         self.db.wa_inbox.create_index([("sender", ASCENDING), ("status", ASCENDING),
                                        ("seq", ASCENDING)])
         self.db.wa_inbox.create_index([("status", ASCENDING), ("lease_until", ASCENDING)])
-        self.db.wa_choice_pages.create_index("created_at", expireAfterSeconds=7 * 86400)
         self.db.wa_outbox.create_index([("status", ASCENDING), ("next_at", ASCENDING)])
+        ensure_ttl(self.db.wa_choice_pages, "created_at", CHOICE_PAGES_RETENTION)
+        ensure_ttl(self.db.wa_inbox, "received_at", self.retention)
+        ensure_ttl(self.db.wa_statuses, "received_at", self.retention)
+        ensure_ttl(self.db.wa_outbox, "at", self.retention)
 
-    def record(self, message: Inbound, business_id: Optional[str]) -> bool:
-        """Store a message; False when this id was already stored (a duplicate delivery)."""
-        seq = with_retries(lambda: self._next_seq(message.sender), self.record_attempts)
+    def record(self, message: Inbound, business_id: Optional[str]) -> Optional[str]:
+        """Store a message; its status (``received``, or ``throttled`` past the flood limit,
+        ``refused`` without a business), or None when this id was already stored."""
+        if with_retries(lambda: self.db.wa_inbox.find_one({"_id": message.message_id},
+                                                          {"_id": 1}), self.record_attempts):
+            return None  # a repeated delivery: counted neither in the sequence nor the flood
         doc = {"_id": message.message_id, **asdict(message), "business_id": business_id,
-               "status": RECEIVED, "received_at": _now(), "seq": seq, "attempts": 0}
+               "status": RECEIVED, "received_at": _now(), "seq": 0, "attempts": 0}
         del doc["message_id"]
+        if business_id is None:
+            doc["status"] = REFUSED
+        else:
+            doc["seq"], count = with_retries(lambda: self._next_seq(message.sender),
+                                             self.record_attempts)
+            if count == self.flood_messages + 1:
+                doc["notice"] = SLOW_DOWN  # answered once, in order, instead of a turn
+            elif count > self.flood_messages:
+                doc["status"] = THROTTLED
         try:
             with_retries(lambda: self.db.wa_inbox.insert_one(doc), self.record_attempts)
-            return True
+            return doc["status"]
         except DuplicateKeyError:
-            return False
+            return None
 
-    def _next_seq(self, sender: str) -> int:
-        """The customer's next sequence number (shared by every server)."""
+    def _next_seq(self, sender: str) -> tuple[int, int]:
+        """The customer's next sequence number (shared by every server) and how many messages
+        they sent in the current flood window, this one included (one atomic update)."""
+        now = _now()
+        fresh = {"$or": [{"$eq": [{"$type": "$flood_since"}, "missing"]},
+                         {"$lte": ["$flood_since", now - self.flood_window]}]}
+        pipeline = [
+            {"$set": {"seq": {"$add": [{"$ifNull": ["$seq", 0]}, 1]}, "_fresh": fresh}},
+            {"$set": {"flood_since": {"$cond": ["$_fresh", {"$literal": now}, "$flood_since"]},
+                      "flood_count": {"$cond": ["$_fresh", 1, {"$add": ["$flood_count", 1]}]}}},
+            {"$unset": "_fresh"}]
         for _ in range(2):
             try:
-                return self.db.wa_senders.find_one_and_update(
-                    {"_id": sender}, {"$inc": {"seq": 1}}, projection={"seq": 1}, upsert=True,
-                    return_document=ReturnDocument.AFTER)["seq"]
+                doc = self.db.wa_senders.find_one_and_update(
+                    {"_id": sender}, pipeline, projection={"seq": 1, "flood_count": 1},
+                    upsert=True, return_document=ReturnDocument.AFTER)
+                return doc["seq"], doc["flood_count"]
             except DuplicateKeyError:  # two first messages at once: the other upsert won
                 continue
         raise AssertionError("unreachable")
@@ -82,20 +121,38 @@ class Inbox:
         except DuplicateKeyError:
             return False
 
-    def claim_next(self, sender: str) -> Optional[dict[str, Any]]:
-        """The customer's oldest unprocessed message, leased to the caller; None when none.
+    def claim_next(self, sender: str, owner: str = "") -> Optional[dict[str, Any]]:
+        """The customer's oldest unprocessed message, leased to ``owner``; None when none.
 
         A message stays claimed until ``finish``; one whose lease ran out (its process died
-        mid-way) can be claimed again. One worker per customer calls this, so a customer's
-        messages are handled one at a time in arrival order.
+        mid-way) can be claimed again, as a new attempt. One worker per customer calls this,
+        so a customer's messages are handled one at a time in arrival order. The returned
+        document is the claim that ``renew``, ``finish`` and ``put_back`` are fenced by.
         """
         now = _now()
         return with_retries(lambda: self.db.wa_inbox.find_one_and_update(
             {"sender": sender, "$or": [{"status": RECEIVED},
                                        {"status": PROCESSING, "lease_until": {"$lt": now}}]},
-            {"$set": {"status": PROCESSING, "lease_until": now + LEASE},
+            {"$set": {"status": PROCESSING, "lease_until": now + self.lease, "owner": owner},
              "$inc": {"attempts": 1}},
             sort=[("seq", ASCENDING)], return_document=ReturnDocument.AFTER))
+
+    @staticmethod
+    def _claimed(claim: dict[str, Any]) -> dict[str, Any]:
+        """The filter matching a message only while it is still this claim."""
+        return {"_id": claim["_id"], "status": PROCESSING, "owner": claim.get("owner", ""),
+                "attempts": claim["attempts"]}
+
+    def renew(self, claim: dict[str, Any]) -> bool:
+        """Extend the claim's lease and its owner's lease on the customer (a long turn);
+        False when either went to another server meanwhile."""
+        until = _now() + self.lease
+        message = with_retries(lambda: self.db.wa_inbox.update_one(
+            self._claimed(claim), {"$set": {"lease_until": until}}))
+        sender = with_retries(lambda: self.db.wa_senders.update_one(
+            {"_id": claim["sender"], "owner": claim.get("owner", "")},
+            {"$set": {"lease_until": until}}))
+        return message.matched_count == 1 and sender.matched_count == 1
 
     def acquire(self, sender: str, owner: str) -> bool:
         """Take (or renew) the lease on a customer's messages; False while another server holds
@@ -105,7 +162,7 @@ class Inbox:
             with_retries(lambda: self.db.wa_senders.update_one(
                 {"_id": sender, "$or": [{"owner": None}, {"owner": owner},
                                         {"lease_until": {"$lt": now}}]},
-                {"$set": {"owner": owner, "lease_until": now + LEASE}}, upsert=True))
+                {"$set": {"owner": owner, "lease_until": now + self.lease}}, upsert=True))
             return True
         except DuplicateKeyError:  # the customer exists and the filter did not match: held
             return False
@@ -130,18 +187,21 @@ class Inbox:
         return with_retries(lambda: self.db[self.tracker_events].find_one(
             {"event.event": "user", "event.message_id": message_id}, {"_id": 1})) is not None
 
-    def put_back(self, message_id: str, error: str) -> None:
-        """Return a claimed message to the queue (its turn hit an outage; it runs again)."""
-        with_retries(lambda: self.db.wa_inbox.update_one(
-            {"_id": message_id, "status": PROCESSING},
-            {"$set": {"status": RECEIVED, "error": error[:500]}, "$unset": {"lease_until": ""}}))
+    def put_back(self, claim: dict[str, Any], error: str) -> bool:
+        """Return a claimed message to the queue (its turn hit an outage; it runs again);
+        False (nothing changed) when the claim is no longer the caller's."""
+        return with_retries(lambda: self.db.wa_inbox.update_one(
+            self._claimed(claim),
+            {"$set": {"status": RECEIVED, "error": error[:500]},
+             "$unset": {"lease_until": ""}})).modified_count == 1
 
-    def finish(self, message_id: str, ok: bool = True, error: str = "") -> None:
-        """Mark a claimed message processed (or failed, with the reason)."""
-        with_retries(lambda: self.db.wa_inbox.update_one(
-            {"_id": message_id}, {"$set": {"status": DONE if ok else FAILED,
-                                           "finished_at": _now(), "error": error[:500]},
-                                  "$unset": {"lease_until": ""}}))
+    def finish(self, claim: dict[str, Any], ok: bool = True, error: str = "") -> bool:
+        """Mark a claimed message processed (or failed, with the reason); False (nothing
+        changed) when the claim is no longer the caller's."""
+        return with_retries(lambda: self.db.wa_inbox.update_one(
+            self._claimed(claim), {"$set": {"status": DONE if ok else FAILED,
+                                            "finished_at": _now(), "error": error[:500]},
+                                   "$unset": {"lease_until": ""}})).modified_count == 1
 
     def senders_with_work(self) -> list[str]:
         """Customers with recorded but unprocessed messages (for recovery after a restart)."""
@@ -171,10 +231,11 @@ class Inbox:
         return with_retries(lambda: self.db.wa_outbox.find_one_and_update(
             {"$or": [{"status": "retrying", "next_at": {"$lte": now}},
                      {"status": "resending", "lease_until": {"$lt": now}}]},
-            {"$set": {"status": "resending", "lease_until": now + LEASE}},
+            {"$set": {"status": "resending", "lease_until": now + self.lease}},
             sort=[("at", ASCENDING)], return_document=ReturnDocument.AFTER))
 
     def deferred_sent(self, doc_id: Any, wamid: str) -> None:
+        """A kept reply Graph has now taken."""
         with_retries(lambda: self.db.wa_outbox.update_one(
             {"_id": doc_id}, {"$set": {"status": "sent", "wamid": wamid, "sent_at": _now()},
                               "$unset": {"lease_until": "", "next_at": ""}}))

@@ -59,10 +59,15 @@ def _str(value: Any, limit: int = 4096) -> Optional[str]:
 
 
 def _int(value: Any) -> int:
-    """A Unix timestamp as sent (a string of digits); anything else, or out of range, is 0."""
+    """A Unix timestamp or code as sent (a string of ASCII digits, or a number); anything
+    else, out of range, or digits of other scripts (``"²"``, ``"١٢"``: ``int`` reads those) is 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return 0
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        return 0
     try:
         number = int(value)
-    except (TypeError, ValueError, OverflowError):  # OverflowError: int(float("inf"))
+    except (ValueError, OverflowError):  # OverflowError: int(float("inf"))
         return 0
     return number if 0 <= number < 2 ** 63 else 0  # must fit MongoDB's 64-bit integer
 

@@ -1,11 +1,13 @@
 """The inbox on a real mongod: arrival order across servers, one lease per customer, retries
-that never run a finished turn twice."""
+that never run a finished turn twice, claims fenced by owner and attempt, the flood limit
+counted in the database, and retention as TTL indexes."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
-from channels.whatsapp.inbox import DONE, PROCESSING, RECEIVED, Inbox
+from channels.whatsapp.inbox import (DONE, PROCESSING, RECEIVED, REFUSED, SLOW_DOWN, THROTTLED,
+                                     Inbox)
 from channels.whatsapp.parse import Inbound
 
 
@@ -21,21 +23,21 @@ def test_two_servers_recording_one_customer_keep_arrival_order(db):
     order = []
     while (doc := server_a.claim_next("62811")) is not None:
         order.append(doc["text"])
-        server_a.finish(doc["_id"])
+        assert server_a.finish(doc)
     assert order == [f"message {n}" for n in range(10)]
 
 
 def test_first_messages_of_one_customer_at_once_get_distinct_numbers(db):
     inboxes = [Inbox(db) for _ in range(8)]
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda n: inboxes[n].record(message(n, "62899"), None), range(8)))
+        list(pool.map(lambda n: inboxes[n].record(message(n, "62899"), "spa"), range(8)))
     seqs = sorted(d["seq"] for d in db.wa_inbox.find({"sender": "62899"}))
     assert seqs == list(range(1, 9))
 
 
 def test_one_server_at_a_time_holds_a_customer(db):
     inbox = Inbox(db)
-    inbox.record(message(1), None)
+    inbox.record(message(1), "spa")
     assert inbox.acquire("62811", "a")
     assert inbox.acquire("62811", "a")  # renewing
     assert not inbox.acquire("62811", "b")
@@ -57,7 +59,7 @@ def test_a_lease_left_by_a_dead_server_runs_out(db):
 
 def test_racing_servers_get_one_lease(db):
     inbox = Inbox(db)
-    inbox.record(message(1), None)
+    inbox.record(message(1), "spa")
     with ThreadPoolExecutor(8) as pool:
         won = list(pool.map(lambda n: inbox.acquire("62811", f"server{n}"), range(8)))
     assert won.count(True) == 1
@@ -65,10 +67,10 @@ def test_racing_servers_get_one_lease(db):
 
 def test_an_interrupted_message_goes_back_and_a_finished_turn_is_recognised(db):
     inbox = Inbox(db)
-    inbox.record(message(1), None)
-    inbox.record(message(2), None)
+    inbox.record(message(1), "spa")
+    inbox.record(message(2), "spa")
     first = inbox.claim_next("62811")
-    inbox.put_back(first["_id"], "AutoReconnect")
+    assert inbox.put_back(first, "AutoReconnect")
     assert db.wa_inbox.find_one({"_id": first["_id"]})["status"] == RECEIVED
     again = inbox.claim_next("62811")
     assert (again["_id"], again["attempts"], again["status"]) == (first["_id"], 2, PROCESSING)
@@ -76,7 +78,7 @@ def test_an_interrupted_message_goes_back_and_a_finished_turn_is_recognised(db):
     db.trackers_events.insert_one({"sender_id": "62811", "seq": 0, "event": {
         "event": "user", "text": "message 1", "message_id": again["_id"]}})
     assert inbox.in_conversation(again["_id"])
-    inbox.finish(again["_id"])
+    assert inbox.finish(again)
     assert db.wa_inbox.find_one({"_id": again["_id"]})["status"] == DONE
     assert inbox.has_work("62811") and inbox.senders_with_work() == ["62811"]
 
@@ -98,3 +100,90 @@ def test_a_reply_graph_would_not_take_waits_then_is_sent_or_given_up(db):
     later = db.wa_outbox.find_one({"to": "62822"})
     inbox.deferred_again(later["_id"], "too old", None)
     assert db.wa_outbox.find_one({"_id": later["_id"]})["status"] == "failed"
+
+
+def expire(db, sender: str, message_id: str) -> None:
+    """What a lease running out looks like (its server stopped renewing it)."""
+    past = datetime.now(timezone.utc) - timedelta(seconds=1)
+    db.wa_senders.update_one({"_id": sender}, {"$set": {"lease_until": past}})
+    db.wa_inbox.update_one({"_id": message_id}, {"$set": {"lease_until": past}})
+
+
+def test_a_server_that_lost_the_lease_changes_nothing(db):
+    server_a, server_b = Inbox(db), Inbox(db)
+    server_a.record(message(1), "spa")
+    assert server_a.acquire("62811", "a")
+    claim_a = server_a.claim_next("62811", "a")
+    expire(db, "62811", claim_a["_id"])  # a's turn outlived its lease
+    assert server_b.acquire("62811", "b")
+    claim_b = server_b.claim_next("62811", "b")
+    assert (claim_b["_id"], claim_b["attempts"]) == (claim_a["_id"], 2)
+    assert not server_a.renew(claim_a)
+    assert not server_a.finish(claim_a, False, "late")
+    assert not server_a.put_back(claim_a, "late")
+    stored = db.wa_inbox.find_one({"_id": claim_a["_id"]})
+    assert (stored["status"], stored["owner"], stored["attempts"]) == (PROCESSING, "b", 2)
+    assert server_b.finish(claim_b)
+    assert db.wa_inbox.find_one({"_id": claim_a["_id"]})["status"] == DONE
+    assert not server_a.finish(claim_a)  # and not afterwards either
+
+
+def test_renewing_keeps_a_slow_turn_from_another_server(db):
+    lease = timedelta(milliseconds=600)
+    server_a, server_b = Inbox(db, lease=lease), Inbox(db, lease=lease)
+    server_a.record(message(1), "spa")
+    assert server_a.acquire("62811", "a")
+    claim = server_a.claim_next("62811", "a")
+    first_lease = claim["lease_until"].replace(tzinfo=timezone.utc)
+    while datetime.now(timezone.utc) <= first_lease:  # the turn runs past its first lease...
+        assert server_a.renew(claim)  # ...renewed as it goes
+    assert not server_b.acquire("62811", "b")
+    assert server_b.claim_next("62811", "b") is None
+    assert server_b.senders_with_work() == [] and not server_b.has_work("62811")
+    assert server_a.finish(claim)
+
+
+def test_a_flood_from_one_customer_is_counted_across_servers(db):
+    servers = [Inbox(db, flood=(5, timedelta(seconds=60))) for _ in range(2)]
+    statuses = [servers[n % 2].record(message(n), "spa") for n in range(9)]
+    assert statuses == [RECEIVED] * 6 + [THROTTLED] * 3
+    notices = [d["_id"] for d in db.wa_inbox.find({"notice": SLOW_DOWN})]
+    assert notices == ["wamid.62811.5"]  # the 6th, once: answered "please slow down"
+    assert servers[0].record(message(1, "62822"), "spa") == RECEIVED  # someone else
+    assert servers[0].record(message(8), "spa") is None  # a repeat counts for nothing
+    assert db.wa_senders.find_one({"_id": "62811"})["flood_count"] == 9
+
+
+def test_the_flood_window_starts_again(db):
+    inbox = Inbox(db, flood=(2, timedelta(seconds=60)))
+    assert [inbox.record(message(n), "spa") for n in range(3)] == [RECEIVED] * 3
+    db.wa_senders.update_one({"_id": "62811"}, {"$set": {
+        "flood_since": datetime.now(timezone.utc) - timedelta(seconds=61)}})
+    assert [inbox.record(message(n), "spa") for n in range(3, 7)] == [
+        RECEIVED, RECEIVED, RECEIVED, THROTTLED]
+    assert db.wa_inbox.count_documents({"notice": SLOW_DOWN}) == 2  # one per window
+
+
+def test_a_message_for_no_business_is_kept_refused_and_never_claimed(db):
+    inbox = Inbox(db)
+    assert inbox.record(message(1), None) == REFUSED
+    assert inbox.claim_next("62811") is None and inbox.senders_with_work() == []
+    assert db.wa_senders.find_one({"_id": "62811"}) is None  # nor counted
+
+
+def ttl_of(collection, field: str):
+    return next((i["expireAfterSeconds"] for i in collection.list_indexes()
+                 if dict(i["key"]) == {field: 1} and "expireAfterSeconds" in i), None)
+
+
+def test_records_are_kept_for_the_configured_retention(db):
+    from booking.flow_tokens import FlowTokens
+
+    Inbox(db, retention=timedelta(days=90)).ensure_indexes()
+    expected = {("wa_inbox", "received_at"): 90 * 86400, ("wa_statuses", "received_at"): 90 * 86400,
+                ("wa_outbox", "at"): 90 * 86400, ("wa_choice_pages", "created_at"): 7 * 86400}
+    assert {key: ttl_of(db[key[0]], key[1]) for key in expected} == expected
+    Inbox(db, retention=timedelta(days=30)).ensure_indexes()  # changed: collMod, not an error
+    assert [ttl_of(db[c], f) for c, f in expected][:3] == [30 * 86400] * 3
+    FlowTokens(db).issue("62811", "spa", datetime.now(timezone.utc))
+    assert ttl_of(db.flow_tokens, "expires_at") == 0  # each token removed when it expires

@@ -207,3 +207,28 @@ def test_location_and_flow_replies_are_made_storable():
                                             "nested": '{"a": [1]}'}}
     for message in hook.messages:
         bson.encode(dataclasses.asdict(message))
+
+
+@pytest.mark.parametrize("header", ["sha256=é", "sha256=²" * 4, "sha256=\udcff", "é",
+                                    b"sha256=\xff\xfe", ["sha256=00"]])
+def test_odd_signature_headers_are_just_wrong(header):
+    """Found by an attacker's header: compare_digest on non-ASCII str raised TypeError (a 500)."""
+    assert not signature_ok("s3cret", b"{}", header if not isinstance(header, list) else None)
+
+
+@pytest.mark.parametrize("timestamp", ["²", "١٧٣٢٥٠٠٠٠٠", " 1732500000", "+1732500000", "1_0"])
+def test_timestamps_must_be_ascii_digits(timestamp):
+    """``int()`` reads Arabic-Indic digits, spaces and underscores; a timestamp is ASCII digits."""
+    body = load("text_and_status.json")
+    body["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"] = timestamp
+    assert parse_webhook(body).messages[0].timestamp == 0
+
+
+def test_a_more_tap_with_an_odd_page_is_page_one():
+    from channels.whatsapp.output import more_page
+
+    assert more_page("__more__:k1:2") == ("k1", 2)
+    assert more_page("__more__:k1:²") == ("k1", 1)  # "²".isdigit() is True; int("²") raises
+    assert more_page("__more__:k1:١") == ("k1", 1)
+    assert more_page("__more__:k1:99999999999999999999") == ("k1", 1)
+    assert more_page("hello") is None

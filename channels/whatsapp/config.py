@@ -1,0 +1,41 @@
+"""The WhatsApp channel's settings, all from the environment (README, "Configuration")."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class WhatsAppConfig:
+    """The channel's settings, all from the environment."""
+
+    verify_token: str
+    app_secret: str
+    phone_number_id: str
+    fallback_template: str
+    fallback_language: str
+    sweep_seconds: float = 10.0
+    db_timeout_ms: int = 2000
+    max_turns: int = 4
+    resend_seconds: float = 30.0
+    resend_for_hours: float = 24.0
+    flood_messages: int = 20  # a customer's messages per flood window run as turns...
+    flood_seconds: float = 60.0  # ...the rest get one "please slow down" and are kept
+    retention_days: float = 90.0  # inbox, statuses and outbox records are removed after this
+
+    @classmethod
+    def from_env(cls) -> "WhatsAppConfig":
+        """``WHATSAPP_*`` and ``DATA_RETENTION_DAYS``, with the documented defaults."""
+        env = os.environ
+        return cls(verify_token=env.get("WHATSAPP_VERIFY_TOKEN", ""),
+                   app_secret=env.get("WHATSAPP_APP_SECRET", ""),
+                   phone_number_id=env.get("WHATSAPP_PHONE_NUMBER_ID", ""),
+                   fallback_template=env.get("WHATSAPP_FALLBACK_TEMPLATE", "booking_follow_up"),
+                   fallback_language=env.get("WHATSAPP_FALLBACK_TEMPLATE_LANGUAGE", "en"),
+                   sweep_seconds=float(env.get("WHATSAPP_SWEEP_SECONDS") or 10),
+                   db_timeout_ms=int(env.get("WHATSAPP_DB_TIMEOUT_MS") or 2000),
+                   max_turns=int(env.get("WHATSAPP_MAX_CONCURRENT_TURNS") or 4),
+                   resend_seconds=float(env.get("WHATSAPP_RESEND_SECONDS") or 30),
+                   flood_messages=int(env.get("WHATSAPP_FLOOD_MESSAGES") or 20),
+                   flood_seconds=float(env.get("WHATSAPP_FLOOD_SECONDS") or 60),
+                   retention_days=float(env.get("DATA_RETENTION_DAYS") or 90))

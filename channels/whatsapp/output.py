@@ -1,0 +1,124 @@
+"""The Rasa output channel: Rasa responses → Cloud API messages from one business number.
+
+Sending is a network wait: during a turn it gives the turn slot back (``network_wait``), so a
+reply held up by Graph's retries (131056 backs off 4^n seconds) never stops other customers.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import timedelta
+from typing import Any, Dict, Optional, Text
+
+from rasa.core.channels.channel import OutputChannel
+
+from booking.logsafe import mask_phone
+from channels.http_guard import ascii_digits
+from channels.rasa_patches import network_wait
+from channels.whatsapp import render
+from channels.whatsapp.config import WhatsAppConfig
+from channels.whatsapp.errors import GraphError, OutsideWindowError, RetryableGraphError
+from channels.whatsapp.graph import GraphClient
+from channels.whatsapp.inbox import Inbox
+
+logger = logging.getLogger(__name__)
+EXPIRED_CHOICES = "Those options have expired; please ask again."
+
+
+def more_page(text: str) -> Optional[tuple[str, int]]:
+    """(saved list key, page) of a "More…" tap's payload; None for any other text. A page that
+    is not plain ASCII digits (``"²"``) is page 1."""
+    if not text.startswith(render.MORE_PREFIX):
+        return None
+    key, _, page = text[len(render.MORE_PREFIX):].rpartition(":")
+    return key, int(page) if ascii_digits(page, 4) else 1
+
+
+class WhatsAppOutput(OutputChannel):
+    """Sends Rasa responses as Cloud API messages from one business number."""
+
+    @classmethod
+    def name(cls) -> Text:
+        """The channel's name, as Rasa knows it."""
+        return "whatsapp"
+
+    def __init__(self, graph: GraphClient, inbox: Inbox, config: WhatsAppConfig,
+                 phone_number_id: str) -> None:
+        self.graph, self.inbox, self.config = graph, inbox, config
+        self.phone_number_id = phone_number_id
+
+    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+        """Text, split within Meta's limit."""
+        await self._send_all(recipient_id, render.text_message(text))
+
+    async def send_text_with_buttons(self, recipient_id: Text, text: Text,
+                                     buttons: list[Dict[Text, Any]], **kwargs: Any) -> None:
+        """Reply buttons, a list, or a list that pages with "More…"."""
+        choices = [render.Choice(b.get("title", ""), b.get("payload", "")) for b in buttons]
+        key = None
+        if len(choices) > render.LIST_ROWS_MAX:
+            key = uuid.uuid4().hex[:16]
+            async with network_wait():
+                await asyncio.to_thread(self.inbox.save_choices, key, text,
+                                        [{"title": c.title, "payload": c.payload}
+                                         for c in choices])
+        await self._send_all(recipient_id, render.choices_message(text, choices, key))
+
+    async def send_custom_json(self, recipient_id: Text, json_message: Dict[Text, Any],
+                               **kwargs: Any) -> None:
+        """An action's own WhatsApp payload (pay link, Flow, document, template, image)."""
+        await self._send_all(recipient_id, render.custom_message(json_message))
+
+    async def send_image_url(self, recipient_id: Text, image: Text, **kwargs: Any) -> None:
+        """An image by link."""
+        await self._send_all(recipient_id, render.custom_message({"type": "image", "link": image}))
+
+    async def send_page(self, recipient_id: str, key: str, page: int) -> None:
+        """Page ``page`` of a saved long list ("More…" was tapped)."""
+        async with network_wait():
+            saved = await asyncio.to_thread(self.inbox.load_choices, key)
+        if saved is None:
+            await self.send_text_message(recipient_id, EXPIRED_CHOICES)
+            return
+        choices = [render.Choice(c["title"], c["payload"]) for c in saved["choices"]]
+        await self._send_all(recipient_id, render.choices_message(saved["text"], choices, key, page))
+
+    async def _send_all(self, recipient_id: str, messages: list[dict[str, Any]]) -> None:
+        for message in messages:
+            async with network_wait():
+                await self._send(recipient_id, message)
+
+    async def _send(self, recipient_id: str, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        try:
+            wamid = await self.graph.send(self.phone_number_id, recipient_id, message)
+            await asyncio.to_thread(self.inbox.record_outbound, wamid, recipient_id, kind, "sent")
+        except OutsideWindowError as exc:
+            await asyncio.to_thread(self.inbox.record_outbound, None, recipient_id, kind,
+                                    "outside_window", str(exc))
+            await self.send_template_instead(recipient_id)
+        except RetryableGraphError as exc:  # not taken (429/5xx past the retries): kept
+            logger.warning("Graph would not take %s to %s yet (%s); sending it later", kind,
+                           mask_phone(recipient_id), exc)
+            await asyncio.to_thread(self.inbox.defer_outbound, recipient_id,
+                                    self.phone_number_id, message, str(exc),
+                                    timedelta(seconds=self.config.resend_seconds))
+        except GraphError as exc:
+            logger.error("could not send %s to %s: %s", kind, mask_phone(recipient_id), exc)
+            await asyncio.to_thread(self.inbox.record_outbound, None, recipient_id, kind,
+                                    "failed", str(exc))
+
+    async def send_template_instead(self, recipient_id: str) -> None:
+        """The configured template, the only thing allowed outside the 24-hour window."""
+        template = {"type": "template", "template": {
+            "name": self.config.fallback_template,
+            "language": {"code": self.config.fallback_language}}}
+        async with network_wait():
+            try:
+                wamid = await self.graph.send(self.phone_number_id, recipient_id, template)
+                await asyncio.to_thread(self.inbox.record_outbound, wamid, recipient_id,
+                                        "template", "sent")
+            except GraphError as exc:
+                await asyncio.to_thread(self.inbox.record_outbound, None, recipient_id,
+                                        "template", "failed", str(exc))

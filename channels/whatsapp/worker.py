@@ -1,0 +1,233 @@
+"""The per-customer worker: each customer's inbox drained in order by the server holding their
+lease, a sweep that resumes customers left waiting, and the resending of kept replies.
+
+A turn holds one of ``max_turns`` slots only for its CPU work (Rasa on this event loop):
+mark-as-read happens before the slot is taken, Graph sends and action-server calls give it back
+while they wait (``channels.rasa_patches.network_wait``). While a message is being handled its
+lease (and the customer's) is renewed, so a slow turn is never run again by another server; if
+the lease was lost anyway, the outcome write changes nothing (fenced by owner and attempt).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Any, Awaitable, Callable, Optional
+
+from pymongo.errors import PyMongoError
+from rasa.core.channels.channel import UserMessage
+
+from booking.db import is_transient
+from booking.errors import BookingError, DatabaseUnavailableError
+from booking.logsafe import mask_phone
+from booking.retry import Backoff, retry_async
+from channels.rasa_patches import TurnSlot
+from channels.whatsapp.config import WhatsAppConfig
+from channels.whatsapp.errors import GraphError, RetryableGraphError
+from channels.whatsapp.graph import GraphClient
+from channels.whatsapp.inbox import SLOW_DOWN, Inbox
+from channels.whatsapp.output import WhatsAppOutput, more_page
+
+logger = logging.getLogger(__name__)
+OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+UNSUPPORTED_REPLY = ("Sorry, I can only read text and taps on buttons. "
+                     "Please type your message or choose an option.")
+SLOW_DOWN_REPLY = ("You're sending messages faster than I can answer. Please slow down a "
+                   "little: I'll answer your next message in a minute.")
+OUTCOME_WRITES = Backoff(base=0.2, factor=2.0, cap=5.0, attempts=None)
+
+
+def outage(exc: BaseException) -> bool:
+    """Whether a turn failed because the database is away (worth running again later)."""
+    return isinstance(exc, DatabaseUnavailableError) or (isinstance(exc, PyMongoError)
+                                                         and is_transient(exc))
+
+
+def flow_completion_text(extra: dict[str, Any]) -> Optional[str]:
+    """A completed booking Flow continues exactly like tapping that time: ``/choose_slot``."""
+    params = extra.get("flow_response")
+    if not isinstance(params, dict) or not params.get("service") or not params.get("slot_time"):
+        return None
+    entities = {"service": str(params["service"]), "slot_time": str(params["slot_time"])}
+    if params.get("villa"):
+        entities["villa"] = str(params["villa"])
+    return "/choose_slot" + json.dumps(entities, separators=(",", ":"))
+
+
+def _store_error(exc: BaseException) -> bool:
+    return isinstance(exc, (PyMongoError, BookingError))
+
+
+class CustomerWorkers:
+    """One worker task per customer with waiting messages on this server."""
+
+    def __init__(self, inbox: Callable[[], Inbox], output_for: Callable[[str], WhatsAppOutput],
+                 graph: GraphClient, config: WhatsAppConfig, owner: str,
+                 channel_name: str = "whatsapp") -> None:
+        self._inbox, self.output_for, self.graph = inbox, output_for, graph
+        self.config, self.owner, self.channel_name = config, owner, channel_name
+        self._workers: dict[str, asyncio.Task] = {}
+        self._again: set[str] = set()  # customers kicked while their worker was running
+        self._slots: Optional[asyncio.Semaphore] = None
+
+    def kick(self, sender: str, on_new_message: OnNewMessage) -> None:
+        """Make sure one worker drains this customer's messages, in order."""
+        worker = self._workers.get(sender)
+        if worker is not None and not worker.done():
+            self._again.add(sender)  # the running worker looks once more before it ends
+            return
+        task = asyncio.create_task(self._drain(sender, on_new_message))
+        self._workers[sender] = task
+        task.add_done_callback(lambda done: self._forget(sender, done))
+
+    def _forget(self, sender: str, task: asyncio.Task) -> None:
+        """A finished worker is dropped (memory stays bounded by the customers in flight)."""
+        if self._workers.get(sender) is task:
+            del self._workers[sender]
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("WhatsApp worker of %s failed: %r", mask_phone(sender), task.exception())
+
+    async def sweep(self, on_new_message: OnNewMessage) -> None:
+        """At start and every ``sweep_seconds``: resume customers with waiting messages (left
+        by a restart, an outage, or a server that died holding their lease)."""
+        while True:
+            try:
+                senders = await asyncio.to_thread(lambda: self._inbox().senders_with_work())
+            except (PyMongoError, BookingError) as exc:
+                logger.warning("could not look for unprocessed WhatsApp messages: %s", exc)
+                senders = []
+            for sender in senders:
+                self.kick(sender, on_new_message)
+            try:
+                await self.resend_deferred()
+            except (PyMongoError, BookingError) as exc:
+                logger.warning("could not look for replies to send again: %s", exc)
+            await asyncio.sleep(self.config.sweep_seconds)
+
+    async def resend_deferred(self) -> None:
+        """Send again the replies Graph would not take earlier (each once it is taken; given up
+        after ``resend_for_hours``, past WhatsApp's 24-hour window)."""
+        inbox = await asyncio.to_thread(self._inbox)
+        while (doc := await asyncio.to_thread(inbox.claim_deferred)) is not None:
+            try:
+                wamid = await self.graph.send(doc["phone_number_id"], doc["to"], doc["message"])
+            except RetryableGraphError as exc:
+                age = datetime.now(timezone.utc) - doc["at"].replace(tzinfo=timezone.utc)
+                wait = min(self.config.resend_seconds * 2 ** doc["attempts"], 1800.0)
+                await asyncio.to_thread(
+                    inbox.deferred_again, doc["_id"], str(exc),
+                    None if age > timedelta(hours=self.config.resend_for_hours)
+                    else timedelta(seconds=wait))
+                return  # Graph still refuses: the rest waits for the next sweep
+            except GraphError as exc:
+                await asyncio.to_thread(inbox.deferred_again, doc["_id"], str(exc), None)
+                continue
+            await asyncio.to_thread(inbox.deferred_sent, doc["_id"], wamid)
+
+    async def _drain(self, sender: str, on_new_message: OnNewMessage) -> None:
+        """Process the customer's messages one at a time while holding their lease; after
+        giving it back, look once more (another server may have recorded one meanwhile)."""
+        try:
+            inbox = await asyncio.to_thread(self._inbox)  # first use connects
+            while True:
+                self._again.discard(sender)
+                if not await asyncio.to_thread(inbox.acquire, sender, self.owner):
+                    return  # another server is draining this customer
+                outcome: Optional[bool] = True
+                while outcome is True:
+                    outcome = await self._next(inbox, sender, on_new_message)
+                await asyncio.to_thread(inbox.release, sender, self.owner)
+                if outcome is None:
+                    return  # an outage: the sweep resumes the customer
+                if not (await asyncio.to_thread(inbox.has_work, sender)
+                        or sender in self._again):
+                    return
+        except (PyMongoError, BookingError) as exc:
+            logger.error("inbox unavailable while draining %s: %s", mask_phone(sender), exc)
+
+    async def _next(self, inbox: Inbox, sender: str,
+                    on_new_message: OnNewMessage) -> Optional[bool]:
+        """Claim and process the customer's oldest waiting message. True: done, look for the
+        next; False: nothing waiting (or the lease went elsewhere); None: an outage interrupted
+        it (it waits for a retry)."""
+        if not await asyncio.to_thread(inbox.acquire, sender, self.owner):  # renew
+            return False
+        claim = await asyncio.to_thread(inbox.claim_next, sender, self.owner)
+        if claim is None:
+            return False
+        renewing = asyncio.create_task(self._keep_leased(inbox, claim))
+        try:
+            return await self._handle(inbox, claim, on_new_message)
+        finally:
+            renewing.cancel()
+
+    async def _keep_leased(self, inbox: Inbox, claim: dict[str, Any]) -> None:
+        """Renew the claim's lease (and the customer's) while its turn runs."""
+        every = max(inbox.lease.total_seconds() / 3, 0.05)
+        while True:
+            await asyncio.sleep(every)
+            try:
+                if not await asyncio.to_thread(inbox.renew, claim):
+                    logger.warning("lost the lease on WhatsApp message %s", claim["_id"])
+                    return
+            except (PyMongoError, BookingError) as exc:
+                logger.warning("could not renew the lease on %s: %s", claim["_id"], exc)
+
+    async def _handle(self, inbox: Inbox, claim: dict[str, Any],
+                      on_new_message: OnNewMessage) -> Optional[bool]:
+        if claim["attempts"] > 1 and await asyncio.to_thread(inbox.in_conversation,
+                                                             claim["_id"]):
+            await self._until_stored(inbox.finish, claim, True, "")  # its turn ran
+            return True
+        try:
+            await self._mark_read(claim)
+            if self._slots is None:
+                self._slots = asyncio.Semaphore(self.config.max_turns)
+            async with TurnSlot(self._slots):
+                await self._process(claim, on_new_message)
+        except Exception as exc:
+            if outage(exc):
+                logger.error("WhatsApp message %s hit an outage; it runs again later: %s",
+                             claim["_id"], exc)
+                await self._until_stored(inbox.put_back, claim, repr(exc))
+                return None
+            logger.exception("processing WhatsApp message %s failed", claim["_id"])
+            await self._until_stored(inbox.finish, claim, False, repr(exc))
+            return True  # recorded; the next message still gets its turn
+        await self._until_stored(inbox.finish, claim, True, "")
+        return True
+
+    async def _until_stored(self, write: Callable[..., Any], *args: Any) -> None:
+        """Write a message's outcome, waiting out an outage (the lease keeps it ours)."""
+        if not await retry_async(lambda: asyncio.to_thread(write, *args), _store_error,
+                                 OUTCOME_WRITES, what="recording a message's outcome"):
+            logger.warning("WhatsApp message %s was taken over by another server; its outcome "
+                           "here is not recorded", args[0]["_id"])
+
+    async def _mark_read(self, claim: dict[str, Any]) -> None:
+        """Blue ticks and the typing indicator (a network wait: before the turn slot)."""
+        try:
+            await self.graph.mark_read(claim["phone_number_id"], claim["_id"])
+        except GraphError as exc:
+            logger.info("mark as read failed: %s", exc)
+
+    async def _process(self, doc: dict[str, Any], on_new_message: OnNewMessage) -> None:
+        output = self.output_for(doc["phone_number_id"])
+        if doc.get("notice") == SLOW_DOWN:
+            await output.send_text_message(doc["sender"], SLOW_DOWN_REPLY)
+            return
+        text = doc.get("text") or flow_completion_text(doc.get("extra") or {})
+        page = more_page(text) if text else None
+        if page is not None:
+            await output.send_page(doc["sender"], *page)
+            return
+        if not text:
+            await output.send_text_message(doc["sender"], UNSUPPORTED_REPLY)
+            return
+        metadata = {"business_id": doc.get("business_id"), "phone_number_id":
+                    doc["phone_number_id"], "message_id": doc["_id"],
+                    "profile_name": doc.get("profile_name", "")}
+        await on_new_message(UserMessage(text, output, doc["sender"],
+                                         input_channel=self.channel_name,
+                                         message_id=doc["_id"], metadata=metadata))

@@ -1,0 +1,150 @@
+"""The per-customer worker on a real mongod, sending over real HTTP to a Graph stand-in that
+holds one customer's replies at a gate: the turn cap bounds CPU work only (a reply stuck at
+Graph does not stop another customer's turn), a slow turn keeps its lease, finished workers
+are dropped. Rasa is stood in for by an echo (the worker's contract is ``on_new_message``)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Iterator
+
+import pytest
+from rasa.core.channels.channel import UserMessage
+
+from channels.whatsapp.config import WhatsAppConfig
+from channels.whatsapp.graph import GraphClient, GraphConfig
+from channels.whatsapp.inbox import DONE, Inbox
+from channels.whatsapp.output import WhatsAppOutput
+from channels.whatsapp.parse import Inbound
+from channels.whatsapp.worker import CustomerWorkers
+
+SLOW, QUICK = "62811000001", "62811000002"
+
+
+class GatedGraph:
+    """Answers like Graph; messages to ``SLOW`` wait at ``gate`` (``arrived`` set on the
+    first). ``sent``: recipients of accepted messages, in order."""
+
+    def __init__(self) -> None:
+        self.gate, self.arrived = threading.Event(), threading.Event()
+        self.sent: list[str] = []
+        self.changed = threading.Condition()
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                if body.get("to") == SLOW:
+                    stub.arrived.set()
+                    stub.gate.wait(30)
+                if body.get("status") != "read":
+                    with stub.changed:
+                        stub.sent.append(body["to"])
+                        stub.changed.notify_all()
+                raw = json.dumps({"messages": [{"id": f"wamid.out{len(stub.sent)}"}]}).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_sent_to(self, recipient: str, timeout: float = 10) -> bool:
+        """Whether a message to ``recipient`` was accepted within ``timeout``."""
+        with self.changed:
+            return self.changed.wait_for(lambda: recipient in self.sent, timeout)
+
+    def close(self) -> None:
+        self.gate.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def graph_stub() -> Iterator[GatedGraph]:
+    stub = GatedGraph()
+    yield stub
+    stub.close()
+
+
+def setup(db, url: str, lease: timedelta = timedelta(minutes=2)):
+    config = WhatsAppConfig("v", "s", "111", "booking_follow_up", "en", max_turns=1)
+    inbox = Inbox(db, lease=lease)
+    graph = GraphClient(GraphConfig(api_url=url, access_token="t", retry_base_seconds=0.001))
+    workers = CustomerWorkers(lambda: inbox, lambda number: WhatsAppOutput(
+        graph, inbox, config, number or "111"), graph, config, "server-a")
+    return inbox, graph, workers
+
+
+def record(inbox: Inbox, sender: str, n: int = 1) -> str:
+    inbox.record(Inbound(f"wamid.{sender}.{n}", sender, "111", "text", "hello"), "spa")
+    return f"wamid.{sender}.{n}"
+
+
+async def echo(message: UserMessage) -> None:
+    """Rasa's part, stood in: the turn answers."""
+    await message.output_channel.send_text_message(message.sender_id, "echo " + message.text)
+
+
+def test_a_reply_stuck_at_graph_does_not_hold_the_only_turn_slot(db, graph_stub):
+    inbox, graph, workers = setup(db, graph_stub.url)
+    slow_id, quick_id = record(inbox, SLOW), record(inbox, QUICK)
+
+    async def scenario() -> bool:
+        try:
+            workers.kick(SLOW, echo)
+            await asyncio.to_thread(graph_stub.arrived.wait, 10)  # SLOW's reply held by Graph
+            tasks = [workers._workers[SLOW]]
+            workers.kick(QUICK, echo)
+            tasks.append(workers._workers[QUICK])
+            quick_answered = await asyncio.to_thread(graph_stub.wait_sent_to, QUICK)
+            graph_stub.gate.set()
+            await asyncio.gather(*tasks)
+            assert workers._workers == {}  # finished workers are dropped
+            return quick_answered
+        finally:
+            graph_stub.gate.set()
+            await graph.close()
+
+    assert asyncio.run(scenario()), "the other customer's turn waited for a Graph send"
+    assert graph_stub.sent == [QUICK, SLOW]
+    assert [db.wa_inbox.find_one({"_id": i})["status"] for i in (slow_id, quick_id)] == [DONE] * 2
+
+
+def test_a_turn_longer_than_the_lease_is_not_taken_over(db, graph_stub):
+    lease = timedelta(milliseconds=600)
+    inbox, graph, workers = setup(db, graph_stub.url, lease)
+    other_server = Inbox(db, lease=lease)
+    wamid = record(inbox, QUICK)
+    seen: dict[str, Any] = {}
+
+    async def slow_turn(message: UserMessage) -> None:
+        began = datetime.now(timezone.utc)
+        while datetime.now(timezone.utc) <= began + lease:  # the turn outlives its lease
+            await asyncio.sleep(0.05)
+        seen["acquired"] = await asyncio.to_thread(other_server.acquire, QUICK, "server-b")
+        seen["claimed"] = await asyncio.to_thread(other_server.claim_next, QUICK, "server-b")
+        seen["swept"] = await asyncio.to_thread(other_server.senders_with_work)
+        await echo(message)
+
+    async def scenario() -> None:
+        try:
+            workers.kick(QUICK, slow_turn)
+            await workers._workers[QUICK]
+        finally:
+            await graph.close()
+
+    asyncio.run(scenario())
+    assert seen == {"acquired": False, "claimed": None, "swept": []}
+    stored = db.wa_inbox.find_one({"_id": wamid})
+    assert (stored["status"], stored["attempts"], stored["owner"]) == (DONE, 1, "server-a")
+    assert graph_stub.sent == [QUICK]
