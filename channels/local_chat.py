@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import inspect
 import logging
 import os
 import secrets
@@ -94,6 +95,12 @@ def _json(req: Request, default: Any = {}) -> Any:  # noqa: B006 (read only)
     return body if isinstance(body, dict) else default
 
 
+async def _maybe(result: Any) -> None:
+    """Await what python-socketio returns when it is a coroutine (it is in newer releases)."""
+    if inspect.isawaitable(result):
+        await result
+
+
 class SessionTokens:
     """Signed socket.io session ids: ``<id>.<hmac>``; only this server can make one."""
 
@@ -155,7 +162,7 @@ class LocalSocketIOInput(SocketIOInput):
             if self.tokens.session_of(token) is None:
                 token = self.tokens.issue()  # a fresh anonymous customer
             self._sessions[sid] = "socketio:" + str(self.tokens.session_of(token))
-            sio.enter_room(sid, self._sessions[sid], namespace=self.namespace)
+            await _maybe(sio.enter_room(sid, self._sessions[sid], namespace=self.namespace))
             await sio.emit("session_confirm", token, room=sid, namespace=self.namespace)
 
         @sio.on(self.user_message_evt, namespace=self.namespace)
@@ -163,7 +170,7 @@ class LocalSocketIOInput(SocketIOInput):
             sender = self._sessions.get(sid)
             if sender is None:  # no session asked for: this socket is its own visitor
                 sender = self._sessions[sid] = f"socketio:{uuid.uuid4().hex}"
-                sio.enter_room(sid, sender, namespace=self.namespace)
+                await _maybe(sio.enter_room(sid, sender, namespace=self.namespace))
             text = data.get("message") if isinstance(data, dict) else None
             await on_new_message(UserMessage(
                 text[:MAX_TEXT] if isinstance(text, str) else "",

@@ -49,9 +49,11 @@ def secure_defaults(env: dict[str, str]) -> dict[str, str]:
     # Rasa sends it (endpoints.yml), the action server refuses calls without it; one per run
     # unless the deployment sets its own.
     env["ACTION_SERVER_TOKEN"] = env.get("ACTION_SERVER_TOKEN") or secrets.token_urlsafe(32)
-    # Sanic refuses bodies over this before buffering them, and bodies that trickle in.
+    # Sanic refuses bodies over this before buffering them (413), headers that trickle in
+    # (408) and requests not answered in time, a body that trickles in included (503).
     env.setdefault("SANIC_REQUEST_MAX_SIZE", str(4 * 1024 * 1024))
     env.setdefault("SANIC_REQUEST_TIMEOUT", "10")
+    env.setdefault("SANIC_RESPONSE_TIMEOUT", "30")
     return env
 
 
