@@ -85,6 +85,7 @@ class CustomerWorkers:
         """A finished worker is dropped (memory stays bounded by the customers in flight)."""
         if self._workers.get(sender) is task:
             del self._workers[sender]
+            self._again.discard(sender)
         if not task.cancelled() and task.exception() is not None:
             logger.error("WhatsApp worker of %s failed: %r", mask_phone(sender), task.exception())
 

@@ -122,3 +122,23 @@ def test_more_than_ten_choices_page_through_saved_lists(stub, db):
     assert [r["title"] for r in first["interactive"]["action"]["sections"][0]["rows"]][-1] == "More…"
     assert [r["title"] for r in second["interactive"]["action"]["sections"][0]["rows"]] == [
         "17:00", "18:00", "19:00", "20:00", "21:00"]
+
+
+def test_the_pair_rate_limit_backs_off_four_to_the_n(stub):
+    """Graph's retries go through booking.retry: the base doubling, 131056 at base * 4^n."""
+    stub.fail_with = [130429, 131056, 131056]
+    graph = GraphClient(GraphConfig(api_url=stub.url, access_token="t",
+                                    retry_base_seconds=0.05, timeout_seconds=5))
+
+    async def go():
+        try:
+            return await graph.send("111", "628", {"type": "text", "text": {"body": "hi"}})
+        finally:
+            await graph.close()
+
+    assert run(go()) == "wamid.out1"
+    gaps = [b - a for a, b in zip(stub.call_times, stub.call_times[1:])]
+    assert [code for _, _, code in stub.calls] == [130429, 131056, 131056, None]
+    # waits of at least 0.05 (1st retry, 2^0), 0.05 * 4^2 and 0.05 * 4^3 (131056 on retries 2, 3)
+    assert gaps[0] >= 0.05 and gaps[1] >= 0.8 and gaps[2] >= 3.2, gaps
+    assert gaps[0] < 0.8  # the ordinary retry did not take the pair-rate-limit wait
