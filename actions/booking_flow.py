@@ -18,7 +18,8 @@ from actions.base import (BookingAction, Turn, day_of, moment, reset_booking,
 from booking import orders
 from booking.bookings import BookingRequest
 from booking.flow_tokens import FlowTokens
-from booking.errors import PlanLimitReachedError, SlotConflictError, ValidationError
+from booking.errors import (CustomerLimitError, PlanLimitReachedError, SlotConflictError,
+                            ValidationError)
 from booking.models import PENDING_PAYMENT, Service
 from booking.payments import Payment
 from booking.timeparse import When, parse_when
@@ -296,6 +297,9 @@ class ActionConfirmBooking(BookingAction):
             turn.say("Sorry, we can't take more online bookings this month. Type \"talk to a "
                      "human\" and our team will find you a time.")
             return reset_booking()
+        except CustomerLimitError as exc:
+            turn.say(limit_reached(exc), [present.button("My bookings", "my_bookings")])
+            return reset_booking()
         except ValidationError as exc:
             alternatives = [s.start for s in turn.core.next_free(service.id, turn.now, 3)]
             return offer_alternatives(turn, f"Sorry, I can't book that: {exc}.", alternatives)
@@ -306,6 +310,18 @@ class ActionConfirmBooking(BookingAction):
         if booking.status == PENDING_PAYMENT:
             send_payment_request(turn, turn.payments.request_payment(booking, turn.conversation))
         return reset_booking()
+
+
+def limit_reached(exc: CustomerLimitError) -> str:
+    """What a customer at one of their limits is told (SECURITY.md, "Abuse limits")."""
+    if exc.kind == "unpaid_holds":
+        return (f"You already have {exc.limit} bookings waiting for payment. Please pay or "
+                f"cancel one of them before booking another.")
+    if exc.kind == "payment_attempts":
+        return (f"This booking has had {exc.limit} payment links already, so I can't hold its "
+                f"time again. You're welcome to book a new time.")
+    return (f"You already have {exc.limit} upcoming bookings with us, the most we take online. "
+            f"Type \"talk to a human\" and our team will help with more.")
 
 
 def send_payment_request(turn: Turn, payment: Payment) -> None:

@@ -8,8 +8,9 @@ from rasa_sdk.events import EventType, SlotSet
 
 from actions import present
 from actions.base import BookingAction, Turn, reset_booking, show_menu
-from actions.booking_flow import offer_alternatives, send_payment_request
-from booking.errors import InvalidTransitionError, SlotConflictError, UnknownEntityError
+from actions.booking_flow import limit_reached, offer_alternatives, send_payment_request
+from booking.errors import (CustomerLimitError, InvalidTransitionError, SlotConflictError,
+                            UnknownEntityError)
 from booking.models import EXPIRED, Booking
 from booking.payments import NOTICE_EXPIRED, NOTICE_LINK, NOTICE_PAID, NOTICE_REFUND
 
@@ -98,6 +99,10 @@ class ActionPayAgain(BookingAction):
         except UnknownEntityError:
             turn.say("I couldn't find that booking. Would you like to book a treatment?",
                      present.menu_buttons())
+            return reset_booking()
+        except CustomerLimitError as exc:
+            turn.say(limit_reached(exc), [
+                present.button("Pick another time", "book_service", service=booking.service_id)])
             return reset_booking()
         except SlotConflictError as exc:
             return offer_alternatives(
