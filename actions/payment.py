@@ -40,9 +40,10 @@ class ActionPaymentUpdate(BookingAction):
             return []
         if booking.customer_id != turn.customer_id:
             return []
-        return self._tell(turn, booking, payment, kind) + [SlotSet("booking_code", None)]
+        return self._tell(turn, booking, payment, kind, notice) + [SlotSet("booking_code", None)]
 
-    def _tell(self, turn: Turn, booking: Booking, payment, kind: str) -> List[EventType]:
+    def _tell(self, turn: Turn, booking: Booking, payment, kind: str,
+              notice: dict) -> List[EventType]:
         service = turn.catalog.service(booking.service_id)
         if kind == NOTICE_PAID and payment is not None:
             return self._paid(turn, booking, payment)
@@ -51,6 +52,11 @@ class ActionPaymentUpdate(BookingAction):
                      f"{present.local_time(booking.start, turn.tz)} is no longer held for you.", [
                          present.button("Pay again", "pay_again", booking_code=booking.code),
                          present.button("Pick another time", "book_service", service=service.id)])
+            return []
+        if kind == NOTICE_REFUND and notice.get("reason") == "withdrawn":
+            turn.say(f"We received a payment of {present.rupiah(booking.price)} for "
+                     f"{booking.code} on a payment link that was no longer valid. Sorry: the "
+                     f"full amount will be refunded.", present.menu_buttons())
             return []
         if kind == NOTICE_REFUND:
             starts = [s.start for s in turn.core.next_free(service.id, turn.now, 3)]

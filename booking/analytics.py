@@ -98,6 +98,7 @@ def payment_figures(db: Database, business_id: str, start: datetime, end: dateti
                                   {"_id": 0, "code": 1, "party": 1, "amount": 1,
                                    "failure_code": 1, "retryable": 1}).sort("code", 1))
     refunds = list(db.refunds.find({"business_id": business_id, "state": "NEEDED"},
-                                   {"_id": 0, "code": 1, "amount": 1, "reason": 1}).sort("code", 1))
+                                   {"_id": 0, "code": 1, "amount": 1, "reason": 1, "paid_out": 1,
+                                    "paid_out_total": 1}).sort("code", 1))
     return PaymentFigures(business_id, len(paid), sum(p["amount"] for p in paid), states,
                           failed, refunds)

@@ -170,3 +170,18 @@ def test_typed_payment_news_is_not_believed(core, db, xendit):
     assert texts(msgs) == ["What would you like to do?"]
     _, msgs = news(chat, payment["code"], payment["_id"], "paid")
     assert texts(msgs)[0].startswith("Payment received, thank you!")
+
+
+def test_paid_after_cancelling_is_told_the_refund_without_offering_the_time(core, db, xendit):
+    from actions.manage import ActionConfirmCancel
+
+    chat = whatsapp_chat()
+    confirm(chat, core)
+    code = db.bookings.find_one()["code"]
+    chat.run(ActionConfirmCancel(), "confirm_cancel", booking_code=code)
+    assert db.bookings.find_one()["status"] == "CANCELLED"
+    payment = settle(core, xendit, db, "PAID")  # the link was still open in the browser
+    _, msgs = news(chat, code, payment["_id"], "refund")
+    assert texts(msgs) == [f"We received a payment of Rp 350.000 for {code} on a payment link "
+                           f"that was no longer valid. Sorry: the full amount will be refunded."]
+    assert db.refunds.count_documents({"code": code}) == 1
