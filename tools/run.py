@@ -51,7 +51,7 @@ def secure_defaults(env: dict[str, str]) -> dict[str, str]:
     env["ACTION_SERVER_TOKEN"] = env.get("ACTION_SERVER_TOKEN") or secrets.token_urlsafe(32)
     # Sanic refuses bodies over this before buffering them (413), headers that trickle in
     # (408) and requests not answered in time, a body that trickles in included (503).
-    env.setdefault("SANIC_REQUEST_MAX_SIZE", str(4 * 1024 * 1024))
+    env.setdefault("SANIC_REQUEST_MAX_SIZE", str(3 * 1024 * 1024))  # http_guard.LARGEST_BODY
     env.setdefault("SANIC_REQUEST_TIMEOUT", "10")
     env.setdefault("SANIC_RESPONSE_TIMEOUT", "30")
     return env
