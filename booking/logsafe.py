@@ -40,12 +40,20 @@ class _MaskedRecord(logging.LogRecord):
 
 
 def install() -> None:
-    """Mask every log record of this process from now on (idempotent)."""
+    """Mask every log record of this process from now on, tracebacks included (idempotent)."""
     if logging.getLogRecordFactory() is _factory:
         return
     global _previous
     _previous = logging.getLogRecordFactory()
     logging.setLogRecordFactory(_factory)
+    if not getattr(logging.Formatter.formatException, "masked", False):
+        plain = logging.Formatter.formatException
+
+        def format_exception(self: logging.Formatter, exc_info: Any) -> str:
+            return mask(plain(self, exc_info))
+
+        format_exception.masked = True  # type: ignore[attr-defined]
+        logging.Formatter.formatException = format_exception  # type: ignore[method-assign]
 
 
 _previous = logging.getLogRecordFactory()
