@@ -33,6 +33,18 @@ class Backoff:
             n += 1
 
 
+def _wait_after(exc: BaseException, delays: Iterator[float],
+                retryable: Callable[[BaseException], bool], what: str, attempt: int,
+                wait_for: Optional[Callable[[BaseException, float], float]]) -> Optional[float]:
+    """How long to wait before the next attempt after ``exc``; None: give up (raise it)."""
+    delay = next(delays, None) if retryable(exc) else None
+    if delay is None:
+        return None
+    delay = wait_for(exc, delay) if wait_for else delay
+    logger.warning("%s failed (attempt %d), retrying in %.2fs: %s", what, attempt, delay, exc)
+    return delay
+
+
 def retry(call: Callable[[], T], retryable: Callable[[BaseException], bool],
           policy: Backoff = Backoff(), sleep: Callable[[float], None] = time.sleep,
           what: str = "call", wait_for: Optional[Callable[[BaseException, float], float]] = None
@@ -40,18 +52,14 @@ def retry(call: Callable[[], T], retryable: Callable[[BaseException], bool],
     """``call()``, repeated after the policy's waits while it raises what ``retryable`` accepts;
     the last error is raised as is. ``wait_for(error, planned)`` may lengthen a wait (a
     provider's own backoff advice)."""
-    delays = policy.delays()
-    attempt = 1
+    delays, attempt = policy.delays(), 1
     while True:
         try:
             return call()
         except Exception as exc:
-            delay = next(delays, None) if retryable(exc) else None
+            delay = _wait_after(exc, delays, retryable, what, attempt, wait_for)
             if delay is None:
                 raise
-            delay = wait_for(exc, delay) if wait_for else delay
-            logger.warning("%s failed (attempt %d), retrying in %.2fs: %s", what, attempt,
-                           delay, exc)
             sleep(delay)
             attempt += 1
 
@@ -60,17 +68,13 @@ async def retry_async(call: Callable[[], Awaitable[T]], retryable: Callable[[Bas
                       policy: Backoff = Backoff(), what: str = "call",
                       wait_for: Optional[Callable[[BaseException, float], float]] = None) -> T:
     """``retry`` for coroutines: the waits are ``asyncio.sleep``, never blocking the loop."""
-    delays = policy.delays()
-    attempt = 1
+    delays, attempt = policy.delays(), 1
     while True:
         try:
             return await call()
         except Exception as exc:
-            delay = next(delays, None) if retryable(exc) else None
+            delay = _wait_after(exc, delays, retryable, what, attempt, wait_for)
             if delay is None:
                 raise
-            delay = wait_for(exc, delay) if wait_for else delay
-            logger.warning("%s failed (attempt %d), retrying in %.2fs: %s", what, attempt,
-                           delay, exc)
             await asyncio.sleep(delay)
             attempt += 1
