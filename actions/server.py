@@ -12,7 +12,6 @@ echo the request (rasa-sdk's default handler returns the whole tracker in a 500)
 from __future__ import annotations
 
 import argparse
-import hmac
 import logging
 import os
 import sys
@@ -23,6 +22,7 @@ from sanic import Sanic, response
 from sanic.request import Request
 
 from booking import logsafe
+from channels.http_guard import same_secret
 
 logger = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 8 * 1024 * 1024  # a tracker window of 50 events is far below this
@@ -32,8 +32,7 @@ def bearer_ok(expected: str, header: Any) -> bool:
     """Whether ``Authorization`` carries ``Bearer <expected>`` (any bytes are safe here)."""
     if not isinstance(header, str) or not header[:7].lower() == "bearer ":
         return False
-    return hmac.compare_digest(header[7:].strip().encode("utf-8", "surrogateescape"),
-                               expected.encode())
+    return same_secret(expected, header[7:].strip().encode("utf-8", "surrogateescape"))
 
 
 def build_app(token: Optional[str]) -> Sanic:

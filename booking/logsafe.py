@@ -13,10 +13,14 @@ from typing import Any
 
 # 9 to 15 digits (E.164 without "+"), not part of a longer run of digits or of a word.
 _PHONE = re.compile(r"(?<![\w])(\+?)(\d{5})(\d{0,6})(\d{4})(?![\w])")
-_SECRET_URL = re.compile(r"(https?://\S*?/(?:web|receipts|invoices?|flows?)/)[^\s'\"<>)]+",
-                         re.IGNORECASE)
-_BEARER = re.compile(r"(?i)\b(bearer|token|secret|key|password)([\"']?\s*[:=]\s*[\"']?|\s+)"
-                     r"([A-Za-z0-9._\-+/=]{8,})")
+_SECRET_URL = re.compile(
+    r"(https?://(?:[^/\s]*xendit\.co/|\S*?/(?:web|receipts|invoices?|flows?)/))[^\s'\"<>)]+",
+    re.IGNORECASE)
+# name=value / "name": "value" where the name ends in token, secret, key or password
+_NAMED = re.compile(r"(?i)\b(\w*(?:token|secret|key|password))([\"']?\s*[:=]\s*[\"']?)"
+                    r"([^\s\"',;&]{6,})")
+_AUTH = re.compile(r"(?i)\b(bearer|basic)(\s+)([A-Za-z0-9._~+/=\-]{6,})")
+_XENDIT_KEY = re.compile(r"\bxnd_\w+")
 
 
 def mask_phone(number: Any) -> str:
@@ -31,7 +35,9 @@ def mask(text: str) -> str:
     """``text`` with phone numbers, secret links and tokens masked."""
     text = _PHONE.sub(lambda m: f"{m[1]}{m[2]}{'*' * len(m[3])}{m[4]}", text)
     text = _SECRET_URL.sub(lambda m: m[1] + "…", text)
-    return _BEARER.sub(lambda m: f"{m[1]}{m[2]}{m[3][:2]}…", text)
+    text = _XENDIT_KEY.sub("xnd_…", text)
+    text = _AUTH.sub(lambda m: f"{m[1]}{m[2]}{m[3][:2]}…", text)
+    return _NAMED.sub(lambda m: f"{m[1]}{m[2]}{m[3][:2]}…", text)
 
 
 class _MaskedRecord(logging.LogRecord):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Mapping, Optional
 
 
 def _int_env(name: str, default: int) -> int:
@@ -51,3 +52,10 @@ class Settings:
             hold_minutes=_int_env("INVOICE_DURATION_MINUTES", cls.hold_minutes),
             data_retention_days=_int_env("DATA_RETENTION_DAYS", cls.data_retention_days),
         )
+
+
+def production(env: Optional[Mapping[str, str]] = None) -> bool:
+    """Whether ``PRODUCTION`` asks for the public channels only (WhatsApp, Xendit): REST and
+    socket.io off, no CORS for browsers (SECURITY.md)."""
+    value = (env if env is not None else os.environ).get("PRODUCTION") or ""
+    return value.strip().lower() in {"1", "true", "yes", "on"}

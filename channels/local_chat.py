@@ -30,14 +30,11 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from socketio import AsyncServer
 
+from booking.settings import production
+
 logger = logging.getLogger(__name__)
 MAX_SENDER = 128
 MAX_TEXT = 4096
-
-
-def production() -> bool:
-    """Whether ``PRODUCTION`` asks for the public channels only (WhatsApp, Xendit)."""
-    return (os.environ.get("PRODUCTION") or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def _closed(name: str) -> Blueprint:

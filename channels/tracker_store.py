@@ -19,6 +19,8 @@ from __future__ import annotations
 import channels.rasa_patches  # noqa: F401  (Rasa fix, see the module)
 import asyncio
 import logging
+import os
+from datetime import datetime, timezone
 from typing import Any, Dict, Iterable, List, Optional, Text
 
 from pymongo import ASCENDING, MongoClient, ReturnDocument
@@ -28,10 +30,17 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import SessionStarted, SlotSet
 from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
 
+from booking.db import ensure_ttl_index
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_WINDOW = 200
 _LOADED = "_bounded_store_loaded"  # tracker attribute: how many of its events are stored
+
+
+def retention_seconds() -> int:
+    """``DATA_RETENTION_DAYS`` (default 90) in seconds."""
+    return int(float(os.environ.get("DATA_RETENTION_DAYS") or 90) * 86400)
 
 
 class BoundedMongoTrackerStore(TrackerStore):
@@ -56,6 +65,11 @@ class BoundedMongoTrackerStore(TrackerStore):
             # Channels ask whether a message's turn already ran (a retry after an outage).
             self.events.create_index("event.message_id", partialFilterExpression={
                 "event.event": "user"})
+            # Retention (DATA_RETENTION_DAYS): conversations hold message texts and names. An
+            # event outlives the inbox record of its message, which is written before it.
+            keep = retention_seconds()
+            ensure_ttl_index(self.events, "at", keep)
+            ensure_ttl_index(self.heads, "updated_at", keep)
             self._indexed = True
 
     # ------------------------------------------------------------------ save
@@ -80,6 +94,8 @@ class BoundedMongoTrackerStore(TrackerStore):
             stored = self.heads.find_one({"_id": sender_id}, {"count": 1}) or {}  # append the rest
             loaded = min(stored.get("count", 0), len(events))
         new = [e.as_dict() for e in events[loaded:]]
+        now = datetime.now(timezone.utc)
+        head = {**head, "updated_at": now}
         if not new:
             self.heads.update_one({"_id": sender_id}, {"$set": head}, upsert=True)
             return
@@ -90,8 +106,8 @@ class BoundedMongoTrackerStore(TrackerStore):
         starts = [first + i for i, e in enumerate(new) if e.get("event") == SessionStarted.type_name]
         if starts:
             self.heads.update_one({"_id": sender_id}, {"$max": {"session_start": starts[-1]}})
-        self.events.insert_many([{"sender_id": sender_id, "seq": first + i, "event": e}
-                                 for i, e in enumerate(new)], ordered=True)
+        self.events.insert_many([{"sender_id": sender_id, "seq": first + i, "event": e,
+                                  "at": now} for i, e in enumerate(new)], ordered=True)
 
     # ------------------------------------------------------------------ retrieve
     async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:

@@ -104,3 +104,15 @@ def test_unknown_conversations_and_keys(store):
         assert await store.keys() == ["wayan"]
         assert await store.exists("wayan")
     asyncio.run(run())
+
+
+def test_conversations_are_kept_for_the_retention_period_only(store, db, monkeypatch):
+    """Conversations hold message texts and names: removed DATA_RETENTION_DAYS after they were
+    written (TTL indexes on a date every event and head carries)."""
+    monkeypatch.setenv("DATA_RETENTION_DAYS", "30")
+    asyncio.run(converse(store, "ketut", 1))
+    ttl = {name: info["expireAfterSeconds"] for coll in (db.trackers, db.trackers_events)
+           for name, info in coll.index_information().items() if "expireAfterSeconds" in info}
+    assert sorted(ttl.values()) == [30 * 86400, 30 * 86400]
+    assert all(e.get("at") for e in db.trackers_events.find({"sender_id": "ketut"}))
+    assert db.trackers.find_one({"_id": "ketut"})["updated_at"]

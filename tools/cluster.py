@@ -113,7 +113,8 @@ class Cluster:
         endpoints = ROOT / ("cluster/endpoints.yml" if self.use_redis else "endpoints.yml")
         self._spawn(f"rasa{i}", [str(BIN / "rasa"), "run", "--model", str(ROOT / "models"),
                                  "--port", str(self.rasa_ports[i]), "--credentials",
-                                 "credentials.yml", "--endpoints", str(endpoints)])
+                                 "credentials.yml", "--endpoints", str(endpoints),
+                                 "--interface", "127.0.0.1"])  # reached through nginx
         if wait:
             self._wait(f"rasa{i}", f"{self.rasa_url(i)}/webhooks/whatsapp/", 300)
 

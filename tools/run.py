@@ -20,6 +20,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
+from booking.settings import production
 from tools import seed
 from tools.mongod import LocalMongod
 
@@ -49,6 +50,8 @@ def secure_defaults(env: dict[str, str]) -> dict[str, str]:
     # Rasa sends it (endpoints.yml), the action server refuses calls without it; one per run
     # unless the deployment sets its own.
     env["ACTION_SERVER_TOKEN"] = env.get("ACTION_SERVER_TOKEN") or secrets.token_urlsafe(32)
+    # socket.io session tokens: one key for every Rasa server of the run (a cluster shares it)
+    env["CHAT_SESSION_SECRET"] = env.get("CHAT_SESSION_SECRET") or secrets.token_urlsafe(32)
     # Sanic refuses bodies over this before buffering them (413), headers that trickle in
     # (408) and requests not answered in time, a body that trickles in included (503).
     env.setdefault("SANIC_REQUEST_MAX_SIZE", str(3 * 1024 * 1024))  # http_guard.LARGEST_BODY
@@ -62,9 +65,27 @@ def action_server_command() -> list[str]:
     return [sys.executable, "-m", "actions.server"]
 
 
-def production(env: dict[str, str]) -> bool:
-    """Whether ``PRODUCTION`` turns the local channels (REST, socket.io) off."""
-    return (env.get("PRODUCTION") or "").strip().lower() in {"1", "true", "yes", "on"}
+def rasa_server_command(env: dict[str, str], loopback_only: bool = False) -> list[str]:
+    """The Rasa server with our channels (credentials.yml); browsers may call the local
+    channels from any origin unless PRODUCTION is set."""
+    command = [str(BIN / "rasa"), "run", "--model", str(ROOT / "models"), "--port",
+               env["RASA_PORT"], "--credentials", "credentials.yml", "--endpoints",
+               "endpoints.yml"]
+    if loopback_only:
+        command += ["--interface", "127.0.0.1"]
+    return command if production(env) else command + ["--cors", "*"]
+
+
+def talk_in_terminal(server_url: str) -> int:
+    """Rasa's shell prompt, speaking to our REST channel (never Rasa's own cmdline channel,
+    which lets its client claim any channel and metadata)."""
+    import asyncio
+    import uuid
+
+    from rasa.core.channels.console import record_messages
+
+    asyncio.run(record_messages(uuid.uuid4().hex, server_url, use_response_stream=False))
+    return 0
 
 
 def wait_http(url: str, process: subprocess.Popen, timeout: float, name: str) -> None:
@@ -151,20 +172,13 @@ def main(argv: Optional[list[str]] = None) -> int:
                       "action server")
             print(f"Action server: http://127.0.0.1:{env['ACTION_SERVER_PORT']}/webhook",
                   flush=True)
-            model = ROOT / "models"
-            if args.mode == "shell":
-                shell = subprocess.Popen(
-                    [str(BIN / "rasa"), "shell", "--model", str(model), "--endpoints",
-                     "endpoints.yml", "--interface", "127.0.0.1", "--port", env["RASA_PORT"]],
-                    cwd=ROOT, env=env)
-                children.append(("rasa shell", shell))
-                return shell.wait()
-            rasa = subprocess.Popen(
-                [str(BIN / "rasa"), "run", "--model", str(model), "--port", env["RASA_PORT"],
-                 "--credentials", "credentials.yml", "--endpoints", "endpoints.yml",
-                 "--cors", "*"], cwd=ROOT, env=env, start_new_session=True)
+            shell = args.mode == "shell"
+            rasa = subprocess.Popen(rasa_server_command(env, loopback_only=shell), cwd=ROOT,
+                                    env=env, start_new_session=True)
             children.append(("rasa server", rasa))
             wait_http(f"http://127.0.0.1:{env['RASA_PORT']}/", rasa, 300, "rasa server")
+            if shell:  # our own REST channel: the shell is a local customer, `rest:<id>`
+                return talk_in_terminal(f"http://127.0.0.1:{env['RASA_PORT']}")
             local = ("PRODUCTION is set: REST and socket.io are off" if production(env) else
                      "REST: /webhooks/rest/webhook, socket.io: /socket.io")
             print(f"Rasa server:   http://127.0.0.1:{env['RASA_PORT']} ({local})", flush=True)

@@ -23,9 +23,8 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from booking.db import with_retries
+from booking.db import ensure_ttl_index, with_retries
 from channels.whatsapp.parse import Inbound, Status
-from channels.whatsapp.retention import ensure_ttl
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +60,13 @@ class Inbox:
                                        ("seq", ASCENDING)])
         self.db.wa_inbox.create_index([("status", ASCENDING), ("lease_until", ASCENDING)])
         self.db.wa_outbox.create_index([("status", ASCENDING), ("next_at", ASCENDING)])
-        ensure_ttl(self.db.wa_choice_pages, "created_at", CHOICE_PAGES_RETENTION)
-        ensure_ttl(self.db.wa_inbox, "received_at", self.retention)
-        ensure_ttl(self.db.wa_statuses, "received_at", self.retention)
-        ensure_ttl(self.db.wa_outbox, "at", self.retention)
+        keep = int(self.retention.total_seconds())
+        ensure_ttl_index(self.db.wa_choice_pages, "created_at",
+                         int(CHOICE_PAGES_RETENTION.total_seconds()))
+        ensure_ttl_index(self.db.wa_inbox, "received_at", keep)
+        ensure_ttl_index(self.db.wa_statuses, "received_at", keep)
+        ensure_ttl_index(self.db.wa_outbox, "at", keep)
+        ensure_ttl_index(self.db.wa_senders, "last_at", keep)  # the number, after its messages
 
     def record(self, message: Inbound, business_id: Optional[str]) -> Optional[str]:
         """Store a message; its status (``received``, or ``throttled`` past the flood limit,
@@ -100,7 +102,8 @@ class Inbox:
             {"$set": {"seq": {"$add": [{"$ifNull": ["$seq", 0]}, 1]}, "_fresh": fresh}},
             {"$set": {"flood_since": {"$cond": ["$_fresh", {"$literal": now}, "$flood_since"]},
                       "flood_count": {"$cond": ["$_fresh", 1, {"$add": ["$flood_count", 1]}]}}},
-            {"$unset": "_fresh"}]
+            {"$unset": "_fresh"},
+            {"$set": {"last_at": {"$literal": now}}}]  # retention: kept while the number writes
         for _ in range(2):
             try:
                 doc = self.db.wa_senders.find_one_and_update(

@@ -125,6 +125,8 @@ def _message(raw: dict, phone_number_id: Optional[str],
     kind = _str(raw.get("type"), 32) or "unknown"
     if message_id is None or sender is None or phone_number_id is None:
         return None  # nothing we could answer or de-duplicate
+    if not sender.isascii() or not sender.isdigit() or len(sender) > 20:
+        return None  # a WhatsApp id is a phone number; never "rest:…" or another channel's
     text, extra = _text_of(kind, raw)
     return Inbound(message_id, sender, phone_number_id, kind, text, _int(raw.get("timestamp")),
                    names.get(sender) or "", extra)

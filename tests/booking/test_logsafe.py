@@ -19,9 +19,22 @@ def test_numbers_links_and_tokens_are_masked_and_the_rest_kept():
                    "s3cr3t-t0ken-value", "abcdefghijklmnop"):
         assert secret not in masked, secret
     for kept in ("62812****7890", "BK123456", "2026-11-24 15:00", "Rp 350000",
-                 "https://checkout.xendit.co/web/"):
+                 "https://checkout.xendit.co/"):
         assert kept in masked, kept
     assert mask_phone("6281234567890") == "62812****7890"
+
+
+def test_secrets_by_name_auth_headers_and_keys_are_masked_plain_words_are_not():
+    for line, secret in (('"flow_token": "Zk3hQ9xYwP"', "Zk3hQ9xYwP"),
+                         ("access_token=EAAGm0PX4ZCpsBA", "EAAGm0PX4ZCpsBA"),
+                         ("receipt_token: q1w2e3r4t5y6", "q1w2e3r4t5y6"),
+                         ("Authorization: Basic eG5kX2RldmVsb3BtZW50", "eG5kX2RldmVsb3BtZW50"),
+                         ("key xnd_development_P4qDfOss0OCpl8RtKrROHjaQYNCk9dN5lSfk", "P4qDfOss0"),
+                         ("https://checkout-staging.xendit.co/v2/64f1a2b3c4d5", "64f1a2b3c4d5"),
+                         ("WHATSAPP_APP_SECRET=abcdef123456", "abcdef123456")):
+        assert secret not in mask(line), line
+    assert mask("token required") == "token required"
+    assert mask("booking BK123456 at 15:00") == "booking BK123456 at 15:00"
     assert mask_phone("rest:me") == "***" and mask_phone("") == ""
 
 

@@ -232,3 +232,16 @@ def test_a_more_tap_with_an_odd_page_is_page_one():
     assert more_page("__more__:k1:١") == ("k1", 1)
     assert more_page("__more__:k1:99999999999999999999") == ("k1", 1)
     assert more_page("hello") is None
+
+
+def test_a_sender_that_is_not_a_phone_number_is_dropped():
+    """A WhatsApp id is digits: a signed webhook cannot speak as another channel's customer
+    (``rest:x``) or with look-alike digits."""
+    def hook(sender: str):
+        return parse_webhook({"object": "whatsapp_business_account", "entry": [{"changes": [{
+            "field": "messages", "value": {"metadata": {"phone_number_id": "1"}, "messages": [
+                {"from": sender, "id": "a", "type": "text", "text": {"body": "hi"}}]}}]}]})
+
+    assert [m.sender for m in hook("6281234567890").messages] == ["6281234567890"]
+    for sender in ("rest:6281234567890", "socketio:abc", "628١٢٣", "62²", "", "1" * 21):
+        assert hook(sender).messages == [], sender
