@@ -6,7 +6,8 @@ unique multikey index. Two bookings of one staff member that overlap share a cel
 database refuses the second, across processes and servers. Claiming (insert), moving
 (reschedule) and releasing cells (cancel, expiry) are each one single-document write, hence
 atomic without a transaction; the server settles concurrent writers itself. Order events are
-appended after the decision (analytics; see ``orders``).
+appended after the decision (analytics; see ``orders``). The payment lifecycle of a booking
+lives in ``booking.holds`` and moving one in ``booking.reschedule`` (mixed into the service).
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from booking.errors import (
 )
 from booking.claims import CellTaken, SlotTaken, Stale, claim_ids, duplicate_key_of
 from booking.holds import PaymentHolds
+from booking.reschedule import Rescheduling
 from booking.limits import SLOT_FIELDS, CustomerLimits, CustomerSlots, released_by
 from booking.slots import ALTERNATIVES, AvailabilityService
 from booking.models import (
@@ -81,7 +83,7 @@ class BookingRequest:
     idempotency_key: Optional[str] = None
 
 
-class BookingService(PaymentHolds):
+class BookingService(PaymentHolds, Rescheduling):
     """The booking core: availability, bookings and their lifecycle."""
 
     def __init__(
@@ -264,6 +266,18 @@ class BookingService(PaymentHolds):
             raise UnknownEntityError("booking", code)
         return Booking.from_doc(doc)
 
+    def get_owned(self, code: str, customer_id: Optional[str] = None,
+                  business_id: Optional[str] = None) -> Booking:
+        """The booking with this code if it is ``customer_id``'s at ``business_id`` (each
+        checked when given); any other is ``UnknownEntityError``, exactly like a code that
+        does not exist, so asking reveals nothing about other customers' or businesses'
+        bookings."""
+        booking = self.get(code)
+        if (customer_id is not None and booking.customer_id != customer_id
+                or business_id is not None and booking.business_id != business_id):
+            raise UnknownEntityError("booking", code)
+        return booking
+
     def upcoming(self, customer_id: str, business_id: Optional[str] = None) -> list[Booking]:
         """A customer's bookings that are still to come (pending payment or confirmed)."""
         query: dict[str, Any] = {"customer_id": customer_id,
@@ -349,76 +363,12 @@ class BookingService(PaymentHolds):
                 **event_data)])
         return Booking.from_doc(doc)
 
-    def cancel(self, code: str, customer_id: Optional[str] = None) -> Booking:
-        """Cancel an upcoming booking and free its time; ``customer_id`` checks ownership."""
-        booking = self.get(code)
-        if customer_id is not None and booking.customer_id != customer_id:
-            raise UnknownEntityError("booking", code)
+    def cancel(self, code: str, customer_id: Optional[str] = None,
+               business_id: Optional[str] = None) -> Booking:
+        """Cancel an upcoming booking and free its time; ``customer_id`` and ``business_id``
+        check ownership (see ``get_owned``)."""
+        self.get_owned(code, customer_id, business_id)
         return self.transition(code, CANCELLED)
-
-    def reschedule(self, code: str, new_start: datetime, staff_id: Optional[str] = None,
-                   customer_id: Optional[str] = None) -> Booking:
-        """Move an upcoming booking to ``new_start`` atomically: the new time is claimed before
-        the old is released, in one transaction; on conflict nothing changes."""
-        for _ in range(_MAX_STALE_RETRIES):
-            booking = self.get(code)
-            if customer_id is not None and booking.customer_id != customer_id:
-                raise UnknownEntityError("booking", code)
-            if booking.status not in UPCOMING_STATUSES:
-                raise InvalidTransitionError(code, booking.status, "RESCHEDULED")
-            catalog = self.catalog
-            service = catalog.service(booking.service_id)
-            tz = catalog.business(booking.business_id).tz
-            if staff_id is not None:
-                candidates = self.availability.staff_for(catalog, service, staff_id)
-            else:  # the same person first, then anyone else who does the service
-                others = [m for m in catalog.staff_for(service.id) if m.id != booking.staff_id]
-                candidates = [catalog.staff_member(booking.staff_id)] + others
-            now = self.clock()
-            eligible = self.availability.eligible(service, candidates, new_start, tz, now)
-            try:
-                for member in eligible:
-                    try:
-                        return with_retries(
-                            lambda: self._move(booking, service, member, new_start, now))
-                    except CellTaken:
-                        continue
-            except Stale:
-                continue
-            alternatives = [s.start for s in self.next_free(service.id, new_start, ALTERNATIVES,
-                                                             staff_id)]
-            self.order_log.record(booking.order_id, booking.business_id, orders.CONFLICT, now,
-                                  code=code, start=new_start)
-            raise SlotConflictError(f"{service.name} at that time is taken", alternatives)
-        raise InvalidTransitionError(code, None, "RESCHEDULED")
-
-    def _move(self, booking: Booking, service: Service, member: Staff, new_start: datetime,
-              now: datetime) -> Booking:
-        occupied = occupied_interval(service, new_start)
-        # One update swaps the cells: the new ones are checked against everyone else's before
-        # the old ones are given up, and a refusal changes nothing.
-        try:
-            doc = self.db.bookings.find_one_and_update(
-                {"_id": booking.id, "status": booking.status, "version": booking.version},
-                {"$set": {"start": new_start,
-                          "end": new_start + timedelta(minutes=service.duration_minutes),
-                          "staff_id": member.id, "occupied_start": occupied[0],
-                          "occupied_end": occupied[1],
-                          "cells": claim_ids(member.id, occupied), "updated_at": now},
-                 "$inc": {"version": 1},
-                 "$push": {"history": {"status": booking.status, "at": now,
-                                       "rescheduled_from": booking.start}}},
-                return_document=ReturnDocument.AFTER)
-        except DuplicateKeyError as exc:
-            if "cells" in duplicate_key_of(exc):
-                raise CellTaken() from exc
-            raise
-        if doc is None:
-            raise Stale()
-        self.order_log.append([orders.event_doc(
-            booking.order_id, booking.business_id, orders.RESCHEDULED, now,
-            code=booking.code, old_start=booking.start, new_start=new_start)])
-        return Booking.from_doc(doc)
 
 
 _EVENT_FOR_STATUS = {

@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 from booking.claims import CellTaken, SlotTaken, Stale
 from booking.db import with_retries
-from booking.errors import InvalidTransitionError, SlotConflictError, UnknownEntityError
+from booking.errors import InvalidTransitionError, SlotConflictError
 from booking.models import CONFIRMED, EXPIRED, PENDING_PAYMENT, Booking
 
 _MAX_STALE_RETRIES = 5
@@ -42,21 +42,24 @@ class PaymentHolds:
                 raise SlotConflictError("the time was taken after the payment link expired")
         raise InvalidTransitionError(code, None, CONFIRMED)
 
-    def hold_again(self: Any, code: str, customer_id: Optional[str] = None) -> Booking:
+    def hold_again(self: Any, code: str, customer_id: Optional[str] = None,
+                   business_id: Optional[str] = None) -> Booking:
         """An EXPIRED booking's time is held again for a new payment attempt (``Pay again``):
         EXPIRED → PENDING_PAYMENT with the next ``payment_attempt`` and a new ``hold_until``,
         if the time is free and still ahead.
 
+        ``customer_id`` and ``business_id``, when given, must be the booking's (see
+        ``get_owned``).
+
         Raises:
+            UnknownEntityError: no such booking (for this customer and business).
             SlotConflictError: the time is taken (with alternatives) or has passed.
             InvalidTransitionError: the booking is not expired.
             CustomerLimitError: ``payment_attempts`` used up, or too many ``unpaid_holds`` /
                 ``upcoming`` bookings.
         """
         for _ in range(_MAX_STALE_RETRIES):
-            current = self.get(code)
-            if customer_id is not None and current.customer_id != customer_id:
-                raise UnknownEntityError("booking", code)
+            current = self.get_owned(code, customer_id, business_id)
             if current.status == PENDING_PAYMENT:
                 return current  # already held (a repeated tap)
             if current.status != EXPIRED:

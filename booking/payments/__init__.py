@@ -93,15 +93,18 @@ class PaymentService:
         """The payment with this id, or ``UnknownEntityError``."""
         return self.invoices.payment(payment_id)
 
-    def pay_again(self, code: str, customer_id: str, conversation: Conversation) -> Payment:
+    def pay_again(self, code: str, customer_id: str, conversation: Conversation,
+                  business_id: Optional[str] = None) -> Payment:
         """After an expired link: hold the time again (if free) and issue a new invoice.
 
         Raises:
+            UnknownEntityError: no such booking of ``customer_id`` (at ``business_id``, when
+                given).
             SlotConflictError: the time is taken or too soon now (with alternatives).
             InvalidTransitionError: the booking is neither expired nor waiting for payment.
             CustomerLimitError: too many payment attempts or unpaid holds.
         """
-        booking = self.core.hold_again(code, customer_id)
+        booking = self.core.hold_again(code, customer_id, business_id=business_id)
         return self.request_payment(booking, conversation)
 
     def withdraw_invoices(self, code: str, keep: Optional[str] = None) -> int:

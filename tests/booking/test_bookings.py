@@ -144,6 +144,31 @@ def test_cancel_by_someone_else_is_refused(svc):
     assert svc.get(booking.code).status == CONFIRMED
 
 
+def test_another_business_cannot_cancel_move_or_hold_again_a_booking(svc, db):
+    """A booking asked for through another business's number is as unknown as a made-up code
+    (the same error, nothing changed); through its own business everything works."""
+    booking = svc.create(request("10:00"))
+    with pytest.raises(UnknownEntityError) as unknown:
+        svc.get_owned("BK000000", "6281100000001", "spa")
+    attempts = [lambda: svc.cancel(booking.code, customer_id="6281100000001",
+                                   business_id="salon"),
+                lambda: svc.reschedule(booking.code, at("11:00"), customer_id="6281100000001",
+                                       business_id="salon"),
+                lambda: svc.hold_again(booking.code, "6281100000001", business_id="salon"),
+                lambda: svc.get_owned(booking.code, business_id="salon")]
+    for attempt in attempts:
+        with pytest.raises(UnknownEntityError) as refused:
+            attempt()
+        assert type(refused.value) is type(unknown.value)
+        assert refused.value.kind == "booking" and refused.value.key == booking.code
+    stored = db.bookings.find_one({"code": booking.code})
+    assert stored["status"] == CONFIRMED and stored["start"] == at("10:00")
+    assert svc.reschedule(booking.code, at("11:00"), customer_id="6281100000001",
+                          business_id="spa").start == at("11:00")
+    assert svc.cancel(booking.code, customer_id="6281100000001",
+                      business_id="spa").status == CANCELLED
+
+
 def test_reschedule_moves_the_booking_and_its_claims(svc, db):
     booking = svc.create(request("10:00", staff_id="wayan"))
     moved = svc.reschedule(booking.code, at("10:30"))  # overlaps its own old time
