@@ -18,9 +18,10 @@ from actions.base import (BookingAction, Turn, day_of, moment, reset_booking,
 from booking import orders
 from booking.bookings import BookingRequest
 from booking.flow_tokens import FlowTokens
-from booking.errors import (CustomerLimitError, PlanLimitReachedError, SlotConflictError,
-                            ValidationError)
-from booking.models import PENDING_PAYMENT, Service
+from booking.errors import (CustomerLimitError, InvalidTransitionError, PlanLimitReachedError,
+                            SlotConflictError, UnknownEntityError, ValidationError)
+from booking.models import (CANCELLED, COMPLETED, EXPIRED, NO_SHOW, PENDING_PAYMENT,
+                            Service)
 from booking.payments import Payment
 from booking.timeparse import When, parse_when
 
@@ -278,8 +279,12 @@ class ActionConfirmBooking(BookingAction):
                       f"booked it.", alternatives) + [SlotSet("service", service.id)]
         try:
             if turn.slot("flow") == "reschedule":
-                booking = turn.core.reschedule(turn.slot("booking_code"), start,
-                                               customer_id=turn.customer_id)
+                code = (turn.slot("booking_code") or "").upper()
+                try:  # only this customer's booking with the business they wrote to
+                    booking = turn.core.reschedule(code, start, customer_id=turn.customer_id,
+                                                   business_id=turn.business.id)
+                except (UnknownEntityError, InvalidTransitionError) as exc:
+                    return cannot_move(turn, code, exc)
                 heading = "Done, your booking is moved ✅"
             else:
                 booking = turn.core.create(BookingRequest(
@@ -310,6 +315,23 @@ class ActionConfirmBooking(BookingAction):
         if booking.status == PENDING_PAYMENT:
             send_payment_request(turn, turn.payments.request_payment(booking, turn.conversation))
         return reset_booking()
+
+
+_NOT_MOVABLE = {CANCELLED: "is cancelled", EXPIRED: "is no longer held for you",
+                COMPLETED: "is already over", NO_SHOW: "is already over"}
+
+
+def cannot_move(turn: Turn, code: str, exc: Exception) -> List[EventType]:
+    """The booking being moved is not (or no longer) one that can move: say why, show the
+    menu and forget the move."""
+    if isinstance(exc, UnknownEntityError):
+        text = f"I couldn't find an upcoming booking {code} for you."
+    else:
+        state = _NOT_MOVABLE.get(getattr(exc, "current", None) or "", "can no longer be changed")
+        text = (f"Booking {code} {state}, so it can't be moved. Would you like to book a new "
+                f"time?")
+    turn.say(text, present.menu_buttons())
+    return reset_booking()
 
 
 def limit_reached(exc: CustomerLimitError) -> str:

@@ -92,7 +92,8 @@ class ActionConfirmCancel(BookingAction):
             turn.say("Which booking? Type its code, e.g. BK123456.")
             return [SlotSet("awaiting", "which_cancel")]
         try:
-            booking = turn.core.cancel(code, customer_id=turn.customer_id)
+            booking = turn.core.cancel(code, customer_id=turn.customer_id,
+                                       business_id=turn.business.id)
         except UnknownEntityError:
             turn.say(f"I couldn't find a booking {code} for you.")
             return [SlotSet("booking_code", None), SlotSet("awaiting", None)]

@@ -11,7 +11,7 @@ from actions.base import BookingAction, Turn, reset_booking, show_menu
 from actions.booking_flow import limit_reached, offer_alternatives, send_payment_request
 from booking.errors import (CustomerLimitError, InvalidTransitionError, SlotConflictError,
                             UnknownEntityError)
-from booking.models import EXPIRED, Booking
+from booking.models import CANCELLED, EXPIRED, Booking
 from booking.payments import NOTICE_EXPIRED, NOTICE_LINK, NOTICE_PAID, NOTICE_REFUND
 
 
@@ -71,6 +71,14 @@ class ActionPaymentUpdate(BookingAction):
 
     @staticmethod
     def _paid(turn: Turn, booking: Booking, payment) -> List[EventType]:
+        if booking.status == CANCELLED:  # cancelled after the news was written: no PDF
+            refund = turn.payments.after_cancel(booking)  # recorded (once) if not yet
+            turn.say(f"We received your payment of {present.rupiah(payment.amount)} for "
+                     f"{booking.code}, thank you. The booking has been cancelled, so the full "
+                     f"amount will be refunded." if refund else
+                     f"We received your payment for {booking.code}, thank you. The booking "
+                     f"has been cancelled.", present.menu_buttons())
+            return []
         service = turn.catalog.service(booking.service_id)
         staff = turn.catalog.staff_member(booking.staff_id)
         villa = turn.catalog.villa(booking.villa_id).name if booking.villa_id else None
@@ -98,10 +106,10 @@ class ActionPayAgain(BookingAction):
             latest = turn.core.latest(turn.customer_id, turn.business.id, EXPIRED)
             code = latest.code if latest else ""
         try:
-            booking = turn.core.get(code)
-            if booking.customer_id != turn.customer_id:
-                raise UnknownEntityError("booking", code)
-            payment = turn.payments.pay_again(code, turn.customer_id, turn.conversation)
+            # only this customer's booking with the business whose number they wrote to
+            booking = turn.core.get_owned(code, turn.customer_id, turn.business.id)
+            payment = turn.payments.pay_again(code, turn.customer_id, turn.conversation,
+                                              business_id=turn.business.id)
         except UnknownEntityError:
             turn.say("I couldn't find that booking. Would you like to book a treatment?",
                      present.menu_buttons())
