@@ -5,6 +5,9 @@ Processing trusts only the invoice as read from Xendit (external id, amount, cur
 payment's ``outcome`` is set once (CAS from none) and decides what the customer is told:
 ``confirmed`` (payouts scheduled), ``refund_needed`` (paid after the time was given up) or
 ``withdrawn`` (the attempt was withdrawn; if Xendit still reports it PAID, it is refunded).
+Marking a payment PAID and settling its booking are two writes: if the second fails, the
+callback stays NEW (processed again) and reconciliation settles any PAID payment left without
+an outcome (``settle_paid``).
 """
 from __future__ import annotations
 
@@ -134,6 +137,14 @@ class Callbacks:
                       "payment_method": invoice.get("payment_method", ""),
                       "payment_channel": invoice.get("payment_channel", ""),
                       "receipt_token": secrets.token_urlsafe(24), "updated_at": now}}))
+        return self.settle_paid(doc)
+
+    def settle_paid(self, doc: dict[str, Any]) -> str:
+        """Carry out what payment ``doc``, marked PAID, means for its booking: confirm it (or,
+        when that cannot be, record the refund) and tell the customer. Once: the outcome is set
+        once and every effect has a unique key, so a second run (a replay, reconciliation
+        re-applying a payment whose settling failed after it was marked PAID) changes nothing.
+        Returns what happened (for the record)."""
         outcome = doc.get("outcome")
         if outcome is None:
             try:

@@ -5,10 +5,18 @@ Each run, in order:
 2. payments whose invoice was never created (Xendit unreachable, no key): created now and the
    link sent, if the booking still waits for that attempt; withdrawn otherwise;
 3. payments still pending past their expiry (a callback that never came): re-read;
-4. holds past their ``hold_until``, whatever Xendit says: a live invoice is expired at Xendit
+4. payments marked PAID but never settled (the confirmation failed or the process died right
+   after the payment was marked): settled now (confirmed, or refunded if the time is gone);
+5. holds past their ``hold_until``, whatever Xendit says: a live invoice is expired at Xendit
    first (or, if it was paid, the payment applied); then the booking moves PENDING_PAYMENT →
-   EXPIRED by compare-and-swap, its time freed and the customer told (when we know where);
-5. payouts to send again or to follow to a final status.
+   EXPIRED by compare-and-swap, its time freed and the customer told (when we know where). A
+   hold whose payment is PAID (even if marked only while the link was being expired) is
+   never released: the payment decides;
+6. payouts to send again or to follow to a final status.
+
+Steps 1 and 4 leave alone what changed in the last ``_IN_FLIGHT`` (a processor may still be on
+it); doing it twice would change nothing anyway (outcomes are set once, effects have unique
+keys).
 """
 from __future__ import annotations
 
@@ -28,7 +36,7 @@ from booking.xendit import XenditError
 
 logger = logging.getLogger(__name__)
 
-_CALLBACK_QUIET = timedelta(seconds=30)  # younger callbacks are still being processed
+_IN_FLIGHT = timedelta(seconds=30)  # younger callbacks and PAID marks are being processed
 
 
 class Reconciler:
@@ -43,8 +51,9 @@ class Reconciler:
         """Run every step once (see the module docstring); returns what each step did."""
         now = self.ctx.now()
         done = {"callbacks": 0, "invoices_created": 0, "invoices_checked": 0,
-                "holds_released": 0, "payouts_sent": 0, "payouts_checked": 0}
-        for callback_id in self.callbacks.unprocessed(older_than=now - _CALLBACK_QUIET):
+                "payments_settled": 0, "holds_released": 0, "payouts_sent": 0,
+                "payouts_checked": 0}
+        for callback_id in self.callbacks.unprocessed(older_than=now - _IN_FLIGHT):
             self._safely(self.callbacks.process, callback_id)
             done["callbacks"] += 1
         hold = timedelta(minutes=self.ctx.settings.invoice_duration_minutes)
@@ -65,6 +74,10 @@ class Reconciler:
             if invoice is not None:
                 self._safely(self.callbacks.apply_invoice, invoice)
                 done["invoices_checked"] += 1
+        for doc in with_retries(lambda: list(self.ctx.db.payments.find(
+                {"state": PAID, "outcome": None, "updated_at": {"$lt": now - _IN_FLIGHT}}))):
+            if self._safely(self.callbacks.settle_paid, doc) is not None:
+                done["payments_settled"] += 1
         for booking in self._holds_over(now, hold):
             if self._safely(self.release_hold, booking):
                 done["holds_released"] += 1
@@ -88,15 +101,26 @@ class Reconciler:
         if doc is None:  # never asked for a payment (the action server died after create)
             return self.ctx.core.release_hold(booking.code, booking.payment_attempt)
         if doc["state"] == PAID:
-            return False  # money came: the paid invoice confirms it (or refunds it)
+            return self._keep_paid(doc)
         invoice = self._live_invoice(doc)
         if invoice is not None and invoice.get("status") in ("PAID", "SETTLED"):
             self.callbacks.apply_invoice(invoice)
             return False
         if invoice is not None and invoice.get("status") == "PENDING":
             self.invoices.expire_at_xendit(invoice["id"])  # best effort: the hold is over
-        self.invoices.lapse(doc, invoice["id"] if invoice else None)
+        if not self.invoices.lapse(doc, invoice["id"] if invoice else None):
+            doc = with_retries(lambda: self.ctx.db.payments.find_one({"_id": doc["_id"]}))
+            if doc is None or doc["state"] == PAID:  # paid while its link was being expired
+                return self._keep_paid(doc) if doc else False
         return self.invoices.release(doc) == "expired: time released"
+
+    def _keep_paid(self, doc: dict[str, Any]) -> bool:
+        """A hold whose payment is PAID is not released: the payment confirms the booking (or
+        refunds it). One whose settling never happened is settled here, unless it was marked
+        moments ago (its processor is on it; a later pass looks again). Returns False."""
+        if doc.get("outcome") is None and doc["updated_at"] < self.ctx.now() - _IN_FLIGHT:
+            self.callbacks.settle_paid(doc)
+        return False
 
     def _live_invoice(self, doc: dict[str, Any]) -> Optional[dict[str, Any]]:
         """The attempt's invoice as Xendit has it, or None (none made, or Xendit unreachable)."""
