@@ -228,18 +228,30 @@ def test_a_stale_payout_refresh_sends_no_second_transfer(payments, xendit, db):
 
 
 def test_two_reconcilers_sending_at_once_make_one_transfer_per_party(payments, xendit, db):
+    """Both passes read the same SCHEDULED payouts. The held one's answer for the vendor's
+    transfer 1 comes back only after the other pass saw that transfer FAILED for a temporary
+    reason and sent transfer 2: its read is stale, and recording it (without compare-and-swap)
+    would put transfer 1's failure over transfer 2 and send a third transfer."""
+    xendit.payout_failures[VENDOR_ACCOUNT] = ["TEMPORARY_TRANSFER_ERROR"]
     booking, _ = paid_without_payouts(payments, xendit)
     gate = xendit.gate("create_payout")
-    first, outcome = in_thread(payments.reconcile)
+    first, outcome = in_thread(payments.reconcile)  # held at the stand-in: vendor transfer 1
     gate.wait_arrived()
-    payments.reconcile()  # the same scheduled payouts, read at the same time
-    gate.release()
+    payments.reconcile()  # the same payouts, read at the same time: vendor 1 FAILED, villa paid
+    payments.reconcile()  # vendor transfer 2 sent and SUCCEEDED
+    gate.release()  # the held pass now records what it got for transfer 1
     first.join()
-    assert not isinstance(outcome[0], Exception)
-    payments.reconcile()
-    assert len(xendit.payouts) == 2
-    assert len({p["idempotency_key"] for p in xendit.payouts.values()}) == 2
-    assert {p["state"] for p in db.payouts.find()} == {"SUCCEEDED"}
+    assert not isinstance(outcome[0], Exception), outcome
+    for _ in range(2):
+        payments.reconcile()
+    prefix = f"payout-{booking.id}-"
+    assert [p["idempotency_key"] for p in xendit.payouts_with_key_prefix(prefix)] == [
+        prefix + "vendor-1", prefix + "villa-1", prefix + "vendor-2"]
+    assert [p["status"] for p in xendit.payouts.values()] == ["FAILED", "SUCCEEDED", "SUCCEEDED"]
+    assert {p["party"]: (p["state"], p["transfer_attempt"], p["payout_id"])
+            for p in db.payouts.find()} == {
+        "vendor": ("SUCCEEDED", 2, xendit.payouts_with_key_prefix(prefix + "vendor-2")[0]["id"]),
+        "villa": ("SUCCEEDED", 1, xendit.payouts_with_key_prefix(prefix + "villa-1")[0]["id"])}
 
 
 # ------------------------------------------------------------------ e. withdrawn, then paid
