@@ -223,6 +223,8 @@ def test_a_stale_payout_refresh_sends_no_second_transfer(payments, xendit, db):
         f"payout-{booking.id}-vendor-")]
     assert keys == [f"payout-{booking.id}-vendor-1", f"payout-{booking.id}-vendor-2"]
     assert [p["status"] for p in xendit.payouts.values()] == ["FAILED", "SUCCEEDED"]
+    # one request per transfer: the stale read did not put transfer 2 back to be sent again
+    assert xendit.count("POST", "/v2/payouts") == 2
     [doc] = db.payouts.find()
     assert doc["state"] == "SUCCEEDED" and doc["transfer_attempt"] == 2
 
