@@ -84,7 +84,10 @@ def talk_in_terminal(server_url: str) -> int:
 
     from rasa.core.channels.console import record_messages
 
-    asyncio.run(record_messages(uuid.uuid4().hex, server_url, use_response_stream=False))
+    try:
+        asyncio.run(record_messages(uuid.uuid4().hex, server_url, use_response_stream=False))
+    except AttributeError:  # Rasa's prompt on Ctrl-C at a button choice: ``None.rfind``
+        print("Bye", flush=True)
     return 0
 
 
