@@ -132,7 +132,13 @@ def test_fifty_customers_racing_for_one_slot_across_both_servers(cluster, graph)
     for racer in racers:
         racer.join()
     assert codes == [200] * len(people)
-    answers = [body_text(graph.wait_for_messages(who, 2)[1]) for who in people]
+    try:
+        answers = [body_text(graph.wait_for_messages(who, 2)[1]) for who in people]
+    except AssertionError:  # say whose answer is missing and where their message stands
+        missing = [w for w in people if len(graph.sent_to(w)) < 2]
+        raise AssertionError([(w, list(db.wa_inbox.find({"sender": w}, {
+            "status": 1, "attempts": 1, "error": 1})), db.wa_senders.find_one({"_id": w}))
+            for w in missing]) from None
     booked = [a for a in answers if a.startswith("Booked ✅")]
     taken = [a for a in answers if "was just taken" in a]
     assert (len(booked), len(taken)) == (1, 49), Counter(a[:60] for a in answers)
