@@ -54,17 +54,25 @@ class CustomerSlots:
     def pick(self, business_id: str, customer_id: str, unpaid: bool) -> dict[str, str]:
         """Slot fields for a new upcoming booking (``unpaid``: one waiting for payment).
 
+        One read of the customer's slots at the business (a booking's own round trips are
+        what limit its rate).
+
         Raises:
             CustomerLimitError: the customer has no free slot of a kind.
         """
-        fields: dict[str, str] = {}
+        wanted = []
         if self.limits.max_upcoming > 0:
-            fields[UPCOMING_SLOT] = self._free(UPCOMING_SLOT, business_id, customer_id,
-                                               self.limits.max_upcoming, "upcoming")
+            wanted.append((UPCOMING_SLOT, self.limits.max_upcoming, "upcoming"))
         if unpaid and self.limits.max_unpaid_holds > 0:
-            fields[HOLD_SLOT] = self._free(HOLD_SLOT, business_id, customer_id,
-                                           self.limits.max_unpaid_holds, "unpaid_holds")
-        return fields
+            wanted.append((HOLD_SLOT, self.limits.max_unpaid_holds, "unpaid_holds"))
+        if not wanted:
+            return {}
+        docs: list[dict[str, Any]] = with_retries(lambda: list(self.db.bookings.find(
+            {"customer_id": customer_id, "business_id": business_id,
+             "$or": [{field: {"$exists": True}} for field, _, _ in wanted]},
+            {**{field: 1 for field, _, _ in wanted}, "end": 1})))
+        return {field: self._free(field, docs, business_id, customer_id, limit, kind)
+                for field, limit, kind in wanted}
 
     def check_attempts(self, payment_attempt: int) -> None:
         """Raise ``CustomerLimitError`` when a booking may not get another payment attempt."""
@@ -72,14 +80,13 @@ class CustomerSlots:
         if limit > 0 and payment_attempt >= limit:
             raise CustomerLimitError("payment_attempts", limit)
 
-    def _free(self, field: str, business_id: str, customer_id: str, limit: int,
-              kind: str) -> str:
+    def _free(self, field: str, docs: list[dict[str, Any]], business_id: str,
+              customer_id: str, limit: int, kind: str) -> str:
         now = self.clock()
-        docs: list[dict[str, Any]] = with_retries(lambda: list(self.db.bookings.find(
-            {"customer_id": customer_id, "business_id": business_id, field: {"$exists": True}},
-            {field: 1, "end": 1})))
         taken = set()
         for doc in docs:
+            if field not in doc:
+                continue
             if field == UPCOMING_SLOT and doc["end"] <= now:  # over: no longer upcoming
                 with_retries(lambda: self.db.bookings.update_one(
                     {"_id": doc["_id"], field: doc[field]}, {"$unset": {field: ""}}))

@@ -671,7 +671,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     print(f"{'measure':42} {'figure':62} {'target':14} met")
     for name, figure, target, met in rows:
         print(f"{name:42} {figure:62} {target:14} {'yes' if met else 'NO'}")
-    return 0
+    missed = [name for name, _, _, met in rows if not met]
+    if missed:
+        print(f"\n{len(missed)} target(s) missed: {', '.join(n.strip() for n in missed)}")
+    return 1 if missed else 0
 
 
 def bench_engine(calls: int, count: int, rounds: int) -> list[tuple[str, str, str, bool]]:
