@@ -1,9 +1,9 @@
 """The per-customer worker: each customer's inbox drained in order by the server holding their
 lease, a sweep that resumes customers left waiting, and the resending of kept replies.
 
-A turn holds one of ``max_turns`` slots only for its CPU work (Rasa on this event loop):
-mark-as-read happens before the slot is taken, Graph sends and action-server calls give it back
-while they wait (``channels.rasa_patches.network_wait``). While a message is being handled its
+A turn holds one of ``max_turns`` slots only for its CPU work (Rasa on this event loop): the
+slot is taken before a message is claimed; mark-as-read, Graph sends and action-server calls
+give it back while they wait (``channels.rasa_patches.network_wait``). While a message is being handled its
 lease (and the customer's) is renewed, so a slow turn is never run again by another server; if
 the lease was lost anyway, the outcome write changes nothing (fenced by owner and attempt).
 """
@@ -22,7 +22,7 @@ from booking.db import is_transient
 from booking.errors import BookingError, DatabaseUnavailableError
 from booking.logsafe import mask_phone
 from booking.retry import Backoff, retry_async
-from channels.rasa_patches import TurnSlot
+from channels.rasa_patches import TurnSlot, network_wait
 from channels.whatsapp.config import WhatsAppConfig
 from channels.whatsapp.errors import GraphError, RetryableGraphError
 from channels.whatsapp.graph import GraphClient
@@ -152,16 +152,22 @@ class CustomerWorkers:
         """Claim and process the customer's oldest waiting message. True: done, look for the
         next; False: nothing waiting (or the lease went elsewhere); None: an outage interrupted
         it (it waits for a retry)."""
-        if not await asyncio.to_thread(inbox.acquire, sender, self.owner):  # renew
-            return False
-        claim = await asyncio.to_thread(inbox.claim_next, sender, self.owner)
-        if claim is None:
-            return False
-        renewing = asyncio.create_task(self._keep_leased(inbox, claim))
-        try:
-            return await self._handle(inbox, claim, on_new_message)
-        finally:
-            renewing.cancel()
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.config.max_turns)
+        # The slot is taken before a message is claimed: a message waiting for the CPU is
+        # never leased, and the database calls of the waiting customers' workers do not queue
+        # in front of the webhook's (which must answer Meta quickly under load).
+        async with TurnSlot(self._slots):
+            if not await asyncio.to_thread(inbox.acquire, sender, self.owner):  # renew
+                return False
+            claim = await asyncio.to_thread(inbox.claim_next, sender, self.owner)
+            if claim is None:
+                return False
+            renewing = asyncio.create_task(self._keep_leased(inbox, claim))
+            try:
+                return await self._handle(inbox, claim, on_new_message)
+            finally:
+                renewing.cancel()
 
     async def _keep_leased(self, inbox: Inbox, claim: dict[str, Any]) -> None:
         """Renew the claim's lease (and the customer's) while its turn runs."""
@@ -182,11 +188,9 @@ class CustomerWorkers:
             await self._until_stored(inbox.finish, claim, True, "")  # its turn ran
             return True
         try:
-            await self._mark_read(claim)
-            if self._slots is None:
-                self._slots = asyncio.Semaphore(self.config.max_turns)
-            async with TurnSlot(self._slots):
-                await self._process(claim, on_new_message)
+            async with network_wait():  # the blue ticks: Graph, not CPU
+                await self._mark_read(claim)
+            await self._process(claim, on_new_message)
         except Exception as exc:
             if outage(exc):
                 logger.error("WhatsApp message %s hit an outage; it runs again later: %s",
