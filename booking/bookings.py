@@ -190,7 +190,7 @@ class BookingService(PaymentHolds, Rescheduling):
         business = self.catalog.business(business_id)
         status = PENDING_PAYMENT if business.payment_required else CONFIRMED
         month = now.astimezone(business.tz).strftime("%Y-%m")
-        for _ in range(_MAX_CODE_ATTEMPTS):
+        for attempt in range(_MAX_CODE_ATTEMPTS):
             doc = {
                 "_id": uuid.uuid4().hex,
                 "code": self.new_code(),
@@ -220,9 +220,10 @@ class BookingService(PaymentHolds, Rescheduling):
             }
             if status == PENDING_PAYMENT:
                 doc["hold_until"] = now + self.hold
-            try:
-                doc.update(self.customer_slots.pick(business_id, request.customer_id,
-                                                    unpaid=status == PENDING_PAYMENT))
+            try:  # first guess slot 1 without a read; a taken one is looked up next time
+                choose = self.customer_slots.first if attempt == 0 else self.customer_slots.pick
+                doc.update(choose(business_id, request.customer_id,
+                                  unpaid=status == PENDING_PAYMENT))
             except CustomerLimitError:
                 existing = self._by_idempotency_key(key) if (
                     retried or request.idempotency_key) else None

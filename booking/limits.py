@@ -74,6 +74,17 @@ class CustomerSlots:
         return {field: self._free(field, docs, business_id, customer_id, limit, kind)
                 for field, limit, kind in wanted}
 
+    def first(self, business_id: str, customer_id: str, unpaid: bool) -> dict[str, str]:
+        """Slot 1 of each limit, read nothing: right for a customer's first booking (most
+        are); if it is taken, the insert fails on its unique index and ``pick`` looks."""
+        prefix = f"{business_id}:{customer_id}:1"
+        fields = {}
+        if self.limits.max_upcoming > 0:
+            fields[UPCOMING_SLOT] = prefix
+        if unpaid and self.limits.max_unpaid_holds > 0:
+            fields[HOLD_SLOT] = prefix
+        return fields
+
     def check_attempts(self, payment_attempt: int) -> None:
         """Raise ``CustomerLimitError`` when a booking may not get another payment attempt."""
         limit = self.limits.max_payment_attempts
