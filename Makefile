@@ -17,10 +17,11 @@ export PYTHONDONTWRITEBYTECODE := 1
 PYTHON310 := $(shell for p in $$HOME/.pyenv/versions/3.10*/bin/python3.10 $$(command -v python3.10); do \
 	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null && { echo "$$p"; break; }; done)
 
-.PHONY: help install run run-cluster cluster-deps shell test unit train seed report reconcile bench nlu-eval flows-keys mongo-start mongo-stop clean
+.PHONY: help install run run-cluster cluster-deps test-deps shell test unit train seed report reconcile bench nlu-eval flows-keys mongo-start mongo-stop clean
 
 help:
-	@echo "make run     install, start MongoDB, seed, train if needed, run action + Rasa servers"
+	@echo "make run     install, start MongoDB, seed, train if needed, run the sandbox (local WhatsApp"
+	@echo "             phone and Xendit, when no credentials are set), action + Rasa servers"
 	@echo "make test    the same set-up, then every test"
 	@echo "make shell   talk to the bot in the terminal (rasa shell)"
 	@echo "make run-cluster  2 Rasa + 2 action servers behind nginx, Redis lock store, shared MongoDB"
@@ -65,6 +66,17 @@ cluster-deps:
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
 			--no-install-recommends nginx-light redis-server >/dev/null; fi
 
+# `make test` also needs Debian's chromium (the sandbox's browser tests drive it with Playwright;
+# no browser download): one apt-get update for whatever of the three is missing.
+test-deps:
+	@missing=""; \
+	{ command -v nginx || [ -x /usr/sbin/nginx ]; } >/dev/null || missing="$$missing nginx-light"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then echo "installing$$missing (Debian packages)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+			--no-install-recommends $$missing >/dev/null; fi
+
 run-cluster: $(STAMP) $(MODEL) cluster-deps
 	$(PY) -m tools.cluster $(ARGS)
 
@@ -75,7 +87,7 @@ shell: $(STAMP) $(MODEL)
 unit: $(STAMP)
 	$(PY) -m pytest -q -m "not e2e" $(PYTEST_ARGS) tests
 
-test: $(STAMP) $(MODEL) cluster-deps
+test: $(STAMP) $(MODEL) test-deps
 	$(RASA) data validate --quiet
 	$(PY) -m pytest -q $(PYTEST_ARGS) tests
 	$(RASA) test core --model models --stories tests/stories --fail-on-prediction-errors --out results

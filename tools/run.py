@@ -1,5 +1,6 @@
-"""Run the assistant locally: MongoDB (unless MONGODB_URL is set), seed, action server and
-Rasa server in the foreground; Ctrl-C stops all of it.
+"""Run the assistant locally: MongoDB (unless MONGODB_URL is set), seed, the sandbox (a local
+WhatsApp phone and Xendit, unless real credentials are set: tools/sandbox_env.py), action
+server and Rasa server in the foreground; Ctrl-C stops all of it.
 
     python -m tools.run          # servers (what `make run` does)
     python -m tools.run shell    # action server + `rasa shell` (what `make shell` does)
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional
 
 from booking.settings import production
-from tools import seed
+from tools import sandbox_env, seed
 from tools.mongod import LocalMongod
 
 logger = logging.getLogger("run")
@@ -89,6 +90,15 @@ def talk_in_terminal(server_url: str) -> int:
     except AttributeError:  # Rasa's prompt on Ctrl-C at a button choice: ``None.rfind``
         print("Bye", flush=True)
     return 0
+
+
+def sandbox_banner(env: dict[str, str]) -> str:
+    """What the sandbox stands in for, and where to open it."""
+    base = f"http://127.0.0.1:{env['SANDBOX_PORT']}"
+    parts = [name for name, url in (("WhatsApp", "WHATSAPP_API_URL"), ("Xendit", "XENDIT_API_URL"))
+             if env.get(url, "").startswith(base)]
+    return (f"Sandbox:       {base} stands in for {' and '.join(parts)} (payments: {base}/xendit/)\n"
+            f"Open {base} to chat as a customer")
 
 
 def wait_http(url: str, process: subprocess.Popen, timeout: float, name: str) -> None:
@@ -168,6 +178,12 @@ def main(argv: Optional[list[str]] = None) -> int:
             os.environ.update(MONGODB_URL=env["MONGODB_URL"], MONGODB_DB=env["MONGODB_DB"])
             if seed.main([]) != 0:
                 return 2
+            sandbox = sandbox_env.configure(env)
+            if sandbox:
+                phone = subprocess.Popen(sandbox_env.command(), cwd=ROOT, env=env,
+                                         start_new_session=True)
+                children.append(("sandbox", phone))
+                wait_http(f"http://127.0.0.1:{env['SANDBOX_PORT']}/health", phone, 60, "sandbox")
             actions = subprocess.Popen(action_server_command(), cwd=ROOT, env=env,
                                        start_new_session=True)
             children.append(("action server", actions))
@@ -181,10 +197,15 @@ def main(argv: Optional[list[str]] = None) -> int:
             children.append(("rasa server", rasa))
             wait_http(f"http://127.0.0.1:{env['RASA_PORT']}/", rasa, 300, "rasa server")
             if shell:  # our own REST channel: the shell is a local customer, `rest:<id>`
+                if sandbox:
+                    print(f"Payment links open the sandbox checkout "
+                          f"(http://127.0.0.1:{env['SANDBOX_PORT']}/xendit/)", flush=True)
                 return talk_in_terminal(f"http://127.0.0.1:{env['RASA_PORT']}")
             local = ("PRODUCTION is set: REST and socket.io are off" if production(env) else
                      "REST: /webhooks/rest/webhook, socket.io: /socket.io")
             print(f"Rasa server:   http://127.0.0.1:{env['RASA_PORT']} ({local})", flush=True)
+            if sandbox:
+                print(sandbox_banner(env), flush=True)
             print("Ready. Press Ctrl-C to stop.", flush=True)
             return supervise(lambda: children)
         except KeyboardInterrupt:

@@ -1,0 +1,207 @@
+"""The Graph API stand-in: ``POST /{version}/{phone_number_id}/messages`` (messages, read
+receipts with the typing indicator), ``POST /{version}/{phone_number_id}/media`` and
+``GET /{version}/{media_id}``. It answers like the Cloud API, refuses what Meta refuses (a
+payload over a limit becomes a red bubble on the phone naming the rule), and shows what it
+accepts on the phone, then reports sent and delivered statuses back as webhooks.
+
+Trust: a call must carry ``Authorization: Bearer <WHATSAPP_ACCESS_TOKEN>`` (compared in
+constant time) and name a registered business number, as with Meta."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import secrets
+from pathlib import Path
+from typing import Any, Optional
+
+from aiohttp import web
+
+from sandbox import limits
+from sandbox.config import Business, SandboxConfig
+from sandbox.store import Chats
+from sandbox.webhooks import Webhooks, new_wamid
+
+logger = logging.getLogger(__name__)
+VERSION = r"{version:v[0-9]+\.[0-9]+}"
+TYPING_SECONDS = 25.0  # Meta dismisses the indicator after 25 s or with the next message
+MEDIA_MAX = 100 * 1024 * 1024
+TEMPLATES = Path(__file__).with_name("templates.json")
+
+
+def graph_error(status: int, code: int, title: str, details: str = "") -> web.Response:
+    """An error answered the way Graph does (``{"error": {...}}``)."""
+    error: dict[str, Any] = {"message": f"({'#'}{code}) {title}", "type": "OAuthException",
+                             "code": code, "fbtrace_id": secrets.token_urlsafe(9)}
+    if details:
+        error["error_data"] = {"messaging_product": "whatsapp", "details": details}
+    return web.json_response({"error": error}, status=status)
+
+
+class Media:
+    """Uploaded media (the bot's uploads, the customer's photos) under ``data_dir/media``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.types: dict[str, str] = {}
+
+    async def save(self, data: bytes, mime_type: str) -> str:
+        """Keep the bytes; their media id."""
+        media_id = str(10**15 + secrets.randbelow(9 * 10**15))
+        await asyncio.to_thread(self._write, media_id, data, mime_type)
+        self.types[media_id] = mime_type
+        return media_id
+
+    def _write(self, media_id: str, data: bytes, mime_type: str) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / media_id).write_bytes(data)
+        (self.root / f"{media_id}.type").write_text(mime_type)
+
+    async def read(self, media_id: str) -> Optional[tuple[bytes, str]]:
+        """(bytes, mime type) of a kept medium, or None."""
+        if not media_id.isdigit():
+            return None
+        return await asyncio.to_thread(self._read, media_id)
+
+    def _read(self, media_id: str) -> Optional[tuple[bytes, str]]:
+        path = self.root / media_id
+        if not path.exists():
+            return None
+        kind = self.types.get(media_id) or (self.root / f"{media_id}.type").read_text() or \
+            "application/octet-stream"
+        return path.read_bytes(), kind
+
+
+class GraphStandIn:
+    """The routes Meta serves to the product."""
+
+    def __init__(self, config: SandboxConfig, chats: Chats, webhooks: Webhooks, media: Media,
+                 templates: dict[str, Any]) -> None:
+        self.config = config
+        self.chats = chats
+        self.webhooks = webhooks
+        self.media = media
+        self.templates = templates  # the approved templates (sandbox/templates.json)
+        self._typing: dict[tuple[str, str], asyncio.TimerHandle] = {}
+
+    def setup(self, app: web.Application) -> None:
+        """Add the Graph routes to ``app``."""
+        app.router.add_post(f"/{VERSION}/{{phone_number_id}}/messages", self.messages)
+        app.router.add_post(f"/{VERSION}/{{phone_number_id}}/media", self.upload)
+        app.router.add_get(f"/{VERSION}/{{media_id:[0-9]+}}", self.media_url)
+
+    # ------------------------------------------------------------------ checks
+    def _authorised(self, request: web.Request) -> bool:
+        given = request.headers.get("authorization", "")
+        expected = f"Bearer {self.config.access_token}"
+        return bool(self.config.access_token) and hmac.compare_digest(given.encode(),
+                                                                      expected.encode())
+
+    def _business(self, request: web.Request) -> Optional[Business]:
+        return self.config.business(request.match_info.get("phone_number_id", ""))
+
+    # ------------------------------------------------------------------ routes
+    async def messages(self, request: web.Request) -> web.Response:
+        """Send a message, or mark a customer's message read (with the typing indicator)."""
+        if not self._authorised(request):
+            return graph_error(401, 190, "Invalid OAuth access token")
+        business = self._business(request)
+        if business is None:
+            return graph_error(400, 100, "Unsupported post request: no such phone number")
+        try:
+            body = await request.json()
+        except (ValueError, UnicodeDecodeError):
+            return graph_error(400, 100, "Invalid parameter", "the body is not JSON")
+        if limits.is_read_receipt(body):
+            return self._read_receipt(business, body)
+        to = body.get("to") if isinstance(body, dict) else None
+        broken = limits.violations(body, self.templates)
+        key = (business.phone_number_id, str(to) if isinstance(to, str) else "")
+        if broken:
+            first = broken[0]
+            logger.info("refused a %s message: %s", _kind(body), first.rule)
+            if key[1]:
+                self.chats.add(key, {"id": new_wamid(), "direction": "out", "status": "rejected",
+                                     "message": body, "errors": [
+                                         {"code": v.code, "title": v.title, "rule": v.rule}
+                                         for v in broken]})
+            return graph_error(400, first.code, first.title,
+                               "; ".join(v.rule for v in broken))
+        wamid = new_wamid()
+        self._stop_typing(key)
+        self.chats.add(key, {"id": wamid, "direction": "out", "status": "accepted",
+                             "message": body})
+        self.webhooks.later(self._delivered(business, key[1], wamid))
+        return web.json_response({"messaging_product": "whatsapp",
+                                  "contacts": [{"input": key[1], "wa_id": key[1]}],
+                                  "messages": [{"id": wamid}]})
+
+    async def _delivered(self, business: Business, customer: str, wamid: str) -> None:
+        for status in ("sent", "delivered"):
+            await self.webhooks.status(business, customer, wamid, status)
+        if (self.chats.find(wamid) or ({}, {}))[1].get("status") == "accepted":
+            self.chats.update(wamid, status="delivered")
+
+    def _read_receipt(self, business: Business, body: dict[str, Any]) -> web.Response:
+        found = self.chats.find(str(body.get("message_id")))
+        if found is None or found[0][0] != business.phone_number_id or \
+                found[1]["direction"] != "in":
+            return graph_error(400, 100, "Invalid parameter", "message_id: no such message")
+        key, message = found
+        if message.get("status") != "read":
+            self.chats.update(message["id"], status="read")
+        if isinstance(body.get("typing_indicator"), dict):
+            self._start_typing(key)
+        return web.json_response({"success": True})
+
+    def _start_typing(self, key: tuple[str, str]) -> None:
+        self._stop_typing(key, tell=False)
+        self.chats.signal(key, "typing", {"on": True})
+        loop = asyncio.get_running_loop()
+        self._typing[key] = loop.call_later(TYPING_SECONDS, self._stop_typing, key)
+
+    def _stop_typing(self, key: tuple[str, str], tell: bool = True) -> None:
+        handle = self._typing.pop(key, None)
+        if handle is not None:
+            handle.cancel()
+            if tell:
+                self.chats.signal(key, "typing", {"on": False})
+
+    async def upload(self, request: web.Request) -> web.Response:
+        """``POST /media`` (multipart: ``file``, ``type``, ``messaging_product``)."""
+        if not self._authorised(request):
+            return graph_error(401, 190, "Invalid OAuth access token")
+        if self._business(request) is None:
+            return graph_error(400, 100, "Unsupported post request: no such phone number")
+        if not request.content_type.startswith("multipart/"):
+            return graph_error(400, 100, "Invalid parameter", "expected multipart/form-data")
+        data, mime_type = b"", ""
+        async for part in (await request.multipart()):
+            if part.name == "file":
+                data = await part.read(decode=False)
+                mime_type = mime_type or part.headers.get("content-type", "")
+            elif part.name == "type":
+                mime_type = (await part.text()).strip()
+        if not data or len(data) > MEDIA_MAX:
+            return graph_error(400, 131053, "Media upload error", "file: missing or too large")
+        return web.json_response({"id": await self.media.save(data, mime_type or
+                                                             "application/octet-stream")})
+
+    async def media_url(self, request: web.Request) -> web.Response:
+        """``GET /{media_id}``: where to download a medium."""
+        if not self._authorised(request):
+            return graph_error(401, 190, "Invalid OAuth access token")
+        media_id = request.match_info["media_id"]
+        found = await self.media.read(media_id)
+        if found is None:
+            return graph_error(400, 100, "Invalid parameter", "no such media")
+        data, mime_type = found
+        return web.json_response({
+            "messaging_product": "whatsapp", "id": media_id, "mime_type": mime_type,
+            "sha256": hashlib.sha256(data).hexdigest(), "file_size": len(data),
+            "url": f"{self.config.public_url}/media/{media_id}"})
+
+
+def _kind(body: Any) -> str:
+    return str(body.get("type"))[:20] if isinstance(body, dict) else "non-object"

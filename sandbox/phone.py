@@ -1,0 +1,228 @@
+"""The customer's side: the API behind the phone page. What a customer sends becomes a signed
+webhook POST to the product, exactly as Meta would send it; what the bot sends arrives through
+the Graph stand-in and is pushed to the page as server-sent events.
+
+Trust: this API is the phone itself, for whoever sits at the laptop (the sandbox listens on
+loopback only). Anyone using it may be any customer; that is its purpose. It never reaches the
+product except through the signed webhook, so it can do nothing a WhatsApp user could not.
+
+    GET  /api/config                          businesses (numbers) and message templates
+    GET  /api/chats/{business}/{customer}     the chat's messages, oldest first
+    GET  /api/chats/{business}/{customer}/events   server-sent events: message, typing
+    POST /api/chats/{business}/{customer}/send     {"name", "message"}: the customer sends
+    POST /api/chats/{business}/{customer}/read     {"ids"}: the customer saw the bot's messages
+    GET  /media/{id}                          an uploaded medium
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import time
+from typing import Any
+
+from aiohttp import web
+
+from sandbox.config import Business, SandboxConfig
+from sandbox.graph import Media
+from sandbox.store import Chats, Key
+from sandbox.webhooks import Webhooks, new_wamid
+
+logger = logging.getLogger(__name__)
+IMAGE_MAX = 5 * 1024 * 1024  # WhatsApp's limit for images
+HEARTBEAT_SECONDS = 15.0
+CUSTOMER_KINDS = {"text", "interactive", "button", "location", "image"}
+INTERACTIVE_REPLIES = {"button_reply", "list_reply", "nfm_reply"}
+
+
+class BadRequest(web.HTTPBadRequest):
+    """A 400 with a JSON reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(text=json.dumps({"error": reason}), content_type="application/json")
+
+
+class Phone:
+    """The page's API over the chats, the webhook sender and the media store."""
+
+    def __init__(self, config: SandboxConfig, chats: Chats, webhooks: Webhooks, media: Media,
+                 templates: dict[str, Any]) -> None:
+        self.config = config
+        self.chats = chats
+        self.webhooks = webhooks
+        self.media = media
+        self.templates = templates
+
+    def setup(self, app: web.Application) -> None:
+        """Add the page API routes to ``app``."""
+        chat = "/api/chats/{business:[0-9]+}/{customer}"
+        app.router.add_get("/api/config", self.config_view)
+        app.router.add_get(chat, self.history)
+        app.router.add_get(chat + "/events", self.events)
+        app.router.add_post(chat + "/send", self.send)
+        app.router.add_post(chat + "/read", self.read)
+        app.router.add_get("/media/{media_id:[0-9]+}", self.download)
+
+    # ------------------------------------------------------------------ helpers
+    def chat_of(self, request: web.Request) -> tuple[Business, str]:
+        """The business and customer a chat route names (404 / 400 when invalid)."""
+        business = self.config.business(request.match_info["business"])
+        if business is None:
+            raise web.HTTPNotFound(text='{"error": "no such business number"}',
+                                   content_type="application/json")
+        customer = request.match_info["customer"]
+        if not (customer.isascii() and customer.isdigit() and 8 <= len(customer) <= 15):
+            raise BadRequest("a customer number is 8 to 15 digits")
+        return business, customer
+
+    @staticmethod
+    async def json_body(request: web.Request) -> dict[str, Any]:
+        """The request's JSON object (400 otherwise)."""
+        try:
+            body = await request.json()
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest("the body is not JSON") from None
+        if not isinstance(body, dict):
+            raise BadRequest("the body is not a JSON object")
+        return body
+
+    # ------------------------------------------------------------------ routes
+    async def config_view(self, request: web.Request) -> web.Response:
+        """The registered business numbers and the approved templates."""
+        return web.json_response({
+            "businesses": [{"phone_number_id": b.phone_number_id, "name": b.name,
+                            "display_phone_number": b.display_phone_number}
+                           for b in self.config.businesses],
+            "templates": self.templates, "flow_id": self.config.flow_id})
+
+    async def history(self, request: web.Request) -> web.Response:
+        """The chat's messages, oldest first."""
+        business, customer = self.chat_of(request)
+        return web.json_response({"messages": self.chats.history(
+            (business.phone_number_id, customer))})
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        """Server-sent events for one chat until the page goes away."""
+        business, customer = self.chat_of(request)
+        key: Key = (business.phone_number_id, customer)
+        response = web.StreamResponse(headers={"content-type": "text/event-stream",
+                                               "cache-control": "no-cache"})
+        await response.prepare(request)
+        queue = self.chats.listen(key)
+        try:
+            await response.write(b": connected\n\n")
+            while True:
+                try:
+                    event, data = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
+                except asyncio.TimeoutError:
+                    await response.write(b": heartbeat\n\n")
+                    continue
+                line = json.dumps(data, separators=(",", ":"))
+                await response.write(f"event: {event}\ndata: {line}\n\n".encode())
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            self.chats.unlisten(key, queue)
+        return response
+
+    async def send(self, request: web.Request) -> web.Response:
+        """The customer sends a message: kept, shown, then posted to the product."""
+        business, customer = self.chat_of(request)
+        body = await self.json_body(request)
+        name = body.get("name") if isinstance(body.get("name"), str) else ""
+        message = await self.inbound(business, body.get("message"))
+        return web.json_response(self.deliver_new(business, customer, name, message))
+
+    def deliver_new(self, business: Business, customer: str, name: str,
+                    message: dict[str, Any]) -> dict[str, Any]:
+        """Keep and show a customer's message, then post it to the product; its record."""
+        record = self.chats.add((business.phone_number_id, customer), {
+            "id": message["id"], "direction": "in", "status": "sending",
+            "name": name[:256], "message": dict(message)})
+        message["from"] = customer
+        self.webhooks.later(self._post(business, customer, name[:256] or customer, message))
+        return record
+
+    async def _post(self, business: Business, customer: str, name: str,
+                    message: dict[str, Any]) -> None:
+        status, error = await self.webhooks.customer_message(business, customer, name, message)
+        found = self.chats.find(message["id"])
+        if found is None:
+            return
+        if status == 200:
+            if found[1].get("status") == "sending":  # not already read by the bot
+                self.chats.update(message["id"], status="delivered")
+        else:
+            self.chats.update(message["id"], status="failed",
+                              error=f"the bot answered {status or 'nothing'} {error}".strip())
+
+    async def inbound(self, business: Business, raw: Any) -> dict[str, Any]:
+        """The webhook message object for what the page sent (400 when it is not one)."""
+        if not isinstance(raw, dict) or raw.get("type") not in CUSTOMER_KINDS:
+            raise BadRequest(f"message.type must be one of {sorted(CUSTOMER_KINDS)}")
+        kind = raw["type"]
+        content = raw.get(kind)
+        if not isinstance(content, dict):
+            raise BadRequest(f"message.{kind} must be an object")
+        if kind == "text" and not (isinstance(content.get("body"), str)
+                                   and 0 < len(content["body"]) <= 4096):
+            raise BadRequest("message.text.body must be 1 to 4096 characters")
+        if kind == "interactive" and content.get("type") not in INTERACTIVE_REPLIES:
+            raise BadRequest("message.interactive.type must be a reply")
+        if kind == "image":
+            content = await self._image(content)
+        message: dict[str, Any] = {"id": new_wamid(), "timestamp": str(int(time.time())),
+                                   "type": kind, kind: content}
+        context = raw.get("context")
+        if isinstance(context, dict) and isinstance(context.get("id"), str):
+            message["context"] = {"from": business.display_phone_number.lstrip("+")
+                                  .replace(" ", "").replace("-", ""), "id": context["id"]}
+        return message
+
+    async def _image(self, content: dict[str, Any]) -> dict[str, Any]:
+        data_url = content.get("data_url")
+        if not isinstance(data_url, str) or not data_url.startswith("data:image/") or \
+                ";base64," not in data_url:
+            raise BadRequest("message.image.data_url must be a base64 data: URL of an image")
+        head, encoded = data_url.split(",", 1)
+        try:
+            data = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequest("message.image.data_url is not valid base64") from None
+        if not data or len(data) > IMAGE_MAX:
+            raise BadRequest("an image is at most 5 MB")
+        mime_type = head[5:].split(";", 1)[0][:64]
+        image = {"id": await self.media.save(data, mime_type), "mime_type": mime_type,
+                 "sha256": hashlib.sha256(data).hexdigest()}
+        if isinstance(content.get("caption"), str) and content["caption"]:
+            image["caption"] = content["caption"][:1024]
+        return image
+
+    async def read(self, request: web.Request) -> web.Response:
+        """The customer saw these bot messages: each gets a ``read`` status webhook."""
+        business, customer = self.chat_of(request)
+        body = await self.json_body(request)
+        ids = body.get("ids")
+        if not isinstance(ids, list):
+            raise BadRequest("ids must be a list")
+        for message_id in ids[:100]:
+            found = self.chats.find(str(message_id))
+            if found is None or found[0] != (business.phone_number_id, customer):
+                continue
+            message = found[1]
+            if message["direction"] == "out" and message["status"] in ("accepted", "delivered"):
+                self.chats.update(message["id"], status="read")
+                self.webhooks.later(self.webhooks.status(business, customer, message["id"],
+                                                         "read"))
+        return web.Response(status=204)
+
+    async def download(self, request: web.Request) -> web.Response:
+        """An uploaded medium's bytes."""
+        found = await self.media.read(request.match_info["media_id"])
+        if found is None:
+            raise web.HTTPNotFound()
+        data, mime_type = found
+        return web.Response(body=data, content_type=mime_type or "application/octet-stream")
