@@ -126,7 +126,7 @@ class GraphStandIn:
                                      "message": body, "errors": [
                                          {"code": v.code, "title": v.title, "rule": v.rule}
                                          for v in broken]})
-            return graph_error(400, first.code, first.title,
+            return graph_error(404 if first.code == 132001 else 400, first.code, first.title,
                                "; ".join(v.rule for v in broken))
         wamid = new_wamid()
         self._stop_typing(key)
