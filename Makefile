@@ -67,12 +67,14 @@ cluster-deps:
 			--no-install-recommends nginx-light redis-server >/dev/null; fi
 
 # `make test` also needs Debian's chromium (the sandbox's browser tests drive it with Playwright;
-# no browser download): one apt-get update for whatever of the three is missing.
+# no browser download) and an emoji font for its screenshots: one apt-get update for whatever
+# is missing.
 test-deps:
 	@missing=""; \
 	{ command -v nginx || [ -x /usr/sbin/nginx ]; } >/dev/null || missing="$$missing nginx-light"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	[ -d /usr/share/fonts/truetype/noto ] || missing="$$missing fonts-noto-color-emoji"; \
 	if [ -n "$$missing" ]; then echo "installing$$missing (Debian packages)"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
 			--no-install-recommends $$missing >/dev/null; fi

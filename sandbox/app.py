@@ -37,6 +37,11 @@ def create_app(config: SandboxConfig) -> web.Application:
         await chats.close()
 
     app.cleanup_ctx.append(lifetime)
+
+    async def hang_up(_: web.Application) -> None:
+        chats.hang_up()
+
+    app.on_shutdown.append(hang_up)
     GraphStandIn(config, chats, webhooks, media, templates).setup(app)
     phone.setup(app)
     FlowsClient(config, phone).setup(app)

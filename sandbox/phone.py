@@ -120,6 +120,8 @@ class Phone:
                 except asyncio.TimeoutError:
                     await response.write(b": heartbeat\n\n")
                     continue
+                if event == "close":
+                    break
                 line = json.dumps(data, separators=(",", ":"))
                 await response.write(f"event: {event}\ndata: {line}\n\n".encode())
         except (ConnectionResetError, asyncio.CancelledError):

@@ -135,6 +135,12 @@ class Chats:
         self._listeners[key].add(queue)
         return queue
 
+    def hang_up(self) -> None:
+        """End every page's event stream (the server is stopping; pages reconnect)."""
+        for queues in self._listeners.values():
+            for queue in queues:
+                queue.put_nowait(("close", {}))
+
     def unlisten(self, key: Key, queue: asyncio.Queue) -> None:
         """Stop telling this queue."""
         self._listeners[key].discard(queue)

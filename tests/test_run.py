@@ -32,6 +32,7 @@ class Stack:
     mongo_port: int
     db: object
     pid_file: object
+    sandbox_port: int
 
     def say(self, sender: str, text: str) -> list[dict]:
         body = json.dumps({"sender": sender, "message": text}).encode()
@@ -56,10 +57,13 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
         pytest.fail("no trained model: run through `make test`, which trains first")
     data = tmp_path_factory.mktemp("run") / "mongo"
     rasa_port, action_port, mongo_port = free_port(), free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if k != "MONGODB_URL"}
+    sandbox_port = free_port()
+    env = {k: v for k, v in os.environ.items()
+           if k != "MONGODB_URL" and not k.startswith(("WHATSAPP_", "XENDIT_", "SANDBOX"))}
     env.update(LOCAL_MONGODB_DIR=str(data), MONGODB_PORT=str(mongo_port),
                RASA_PORT=str(rasa_port), ACTION_SERVER_PORT=str(action_port),
-               MONGODB_DB="run_test")
+               MONGODB_DB="run_test", SANDBOX_PORT=str(sandbox_port),
+               SANDBOX_DATA_DIR=str(data.parent / "sandbox"))
     proc = subprocess.Popen([sys.executable, "-m", "tools.run"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
@@ -69,7 +73,7 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
             break
     client = MongoClient(f"mongodb://127.0.0.1:{mongo_port}/?replicaSet=rs0")
     running = Stack(proc, "".join(lines), rasa_port, action_port, mongo_port, client.run_test,
-                    data / "mongod.pid")
+                    data / "mongod.pid", sandbox_port)
     try:
         yield running
     finally:
@@ -85,6 +89,8 @@ def test_startup_prints_where_everything_listens(stack):
     assert f"Action server: http://127.0.0.1:{stack.action_port}/webhook" in stack.startup
     assert f"mongodb://127.0.0.1:{stack.mongo_port}/?replicaSet=rs0" in stack.startup
     assert stack.db.client.admin.command("hello")["setName"] == "rs0"
+    # no credentials in the environment: the sandbox stands in for WhatsApp and Xendit
+    assert f"Open http://127.0.0.1:{stack.sandbox_port} to chat as a customer" in stack.startup
 
 
 def test_greeting_and_catalog_answer_are_stored_in_mongodb(stack):
@@ -108,6 +114,8 @@ def book_by_tapping(stack: Stack, sender: str) -> dict:
     assert msgs[0]["text"].startswith("Please confirm your booking:")
     msgs = stack.say(sender, payload_of(msgs, "Confirm"))
     assert msgs[0]["text"].startswith("Booked ✅\nBK")
+    # the spa takes payment: the link comes at once, from the sandbox's Xendit side
+    assert f"Pay now: http://127.0.0.1:{stack.sandbox_port}/xendit/checkout/" in msgs[-1]["text"]
     code = msgs[0]["text"].split("\n")[1].split(":")[0]
     return stack.db.bookings.find_one({"code": code})
 

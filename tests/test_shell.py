@@ -45,7 +45,8 @@ def test_the_shell_is_a_local_customer_on_a_loopback_server(mongo_url, tmp_path)
         pytest.fail("no trained model: run through `make test`, which trains first")
     rasa_port, action_port = free_port(), free_port()
     env = dict(os.environ, MONGODB_URL=mongo_url, MONGODB_DB="shell_test",
-               RASA_PORT=str(rasa_port), ACTION_SERVER_PORT=str(action_port), TERM="dumb")
+               RASA_PORT=str(rasa_port), ACTION_SERVER_PORT=str(action_port), TERM="dumb",
+               SANDBOX_PORT=str(free_port()), SANDBOX_DATA_DIR=str(tmp_path / "sandbox"))
     main, child = pty.openpty()
     proc = subprocess.Popen([sys.executable, "-m", "tools.run", "shell"], cwd=ROOT, env=env,
                             stdin=child, stdout=child, stderr=child, start_new_session=True)

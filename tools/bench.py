@@ -146,6 +146,7 @@ def bench_contention(url: str, rounds: int, processes: int = 5, threads: int = 1
 def running_stack(env: dict[str, str]) -> Iterator[subprocess.Popen]:
     """The stack as `make run` starts it, with ``env``; stopped (Ctrl-C) afterwards."""
     root = Path(__file__).resolve().parent.parent
+    env = {"SANDBOX": "0", **env}  # the bench's own stand-ins, never the sandbox
     proc = subprocess.Popen([sys.executable, "-m", "tools.run"], cwd=root, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

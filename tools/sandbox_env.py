@@ -3,8 +3,9 @@ settings that point the product and the sandbox at each other.
 
 Without ``WHATSAPP_ACCESS_TOKEN`` the WhatsApp channel talks to the sandbox's Graph API, and
 without ``XENDIT_SECRET_KEY`` payments go to its Xendit side. With both set (or ``PRODUCTION``),
-nothing of the sandbox runs. The shared secrets are made up per run; the Flows key pair once,
-under ``.data/sandbox``."""
+nothing of the sandbox runs. The shared secrets are made up per run (``SANDBOX_GRAPH_TOKEN``
+chooses the Graph access token, for a test that plays a misbehaving bot); the Flows key pair
+once, under ``.data/sandbox``."""
 from __future__ import annotations
 
 import json
@@ -45,7 +46,8 @@ def configure(env: dict[str, str]) -> bool:
     env["SANDBOX_BUSINESSES"] = json.dumps(businesses())
     if not env.get("WHATSAPP_ACCESS_TOKEN"):
         private, public = flows_keys(Path(env["SANDBOX_DATA_DIR"]))
-        env.update(WHATSAPP_ACCESS_TOKEN=secrets.token_urlsafe(24),
+        token = env.get("SANDBOX_GRAPH_TOKEN") or secrets.token_urlsafe(24)
+        env.update(WHATSAPP_ACCESS_TOKEN=token,
                    WHATSAPP_APP_SECRET=secrets.token_urlsafe(24),
                    WHATSAPP_VERIFY_TOKEN=secrets.token_urlsafe(12),
                    WHATSAPP_API_URL=f"{base}/{GRAPH_VERSION}",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -33,6 +34,7 @@ class SandboxStack:
 
     url: str  # the sandbox (phone page at /, checkout and payments under /xendit/)
     rasa_url: str
+    graph_token: str  # what the Graph stand-in expects (the product's WHATSAPP_ACCESS_TOKEN)
     db: object
     startup: str
 
@@ -46,7 +48,8 @@ def sandbox_stack(mongo_url: str, tmp_path_factory) -> Iterator[SandboxStack]:
            if not k.startswith(("WHATSAPP_", "XENDIT_", "SANDBOX")) and k != "PRODUCTION"}
     ports = {name: str(free_port()) for name in ("RASA_PORT", "ACTION_SERVER_PORT",
                                                  "SANDBOX_PORT")}
-    env.update(ports, MONGODB_URL=mongo_url, MONGODB_DB="sandbox_e2e",
+    token = secrets.token_urlsafe(16)
+    env.update(ports, MONGODB_URL=mongo_url, MONGODB_DB="sandbox_e2e", SANDBOX_GRAPH_TOKEN=token,
                SANDBOX_DATA_DIR=str(tmp_path_factory.mktemp("sandbox")))
     client = MongoClient(mongo_url)
     client.drop_database("sandbox_e2e")
@@ -65,7 +68,7 @@ def sandbox_stack(mongo_url: str, tmp_path_factory) -> Iterator[SandboxStack]:
     match = re.search(r"Open (http://127\.0\.0\.1:\d+) to chat as a customer", startup)
     assert match, startup
     try:
-        yield SandboxStack(match.group(1), f"http://127.0.0.1:{ports['RASA_PORT']}",
+        yield SandboxStack(match.group(1), f"http://127.0.0.1:{ports['RASA_PORT']}", token,
                            client.sandbox_e2e, startup)
     finally:
         proc.send_signal(signal.SIGINT)

@@ -1,0 +1,199 @@
+"""The customer's whole journey in the sandbox, in a real browser, on the stack `make run`
+starts without credentials: the phone page sends signed webhooks to the product, the bot's
+answers arrive through the Graph stand-in, the Flow form talks to the encrypted endpoint, and
+the Pay now link opens the Xendit checkout, whose callbacks confirm the booking."""
+from __future__ import annotations
+
+import io
+import json
+import urllib.error
+import urllib.request
+from datetime import date, timedelta
+
+import pytest
+from pypdf import PdfReader
+
+from tests.sandbox.conftest import SALON, SPA, shot
+from tests.sandbox.phone_driver import PhonePage
+
+pytestmark = pytest.mark.e2e
+SPA_NAME, SALON_NAME = "Ubud Serenity Spa", "Canggu Glow Salon"
+
+
+def book_by_tapping(phone: PhonePage, treatment: str, business: str = SPA_NAME) -> str:
+    """"Hi", then only taps: menu, treatment, Tomorrow, the first time, Confirm; the code."""
+    phone.open_chat(business)
+    menu = phone.send("Hi", "booking assistant")
+    phone.shot("greeting")
+    treatments = phone.tap(menu, "Book a treatment", "Which treatment")
+    days = phone.pick(treatments, treatment, "Which day")
+    phone.shot("treatment")
+    times = phone.tap(days, "Tomorrow", "times")
+    phone.shot("times")
+    card = phone.first_time(times, "Please confirm your booking")
+    phone.shot("confirm-card")
+    booked = phone.tap(card, "Confirm", "Booked ✅")
+    phone.shot("booked")
+    return "BK" + booked.inner_text().split("BK", 1)[1][:6]
+
+
+def test_book_a_balinese_massage_only_by_tapping(context, sandbox_stack):
+    phone = PhonePage(context, sandbox_stack, "Ayu", "6281230000001", "1-tapping")
+    code = book_by_tapping(phone, "Balinese Massage")
+    booking = sandbox_stack.db.bookings.find_one({"code": code})
+    assert booking is not None, code
+    assert booking["customer_id"] == "6281230000001"  # the number WhatsApp proved
+    assert booking["service_id"] == "balinese-massage" and booking["status"] == "PENDING_PAYMENT"
+    # each bot message was delivered and read, and the customer's own ones read by the bot
+    phone.page.wait_for_function("""() => [...document.querySelectorAll('.msg.in .ticks')]
+        .every(t => t.dataset.status === 'read')""")
+
+
+def test_pay_on_the_checkout_page_then_get_the_confirmation_and_pdf(context, sandbox_stack):
+    phone = PhonePage(context, sandbox_stack, "Ben", "6281230000002", "2-pay")
+    code = book_by_tapping(phone, "Balinese Massage")
+    pay = phone.wait_bot("please pay", 0)
+    with context.expect_page() as opened:
+        pay.locator("a.cta-button", has_text="Pay now").click()
+    checkout = opened.value
+    checkout.wait_for_load_state()
+    assert "Rp" in checkout.inner_text("#amount") and "350" in checkout.inner_text("#amount")
+    shot(checkout, "2-pay-checkout-1-pending")
+    before = phone.bot_count()
+    checkout.click("#pay-button")
+    checkout.locator("#result").wait_for()
+    shot(checkout, "2-pay-checkout-2-paid")
+    confirmed = phone.wait_bot("Payment received", before)
+    assert code in confirmed.inner_text()
+    document = phone.page.locator(".msg.out[data-type=document]").last
+    document.wait_for()
+    phone.shot("paid-pdf")
+    link = document.locator("a.document").get_attribute("href")
+    with urllib.request.urlopen(link, timeout=30) as answer:
+        assert answer.headers["content-type"] == "application/pdf"
+        pdf = PdfReader(io.BytesIO(answer.read()))
+    assert code in "".join(p.extract_text() for p in pdf.pages)
+    assert sandbox_stack.db.bookings.find_one({"code": code})["status"] == "CONFIRMED"
+
+
+def test_an_invoice_left_to_expire_brings_the_recovery_buttons(context, sandbox_stack):
+    phone = PhonePage(context, sandbox_stack, "Citra", "6281230000003", "3-expire")
+    code = book_by_tapping(phone, "Hot Stone Massage")
+    pay = phone.wait_bot("please pay", 0)
+    with context.expect_page() as opened:
+        pay.locator("a.cta-button").click()
+    checkout = opened.value
+    before = phone.bot_count()
+    checkout.click("#expire-button")
+    checkout.locator("#result").wait_for()
+    shot(checkout, "3-expire-checkout")
+    expired = phone.wait_bot("has expired", before)
+    assert code in expired.inner_text()
+    titles = expired.locator("button.reply-button").all_inner_texts()
+    assert titles == ["Pay again", "Pick another time"]
+    phone.shot("recovery")
+    assert sandbox_stack.db.bookings.find_one({"code": code})["status"] == "EXPIRED"
+
+
+def test_book_through_the_flow_form(context, sandbox_stack):
+    phone = PhonePage(context, sandbox_stack, "Dewi", "6281230000004", "4-flow").open_chat(SPA_NAME)
+    menu = phone.send("Hi", "booking assistant")
+    phone.tap(menu, "Book a treatment", "booking form")
+    offer = phone.page.locator(".msg.out[data-type=interactive]", has=phone.page.locator(
+        "button.flow-button")).last
+    offer.locator("button.flow-button").click()
+    form = phone.page.locator("#flow")
+    form.locator("select[name=service]").select_option("natural-facial")
+    phone.shot("service")
+    form.locator("#flow-footer").click()
+    # the facial's only therapist has Tuesdays off: those days cannot be chosen
+    calendar = form.locator("[data-date]").first
+    calendar.wait_for()
+    tuesdays = [d for d in form.locator("[data-date]").evaluate_all(
+        "cells => cells.map(c => c.dataset.date)") if date.fromisoformat(d).weekday() == 1]
+    assert tuesdays and all(form.locator(f"[data-date='{d}']").get_attribute("aria-disabled")
+                            == "true" for d in tuesdays)
+    phone.shot("calendar")
+    form.locator(f"[data-date='{tuesdays[-1]}']").click(force=True)
+    assert form.locator("#flow-footer").is_disabled()  # the Tuesday was not taken
+    day = form.locator("[data-date]:not([aria-disabled=true])").first
+    chosen = date.fromisoformat(day.get_attribute("data-date"))
+    day.click()
+    form.locator("#flow-footer").click()
+    form.locator("select[name=slot]").wait_for()
+    form.locator("select[name=slot]").select_option(index=1)
+    phone.shot("time")
+    form.locator("#flow-footer").click()
+    form.locator("input[name=name]").fill("Dewi")
+    form.locator("textarea[name=notes]").fill("Sensitive skin")
+    form.locator("#flow-footer").click()
+    form.get_by_text("Natural Glow Facial").wait_for()
+    phone.shot("summary")
+    before = phone.bot_count()
+    form.locator("#flow-footer").click()  # Confirm on the summary screen
+    form.wait_for(state="hidden")
+    phone.page.locator(".msg.in[data-type=interactive]", has_text="Sent").last.wait_for()
+    card = phone.wait_bot("Please confirm your booking", before)
+    phone.shot("confirm-card")
+    booked = phone.tap(card, "Confirm", "Booked ✅")
+    code = "BK" + booked.inner_text().split("BK", 1)[1][:6]
+    booking = sandbox_stack.db.bookings.find_one({"code": code})
+    assert booking["service_id"] == "natural-facial" and booking["customer_id"] == "6281230000004"
+    assert (booking["start"] + timedelta(hours=8)).date() == chosen  # the day picked, Bali time
+
+
+def test_two_customers_racing_for_one_time(browser, sandbox_stack):
+    tabs = []
+    for name, number in (("Eka", "6281230000005"), ("Fajar", "6281230000006")):
+        context = browser.new_context(viewport={"width": 520, "height": 860})
+        phone = PhonePage(context, sandbox_stack, name, number, f"5-race-{name.lower()}").open_chat(SALON_NAME)
+        menu = phone.send("Hi", "booking assistant")
+        treatments = phone.tap(menu, "Book a treatment", "Which treatment")
+        days = phone.pick(treatments, "Haircut", "Which day")
+        times = phone.tap(days, "Tomorrow", "times")
+        tabs.append((context, phone, times))
+    try:
+        cards = [phone.first_time(times, "Please confirm your booking") for _, phone, times in tabs]
+        assert cards[0].inner_text().split("\n")[:3] == cards[1].inner_text().split("\n")[:3]
+        counts = [phone.bot_count() for _, phone, _ in tabs]
+        for (_, phone, _), card in zip(tabs, cards):  # both tap Confirm, one right after the other
+            card.locator("button.reply-button", has_text="Confirm").click()
+        answers = []
+        for (_, phone, _), before in zip(tabs, counts):
+            phone.page.wait_for_function(
+                """([n]) => [...document.querySelectorAll('.msg.out')].slice(n)
+                    .some(m => /Booked ✅|just taken/.test(m.innerText))""", arg=[before])
+            answers.append(phone.page.locator(".msg.out").last.inner_text())
+            phone.shot("outcome")
+        assert sorted("Booked ✅" in a for a in answers) == [False, True], answers
+        loser = next(phone for (_, phone, _), a in zip(tabs, answers) if "just taken" in a)
+        offered = loser.page.locator(".msg.out").last
+        assert offered.locator("button.reply-button, button.list-button").count() > 0
+        starts = [b["start"] for b in sandbox_stack.db.bookings.find(
+            {"customer_id": {"$in": ["6281230000005", "6281230000006"]}})]
+        assert len(starts) == 1
+    finally:
+        for context, _, _ in tabs:
+            context.close()
+
+
+def test_a_payload_over_a_cloud_api_limit_shows_the_error_bubble(context, sandbox_stack):
+    phone = PhonePage(context, sandbox_stack, "Gede", "6281230000007", "6-rejected").open_chat(SPA_NAME)
+    phone.send("Hi", "booking assistant")
+    oversized = {"messaging_product": "whatsapp", "recipient_type": "individual",
+                 "to": "6281230000007", "type": "interactive", "interactive": {
+                     "type": "button", "body": {"text": "Pick one"}, "action": {"buttons": [
+                         {"type": "reply", "reply": {"id": f"b{i}", "title": f"Option {i}"}}
+                         for i in range(4)]}}}
+    request = urllib.request.Request(
+        f"{sandbox_stack.url}/v25.0/{SPA}/messages", json.dumps(oversized).encode(),
+        {"content-type": "application/json",
+         "authorization": f"Bearer {sandbox_stack.graph_token}"}, method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 400
+    assert json.loads(refused.value.read())["error"]["code"] == 131009
+    bubble = phone.page.locator(".msg.rejected").last
+    bubble.wait_for()
+    assert "buttons" in bubble.inner_text() and "3" in bubble.inner_text()
+    phone.shot("error-bubble")
