@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import urllib.error
 import urllib.request
 from datetime import date, timedelta
@@ -18,6 +19,14 @@ from tests.sandbox.phone_driver import PhonePage
 
 pytestmark = pytest.mark.e2e
 SPA_NAME, SALON_NAME = "Ubud Serenity Spa", "Canggu Glow Salon"
+
+
+def wait_until(condition, timeout: float = 30.0) -> None:
+    """Poll the product's database (written by another process) until ``condition()``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
 
 
 def book_by_tapping(phone: PhonePage, treatment: str, business: str = SPA_NAME) -> str:
@@ -44,9 +53,14 @@ def test_book_a_balinese_massage_only_by_tapping(context, sandbox_stack):
     assert booking is not None, code
     assert booking["customer_id"] == "6281230000001"  # the number WhatsApp proved
     assert booking["service_id"] == "balinese-massage" and booking["status"] == "PENDING_PAYMENT"
-    # each bot message was delivered and read, and the customer's own ones read by the bot
+    # the bot read each of the customer's messages (blue ticks)...
     phone.page.wait_for_function("""() => [...document.querySelectorAll('.msg.in .ticks')]
         .every(t => t.dataset.status === 'read')""")
+    # ...and the phone reported each bot message delivered and read, as status webhooks
+    shown = phone.page.locator(".msg.out").evaluate_all("ms => ms.map(m => m.dataset.id)")
+    wait_until(lambda: {s["_id"] for s in sandbox_stack.db.wa_statuses.find(
+        {"recipient": "6281230000001"})} >= {f"{i}:{k}" for i in shown
+                                              for k in ("sent", "delivered", "read")})
 
 
 def test_pay_on_the_checkout_page_then_get_the_confirmation_and_pdf(context, sandbox_stack):
@@ -185,15 +199,62 @@ def test_a_payload_over_a_cloud_api_limit_shows_the_error_bubble(context, sandbo
                      "type": "button", "body": {"text": "Pick one"}, "action": {"buttons": [
                          {"type": "reply", "reply": {"id": f"b{i}", "title": f"Option {i}"}}
                          for i in range(4)]}}}
-    request = urllib.request.Request(
-        f"{sandbox_stack.url}/v25.0/{SPA}/messages", json.dumps(oversized).encode(),
-        {"content-type": "application/json",
-         "authorization": f"Bearer {sandbox_stack.graph_token}"}, method="POST")
-    with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(request, timeout=10)
-    assert refused.value.code == 400
-    assert json.loads(refused.value.read())["error"]["code"] == 131009
+    status, answer = graph_post(sandbox_stack, oversized)
+    assert status == 400 and answer["error"]["code"] == 131009
     bubble = phone.page.locator(".msg.rejected").last
     bubble.wait_for()
     assert "buttons" in bubble.inner_text() and "3" in bubble.inner_text()
     phone.shot("error-bubble")
+
+
+def test_templates_photos_and_locations_as_whatsapp_shows_them(context, sandbox_stack):
+    phone = PhonePage(context, sandbox_stack, "Hana", "6281230000008", "7-media").open_chat(
+        SPA_NAME)
+    phone.send("Hi", "booking assistant")
+    before = phone.bot_count()
+    phone.page.click("#attach")
+    phone.page.click("#attach-photo")
+    phone.page.set_input_files("#photo-input", files=[{
+        "name": "rash.png", "mimeType": "image/png", "buffer": PNG}])
+    phone.page.click("#photo-send")
+    phone.page.locator(".msg.in[data-type=image] img").last.wait_for()
+    phone.wait_bot("I can only read text", before)  # the bot's answer to media
+    before = phone.bot_count()
+    phone.page.click("#attach")
+    phone.page.click("#attach-location")
+    phone.page.locator(".location-preset").first.click()  # a preset is sent at once
+    phone.page.locator(".msg.in[data-type=location]").last.wait_for()
+    phone.page.wait_for_function(NEW_BOT_MESSAGE, arg=[before])
+    # a template the business sends after 24 hours: header, parameters, quick replies
+    status, _ = graph_post(sandbox_stack, {
+        "messaging_product": "whatsapp", "to": "6281230000008", "type": "template",
+        "template": {"name": "booking_reminder", "language": {"code": "en"}, "components": [
+            {"type": "body", "parameters": [{"type": "text", "text": "Balinese Massage"},
+                                            {"type": "text", "text": "15:00"}]},
+            {"type": "button", "sub_type": "quick_reply", "index": "0",
+             "parameters": [{"type": "payload", "payload": "/my_bookings"}]}]}})
+    assert status == 200
+    template = phone.page.locator(".msg.out[data-type=template]").last
+    template.get_by_text("Reminder: your Balinese Massage is tomorrow at 15:00").wait_for()
+    phone.shot("template")
+    phone.tap(template, "Confirm", "no upcoming bookings")  # its payload reached the bot
+    phone.shot("template-tapped")
+
+
+NEW_BOT_MESSAGE = "([n]) => document.querySelectorAll('.msg.out').length > n"
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                    "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201e2216bc8"
+                    "0000000049454e44ae426082")
+
+
+def graph_post(stack, body: dict) -> tuple[int, dict]:
+    """POST a message to the Graph stand-in as the bot would (with its access token)."""
+    request = urllib.request.Request(
+        f"{stack.url}/v25.0/{SPA}/messages", json.dumps(body).encode(),
+        {"content-type": "application/json", "authorization": f"Bearer {stack.graph_token}"},
+        method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read())
