@@ -18,6 +18,7 @@ import time
 from typing import Any, Optional
 
 from aiohttp import web
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -90,12 +91,14 @@ class FlowsClient:
         body = await Phone.json_body(request)
         business = self.config.business(str(body.get("business")))
         customer = str(body.get("customer") or "")
-        if business is None or not (customer.isdigit() and 8 <= len(customer) <= 15):
+        if business is None or not (customer.isascii() and customer.isdigit()
+                                    and 8 <= len(customer) <= 15):
             raise BadRequest("business and customer must name a chat")
         if body.get("flow_id") != self.config.flow_id or not self.config.flow_id:
             raise BadRequest("no such flow")
         action = body.get("action")
-        if action not in ACTIONS or not isinstance(body.get("flow_token"), str):
+        if not isinstance(action, str) or action not in ACTIONS or \
+                not isinstance(body.get("flow_token"), str):
             raise BadRequest(f"action must be one of {sorted(ACTIONS)}, with a flow_token")
         payload: dict[str, Any] = {"version": "3.0", "action": action,
                                    "flow_token": body["flow_token"]}
@@ -135,13 +138,15 @@ class FlowsClient:
             return status, error if isinstance(error, dict) else {}
         try:
             return 200, sealed.open(raw)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, InvalidTag):
             return 502, {"error": "the endpoint's answer could not be decrypted"}
 
     async def _complete(self, business_id: str, customer: str, name: str,
                         answer: dict[str, Any], message_id: Any) -> None:
-        params = ((answer.get("data") or {}).get("extension_message_response") or {}).get(
-            "params") or {}
+        data = answer.get("data") if isinstance(answer.get("data"), dict) else {}
+        response = data.get("extension_message_response")
+        params = response.get("params") if isinstance(response, dict) else None
+        params = params if isinstance(params, dict) else {}
         raw = {"type": "interactive", "interactive": {"type": "nfm_reply", "nfm_reply": {
             "name": "flow", "body": "Sent", "response_json": json.dumps(params)}}}
         if isinstance(message_id, str):

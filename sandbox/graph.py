@@ -16,9 +16,10 @@ import secrets
 from pathlib import Path
 from typing import Any, Optional
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from sandbox import limits
+from sandbox.bodies import media_type, parse_json
 from sandbox.config import Business, SandboxConfig
 from sandbox.store import Chats
 from sandbox.webhooks import Webhooks, new_wamid
@@ -47,7 +48,8 @@ class Media:
         self.types: dict[str, str] = {}
 
     async def save(self, data: bytes, mime_type: str) -> str:
-        """Keep the bytes; their media id."""
+        """Keep the bytes (their media type reduced to ``type/subtype``); their media id."""
+        mime_type = media_type(mime_type)
         media_id = str(10**15 + secrets.randbelow(9 * 10**15))
         await asyncio.to_thread(self._write, media_id, data, mime_type)
         self.types[media_id] = mime_type
@@ -68,9 +70,8 @@ class Media:
         path = self.root / media_id
         if not path.exists():
             return None
-        kind = self.types.get(media_id) or (self.root / f"{media_id}.type").read_text() or \
-            "application/octet-stream"
-        return path.read_bytes(), kind
+        kind = self.types.get(media_id) or (self.root / f"{media_id}.type").read_text()
+        return path.read_bytes(), media_type(kind)
 
 
 class GraphStandIn:
@@ -110,14 +111,16 @@ class GraphStandIn:
         if business is None:
             return graph_error(400, 100, "Unsupported post request: no such phone number")
         try:
-            body = await request.json()
-        except (ValueError, UnicodeDecodeError):
+            body = parse_json(await request.read())
+        except ValueError:
             return graph_error(400, 100, "Invalid parameter", "the body is not JSON")
         if limits.is_read_receipt(body):
             return self._read_receipt(business, body)
-        to = body.get("to") if isinstance(body, dict) else None
+        to = recipient(body.get("to") if isinstance(body, dict) else None)
+        if isinstance(body, dict) and "to" in body and to is None:
+            return graph_error(400, 100, "Invalid parameter", "to: not a WhatsApp number")
         broken = limits.violations(body, self.templates)
-        key = (business.phone_number_id, str(to) if isinstance(to, str) else "")
+        key = (business.phone_number_id, to or "")
         if broken:
             first = broken[0]
             logger.info("refused a %s message: %s", _kind(body), first.rule)
@@ -134,7 +137,7 @@ class GraphStandIn:
                              "message": body})
         self.webhooks.later(self._delivered(business, key[1], wamid))
         return web.json_response({"messaging_product": "whatsapp",
-                                  "contacts": [{"input": key[1], "wa_id": key[1]}],
+                                  "contacts": [{"input": body["to"], "wa_id": key[1]}],
                                   "messages": [{"id": wamid}]})
 
     async def _delivered(self, business: Business, customer: str, wamid: str) -> None:
@@ -177,12 +180,17 @@ class GraphStandIn:
         if not request.content_type.startswith("multipart/"):
             return graph_error(400, 100, "Invalid parameter", "expected multipart/form-data")
         data, mime_type = b"", ""
-        async for part in (await request.multipart()):
-            if part.name == "file":
-                data = await part.read(decode=False)
-                mime_type = mime_type or part.headers.get("content-type", "")
-            elif part.name == "type":
-                mime_type = (await part.text()).strip()
+        try:
+            async for part in (await request.multipart()):
+                if not isinstance(part, BodyPartReader):
+                    raise ValueError("nested multipart")
+                if part.name == "file":
+                    data = await part.read(decode=False)
+                    mime_type = mime_type or part.headers.get("content-type", "")
+                elif part.name == "type":
+                    mime_type = (await part.read(decode=False)).decode("utf-8").strip()
+        except (ValueError, UnicodeDecodeError, AssertionError) as exc:
+            return graph_error(400, 100, "Invalid parameter", f"multipart: {str(exc)[:80]}")
         if not data or len(data) > MEDIA_MAX:
             return graph_error(400, 131053, "Media upload error", "file: missing or too large")
         return web.json_response({"id": await self.media.save(data, mime_type or
@@ -205,3 +213,12 @@ class GraphStandIn:
 
 def _kind(body: Any) -> str:
     return str(body.get("type"))[:20] if isinstance(body, dict) else "non-object"
+
+
+def recipient(to: Any) -> Optional[str]:
+    """The WhatsApp id a ``to`` names (Meta takes ``+62 812-…`` and answers ``62812…``), or
+    None when it is not a phone number."""
+    if not isinstance(to, str):
+        return None
+    digits = to.strip().lstrip("+").replace(" ", "").replace("-", "")
+    return digits if digits.isascii() and digits.isdigit() and 6 <= len(digits) <= 20 else None

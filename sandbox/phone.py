@@ -26,6 +26,7 @@ from typing import Any
 
 from aiohttp import web
 
+from sandbox.bodies import CUSTOMER_IMAGES, dump_json, media_type, parse_json
 from sandbox.config import Business, SandboxConfig
 from sandbox.graph import Media
 from sandbox.store import Chats, Key
@@ -82,8 +83,8 @@ class Phone:
     async def json_body(request: web.Request) -> dict[str, Any]:
         """The request's JSON object (400 otherwise)."""
         try:
-            body = await request.json()
-        except (ValueError, UnicodeDecodeError):
+            body = parse_json(await request.read())
+        except ValueError:
             raise BadRequest("the body is not JSON") from None
         if not isinstance(body, dict):
             raise BadRequest("the body is not a JSON object")
@@ -163,7 +164,8 @@ class Phone:
 
     async def inbound(self, business: Business, raw: Any) -> dict[str, Any]:
         """The webhook message object for what the page sent (400 when it is not one)."""
-        if not isinstance(raw, dict) or raw.get("type") not in CUSTOMER_KINDS:
+        if not isinstance(raw, dict) or not isinstance(raw.get("type"), str) or \
+                raw["type"] not in CUSTOMER_KINDS:
             raise BadRequest(f"message.type must be one of {sorted(CUSTOMER_KINDS)}")
         kind = raw["type"]
         content = raw.get(kind)
@@ -172,8 +174,14 @@ class Phone:
         if kind == "text" and not (isinstance(content.get("body"), str)
                                    and 0 < len(content["body"]) <= 4096):
             raise BadRequest("message.text.body must be 1 to 4096 characters")
-        if kind == "interactive" and content.get("type") not in INTERACTIVE_REPLIES:
+        if kind == "interactive" and not (isinstance(content.get("type"), str)
+                                          and content["type"] in INTERACTIVE_REPLIES):
             raise BadRequest("message.interactive.type must be a reply")
+        if kind == "location" and not all(
+                isinstance(content.get(axis), (int, float)) and not isinstance(
+                    content[axis], bool) and abs(content[axis]) <= limit
+                for axis, limit in (("latitude", 90), ("longitude", 180))):
+            raise BadRequest("message.location needs a latitude and a longitude in range")
         if kind == "image":
             content = await self._image(content)
         message: dict[str, Any] = {"id": new_wamid(), "timestamp": str(int(time.time())),
@@ -182,6 +190,10 @@ class Phone:
         if isinstance(context, dict) and isinstance(context.get("id"), str):
             message["context"] = {"from": business.display_phone_number.lstrip("+")
                                   .replace(" ", "").replace("-", ""), "id": context["id"]}
+        try:
+            dump_json(message)  # what Meta posts is strict JSON: no NaN, no Infinity
+        except ValueError:
+            raise BadRequest("the message holds a number JSON cannot carry") from None
         return message
 
     async def _image(self, content: dict[str, Any]) -> dict[str, Any]:
@@ -196,7 +208,9 @@ class Phone:
             raise BadRequest("message.image.data_url is not valid base64") from None
         if not data or len(data) > IMAGE_MAX:
             raise BadRequest("an image is at most 5 MB")
-        mime_type = head[5:].split(";", 1)[0][:64]
+        mime_type = media_type(head[5:])
+        if mime_type not in CUSTOMER_IMAGES:
+            raise BadRequest(f"an image is one of {sorted(CUSTOMER_IMAGES)}")
         image = {"id": await self.media.save(data, mime_type), "mime_type": mime_type,
                  "sha256": hashlib.sha256(data).hexdigest()}
         if isinstance(content.get("caption"), str) and content["caption"]:

@@ -47,11 +47,16 @@ class Chats:
         if not self.path.exists():
             return []
         loaded = []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
+        for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
                 record = json.loads(line)
-                loaded.append(((record["business"], record["customer"]), record["message"]))
-            except (ValueError, KeyError, TypeError):
+                key = (record["business"], record["customer"])
+                message = record["message"]
+                if not (all(isinstance(k, str) for k in key) and isinstance(message, dict)
+                        and isinstance(message.get("id"), str)):
+                    raise TypeError("not a kept message")
+                loaded.append((key, message))
+            except (ValueError, KeyError, TypeError, RecursionError):
                 logger.warning("skipped an unreadable line of %s", self.path.name)
         return loaded
 

@@ -7,7 +7,6 @@ import asyncio
 import hashlib
 import hmac
 import itertools
-import json
 import logging
 import secrets
 import time
@@ -15,6 +14,7 @@ from typing import Any, Optional
 
 import aiohttp
 
+from sandbox.bodies import dump_json
 from sandbox.config import Business, SandboxConfig
 
 logger = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ class Webhooks:
 
     async def deliver(self, payload: dict[str, Any], what: str) -> tuple[int, str]:
         """POST a webhook until the product answers 200 or the retries run out."""
-        raw = json.dumps(payload, separators=(",", ":")).encode()
+        raw = dump_json(payload)
         status, body = 0, b""
         for delay in (0.0, *RETRY_DELAYS):
             if delay:

@@ -1,0 +1,35 @@
+"""Reading what the sandbox is sent, strictly: JSON as the standard has it (UTF-8, no NaN or
+Infinity, bounded nesting), media types as ``type/subtype`` only. Whatever does not read is a
+``ValueError``, which each route turns into its own 4xx."""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+MEDIA_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&.+^_-]{0,62}/[A-Za-z0-9][A-Za-z0-9!#$&.+^_-]{0,62}")
+CUSTOMER_IMAGES = {"image/jpeg", "image/png", "image/webp"}  # what WhatsApp sends as images
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(raw: bytes) -> Any:
+    """The JSON value of ``raw`` (UTF-8 whatever the header says); ValueError otherwise."""
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
+    except (UnicodeDecodeError, RecursionError) as exc:
+        raise ValueError(str(exc)[:100]) from None
+
+
+def dump_json(value: Any) -> bytes:
+    """``value`` as strict JSON bytes (ValueError for NaN or Infinity anywhere)."""
+    return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
+
+
+def media_type(raw: str, default: str = "application/octet-stream") -> str:
+    """``type/subtype`` of a declared media type, parameters dropped; ``default`` when it is
+    not one (a newline, a charset-only value...)."""
+    head = raw.split(";", 1)[0].strip().lower()
+    return head if MEDIA_TYPE.fullmatch(head) else default
