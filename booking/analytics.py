@@ -76,7 +76,9 @@ def funnel(db: Database, business_id: str, start: datetime, end: datetime) -> Fu
 @dataclass(frozen=True)
 class PaymentFigures:
     """Money of one business in a period, and what needs a person: payouts that failed for
-    good and refunds owed (whenever they arose)."""
+    good and refunds owed (whenever they arose) that Xendit has not taken on: not yet accepted
+    (NEEDED, ``retryable`` when refused for now) or refused or failed for good (FAILED, with
+    its ``failure_code``). A refund REQUESTED at Xendit or SUCCEEDED is not owed."""
 
     business_id: str
     paid_count: int
@@ -97,8 +99,10 @@ def payment_figures(db: Database, business_id: str, start: datetime, end: dateti
     failed = list(db.payouts.find({"business_id": business_id, "state": "FAILED"},
                                   {"_id": 0, "code": 1, "party": 1, "amount": 1,
                                    "failure_code": 1, "retryable": 1}).sort("code", 1))
-    refunds = list(db.refunds.find({"business_id": business_id, "state": "NEEDED"},
+    refunds = list(db.refunds.find({"business_id": business_id,
+                                    "state": {"$in": ["NEEDED", "FAILED"]}},
                                    {"_id": 0, "code": 1, "amount": 1, "reason": 1, "paid_out": 1,
-                                    "paid_out_total": 1}).sort("code", 1))
+                                    "paid_out_total": 1, "state": 1, "retryable": 1,
+                                    "failure_code": 1}).sort("code", 1))
     return PaymentFigures(business_id, len(paid), sum(p["amount"] for p in paid), states,
                           failed, refunds)

@@ -1,11 +1,12 @@
-"""A thin Xendit client over ``requests``: invoices and Payouts v2.
+"""A thin Xendit client over ``requests``: invoices, Payouts v2 and refunds.
 
 Blocking by design (the core runs in worker threads, never on an event loop). Every call has
 a timeout; answers map to typed errors; retries back off exponentially and only where a repeat
 cannot charge or pay twice:
 - invoice creation has no idempotency header, so before each repeated create the invoice is
   looked up by ``external_id`` (``ensure_invoice``);
-- payouts carry an ``Idempotency-key``, so repeating the same request is safe.
+- payouts and refunds carry an ``Idempotency-key``, so repeating the same request is safe
+  (same key and body: Xendit answers with the payout or refund it made the first time).
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ class XenditUncertainError(XenditRetryableError):
 
 
 class XenditNotFoundError(XenditError):
-    """404: no such invoice or payout."""
+    """404: no such invoice, payout or refund."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class XenditConfig:
 
 
 class XenditClient:
-    """Invoices (``/v2/invoices``) and payouts (``/v2/payouts``)."""
+    """Invoices (``/v2/invoices``), payouts (``/v2/payouts``) and refunds (``/refunds``)."""
 
     def __init__(self, config: XenditConfig, sleep: Callable[[float], None] = time.sleep) -> None:
         self.config = config
@@ -186,3 +187,13 @@ class XenditClient:
     def get_payout(self, payout_id: str) -> dict[str, Any]:
         """``GET /v2/payouts/{id}`` (retried)."""
         return self.retrying(lambda: self.request("GET", f"/v2/payouts/{payout_id}"))
+
+    # ------------------------------------------------------------------ refunds
+    def create_refund(self, payload: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
+        """``POST /refunds``; repeats carry the same key, so Xendit refunds at most once."""
+        headers = {"Idempotency-key": idempotency_key}
+        return self.retrying(lambda: self.request("POST", "/refunds", payload, headers=headers))
+
+    def get_refund(self, refund_id: str) -> dict[str, Any]:
+        """``GET /refunds/{id}`` (retried)."""
+        return self.retrying(lambda: self.request("GET", f"/refunds/{refund_id}"))

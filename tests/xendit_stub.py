@@ -1,7 +1,8 @@
-"""A local stand-in for Xendit: invoices (create, read, search, expire), Payouts v2 and invoice
-callbacks, following the documented payloads (../shared/reference/xendit.md). Written from the
-documentation, independently of booking/xendit.py. Fails on demand: queued HTTP errors per
-route, and "lost answers" (the request is applied, then the connection is dropped)."""
+"""A local stand-in for Xendit: invoices (create, read, search, expire), Payouts v2, refunds of
+paid invoices and invoice callbacks, following the documented payloads
+(../shared/reference/xendit.md, Xendit's refund API reference). Written from the documentation,
+independently of booking/xendit.py. Fails on demand: queued HTTP errors per route, and "lost
+answers" (the request is applied, then the connection is dropped)."""
 from __future__ import annotations
 
 import base64
@@ -17,6 +18,7 @@ from urllib.parse import parse_qs, urlparse
 
 SECRET_KEY = "xnd_development_test_secret"
 CALLBACK_TOKEN = "test-callback-token"
+REFUND_REASONS = ("FRAUDULENT", "DUPLICATE", "REQUESTED_BY_CUSTOMER", "CANCELLATION", "OTHERS")
 _PAYOUT_OUTCOMES = {"123456": "TEMPORARY_TRANSFER_ERROR", "999999": "REJECTED_BY_CHANNEL",
                     "121212": "INVALID_DESTINATION"}
 
@@ -44,10 +46,12 @@ class Gate:
 
 class XenditStub:
     last_server_timing = ""  # of the last callback answered (the server's own account)
-    """``invoices`` / ``payouts`` by id; ``calls``: (method, path) of every request;
-    ``fail[route]``: queued statuses (429, 500, or "lose" = apply, then drop the connection),
-    where route is "create_invoice", "get_invoice", "find_invoices", "create_payout" or
-    "get_payout"."""
+    """``invoices`` / ``payouts`` / ``refunds`` by id; ``calls``: (method, path) of every
+    request; ``fail[route]``: queued failures (a status such as 429 or 500, a (status,
+    error_code) pair, or "lose" = apply, then drop the connection), where route is
+    "create_invoice", "get_invoice", "find_invoices", "create_payout", "get_payout",
+    "create_refund" or "get_refund"; ``refund_failures``: failure codes the next refunds settle
+    with (FAILED) instead of SUCCEEDED."""
 
     def __init__(self) -> None:
         self.invoices: dict[str, dict[str, Any]] = {}
@@ -56,6 +60,9 @@ class XenditStub:
         self.calls: list[tuple[str, str]] = []
         self.fail: dict[str, list[Any]] = {}
         self.payout_failures: dict[str, list[str]] = {}  # account number -> failure codes
+        self.refunds: dict[str, dict[str, Any]] = {}
+        self.refund_keys: dict[str, tuple[str, dict]] = {}  # Idempotency-key -> (id, body)
+        self.refund_failures: list[str] = []
         self.clock = lambda: datetime.now(timezone.utc)  # settable, like the core's
         self.gates: dict[str, list[Gate]] = {}
         self._ids = itertools.count(1)
@@ -119,8 +126,12 @@ class XenditStub:
         if gate is not None:  # held here, not yet applied, until the test releases it
             gate.arrived.set()
             gate.released.wait(timeout=30)
+        if isinstance(failure, tuple):
+            status, code = failure
+            return self._answer(handler, status, {"error_code": code, "message": "stub failure"})
         if isinstance(failure, int):
-            code = "RATE_LIMIT_EXCEEDED" if failure == 429 else "SERVER_ERROR"
+            code = ("RATE_LIMIT_EXCEEDED" if failure == 429 else "API_VALIDATION_ERROR"
+                    if failure == 400 else "SERVER_ERROR")
             return self._answer(handler, failure, {"error_code": code, "message": "stub failure"})
         status, payload = getattr(self, "_" + route)(body, handler.headers, parse_qs(parsed.query), *args)
         if failure == "lose":  # applied, but the answer never arrives
@@ -144,6 +155,10 @@ class XenditStub:
             return "create_payout", ()
         if method == "GET" and len(parts) == 3 and parts[:2] == ["v2", "payouts"]:
             return "get_payout", (parts[2],)
+        if method == "POST" and parts == ["refunds"]:
+            return "create_refund", ()
+        if method == "GET" and len(parts) == 2 and parts[0] == "refunds":
+            return "get_refund", (parts[1],)
         return None, ()
 
     @staticmethod
@@ -229,6 +244,72 @@ class XenditStub:
                 if failure:
                     payout["failure_code"] = failure
             return 200, payout
+
+    # ------------------------------------------------------------------ refunds
+    def _refundable(self, invoice: dict[str, Any]) -> int:
+        taken = sum(r["amount"] for r in self.refunds.values()
+                    if r["invoice_id"] == invoice["id"] and r["status"] != "FAILED")
+        return int(invoice.get("paid_amount", 0)) - taken
+
+    def _create_refund(self, body: dict, headers: Any, query: dict) -> tuple[int, Any]:
+        key = headers.get("Idempotency-key")
+        with self._lock:
+            if key and key in self.refund_keys:
+                refund_id, earlier = self.refund_keys[key]
+                if earlier != body:
+                    return 400, {"error_code": "DUPLICATE_ERROR",
+                                 "message": "Idempotency-key already used with another request"}
+                return 200, self.refunds[refund_id]
+            invoice = self.invoices.get(body.get("invoice_id") or "")
+            amount = body.get("amount")
+            valid = isinstance(body.get("invoice_id"), str) and body.get("reason") in REFUND_REASONS
+            if not valid:
+                return 400, {"error_code": "API_VALIDATION_ERROR",
+                             "message": "invoice_id and a documented reason are required"}
+            if invoice is None:
+                return 404, {"error_code": "DATA_NOT_FOUND", "message": "invoice not found"}
+            if invoice["status"] not in ("PAID", "SETTLED"):
+                return 403, {"error_code": "INELIGIBLE_TRANSACTION", "message": "not paid"}
+            if body.get("currency", invoice["currency"]) != invoice["currency"]:
+                return 400, {"error_code": "API_VALIDATION_ERROR", "message": "currency differs"}
+            left = self._refundable(invoice)
+            amount = left if amount is None else amount
+            if not isinstance(amount, (int, float)) or amount <= 0:
+                return 400, {"error_code": "API_VALIDATION_ERROR", "message": "bad amount"}
+            if amount > left:
+                return 400, {"error_code": "MAXIMUM_REFUND_AMOUNT_REACHED",
+                             "message": f"at most {left} is left to refund"}
+            now = _iso(self.clock())
+            refund_id = f"rfd-{next(self._ids):06d}"
+            refund = {"id": refund_id, "payment_request_id": None,
+                      "payment_id": invoice.get("payment_id"), "invoice_id": invoice["id"],
+                      "amount": int(amount), "payment_method_type": invoice.get("payment_method"),
+                      "channel_code": invoice.get("payment_channel"),
+                      "currency": invoice["currency"], "status": "PENDING",
+                      "reason": body["reason"], "reference_id": body.get("reference_id"),
+                      "failure_code": None, "refund_fee_amount": 0, "created": now,
+                      "updated": now, "metadata": body.get("metadata")}
+            self.refunds[refund_id] = refund
+            if key:
+                self.refund_keys[key] = (refund_id, body)
+        return 200, refund
+
+    def _get_refund(self, body: dict, headers: Any, query: dict, refund_id: str) -> tuple[int, Any]:
+        with self._lock:
+            refund = self.refunds.get(refund_id)
+            if refund is None:
+                return 404, {"error_code": "DATA_NOT_FOUND", "message": "not found"}
+            if refund["status"] == "PENDING":  # settles on the first read
+                failure = self.refund_failures.pop(0) if self.refund_failures else None
+                refund["status"] = "FAILED" if failure else "SUCCEEDED"
+                refund["failure_code"] = failure
+                refund["updated"] = _iso(self.clock())
+            return 200, refund
+
+    def refund_keys_with_prefix(self, prefix: str) -> list[str]:
+        """Idempotency-keys of the refunds made, in creation order, that start with ``prefix``."""
+        with self._lock:
+            return [k for k in self.refund_keys if k.startswith(prefix)]
 
     # ------------------------------------------------------------------ test controls
     def gate(self, route: str) -> Gate:

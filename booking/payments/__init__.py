@@ -6,8 +6,11 @@ One module per state machine, composed here by ``PaymentService``:
   EXPIRED);
 - ``callbacks``: recorded before the 200, applied by re-reading the invoice; outcomes set once;
 - ``payouts``: vendor and villa shares (SCHEDULED → REQUESTED → SUCCEEDED | FAILED, or
-  CANCELLED with the booking) and the refunds owed, net of what went out;
-- ``reconciliation``: what Xendit knows and we missed, and holds released at ``hold_until``;
+  CANCELLED with the booking);
+- ``refunds``: the customer's money back through Xendit, in full, exactly once (NEEDED →
+  REQUESTED → SUCCEEDED | FAILED), with what was already paid out of it (to claw back);
+- ``reconciliation``: what Xendit knows and we missed, holds released at ``hold_until``, and
+  payouts and refunds sent again or followed;
 - ``notices``: the news each customer is told (one per payment and kind);
 - ``common``: the shared states, types and settings.
 
@@ -27,7 +30,7 @@ from booking.db import ensure_ttl_index, with_retries
 from booking.models import CANCELLED, Booking
 from booking.payments.callbacks import Callbacks
 from booking.payments.common import (
-    CREATING, FAILED, LAPSED, NOTICE_EXPIRED, NOTICE_LINK, NOTICE_PAID, NOTICE_REFUND,
+    CREATING, FAILED, LAPSED, NEEDED, NOTICE_EXPIRED, NOTICE_LINK, NOTICE_PAID, NOTICE_REFUND,
     OUTCOME_CONFIRMED, OUTCOME_REFUND, OUTCOME_WITHDRAWN, PAID, PAYOUT_CANCELLED, PENDING,
     REQUESTED, SCHEDULED, SUCCEEDED, CallbackError, Context, Conversation, Payment,
     PaymentSettings, parse_instant,
@@ -37,11 +40,12 @@ from booking.payments.notices import Notices
 from booking.payments.payouts import Payouts
 from booking.payments.receipts import Receipts
 from booking.payments.reconciliation import Reconciler
+from booking.payments.refunds import REASON_CANCELLED, Refunds
 from booking.receipt import ReceiptData
 from booking.xendit import XenditClient
 
 __all__ = [
-    "CREATING", "FAILED", "LAPSED", "NOTICE_EXPIRED", "NOTICE_LINK", "NOTICE_PAID",
+    "CREATING", "FAILED", "LAPSED", "NEEDED", "NOTICE_EXPIRED", "NOTICE_LINK", "NOTICE_PAID",
     "NOTICE_REFUND", "OUTCOME_CONFIRMED", "OUTCOME_REFUND", "OUTCOME_WITHDRAWN", "PAID",
     "PAYOUT_CANCELLED", "PENDING", "REQUESTED", "SCHEDULED", "SUCCEEDED", "CallbackError",
     "Conversation", "Payment", "PaymentService", "PaymentSettings", "parse_instant",
@@ -57,11 +61,12 @@ class PaymentService:
         self.db = core.db
         ctx = Context(core, client, settings)
         self.notices = Notices(ctx)
-        self.payouts = Payouts(ctx)
+        self.refunds = Refunds(ctx)
+        self.payouts = Payouts(ctx, self.refunds)
         self.invoices = Invoices(ctx, self.notices)
-        self.callbacks = Callbacks(ctx, self.invoices, self.payouts, self.notices)
+        self.callbacks = Callbacks(ctx, self.invoices, self.payouts, self.refunds, self.notices)
         self.reconciler = Reconciler(ctx, self.invoices, self.callbacks, self.payouts,
-                                     self.notices)
+                                     self.refunds, self.notices)
         self.receipts = Receipts(ctx)
 
     def ensure_indexes(self) -> None:
@@ -76,6 +81,7 @@ class PaymentService:
         self.db.payouts.create_index([("state", ASCENDING), ("updated_at", ASCENDING)])
         self.db.payouts.create_index("code")
         self.db.refunds.create_index("code")
+        self.db.refunds.create_index([("state", ASCENDING), ("updated_at", ASCENDING)])
         seconds = self.settings.retention_seconds
         ensure_ttl_index(self.db.xendit_callbacks, "received_at", seconds)
         ensure_ttl_index(self.db.payment_notices, "created_at", seconds)
@@ -113,8 +119,9 @@ class PaymentService:
 
     def after_cancel(self, booking: Booking) -> int:
         """A booking was cancelled: withdraw its unpaid invoices and cancel its unsent
-        payouts; a paid one needs a refund (recorded for the business, net of payouts already
-        sent). Returns the amount to refund to the customer (0 if none)."""
+        payouts; a paid one is refunded in full (recorded with what payouts already sent; the
+        next reconciliation pass asks Xendit, so the customer's reply never waits for it).
+        Returns the amount to refund to the customer (0 if none)."""
         self.withdraw_invoices(booking.code)
         current = self.core.get(booking.code)
         if current.status != CANCELLED:
@@ -125,7 +132,7 @@ class PaymentService:
         doc = with_retries(lambda: self.db.payments.find_one({"_id": current.paid_by}))
         if doc is None:
             return 0
-        self.payouts.record_refund(doc, "booking cancelled after payment")
+        self.refunds.record(doc, REASON_CANCELLED)
         return current.price
 
     # ----------------------------------------------------------------- callbacks
@@ -177,6 +184,19 @@ class PaymentService:
     def refresh_payouts(self) -> int:
         """Read payouts not yet final from Xendit and record their status."""
         return self.payouts.refresh()
+
+    # ----------------------------------------------------------------- refunds
+    def run_refunds(self, code: Optional[str] = None) -> int:
+        """Ask Xendit for the refunds due (of one booking, or all); how many it accepted."""
+        return self.refunds.run(code)
+
+    def refresh_refunds(self) -> int:
+        """Read refunds not yet final from Xendit and record their status."""
+        return self.refunds.refresh()
+
+    def refund(self, payment_id: str) -> Optional[dict[str, Any]]:
+        """The refund document of a payment, if one was recorded."""
+        return self.refunds.refund(payment_id)
 
     # ----------------------------------------------------------------- reconciliation
     def reconcile(self) -> dict[str, int]:

@@ -4,7 +4,8 @@ A callback is stored under ``<invoice id>:<status>`` (unique), state NEW → DON
 Processing trusts only the invoice as read from Xendit (external id, amount, currency). A
 payment's ``outcome`` is set once (CAS from none) and decides what the customer is told:
 ``confirmed`` (payouts scheduled), ``refund_needed`` (paid after the time was given up) or
-``withdrawn`` (the attempt was withdrawn; if Xendit still reports it PAID, it is refunded).
+``withdrawn`` (the attempt was withdrawn; if Xendit still reports it PAID, it is refunded: the
+refund is recorded, the customer told, and Xendit asked for it at once).
 Marking a payment PAID and settling its booking are two writes: if the second fails, the
 callback stays NEW (processed again) and reconciliation settles any PAID payment left without
 an outcome (``settle_paid``).
@@ -29,6 +30,7 @@ from booking.payments.common import (
 from booking.payments.invoices import Invoices
 from booking.payments.notices import Notices
 from booking.payments.payouts import Payouts
+from booking.payments.refunds import Refunds
 from booking.xendit import XenditNotFoundError
 
 logger = logging.getLogger(__name__)
@@ -40,9 +42,10 @@ _REFUND_REASONS = {OUTCOME_REFUND: "paid after the time was given up",
 class Callbacks:
     """Records and processes invoice callbacks; applies invoices as Xendit reports them."""
 
-    def __init__(self, ctx: Context, invoices: Invoices, payouts: Payouts,
+    def __init__(self, ctx: Context, invoices: Invoices, payouts: Payouts, refunds: Refunds,
                  notices: Notices) -> None:
         self.ctx, self.invoices, self.payouts, self.notices = ctx, invoices, payouts, notices
+        self.refunds = refunds
 
     # ----------------------------------------------------------------- record
     def record(self, body: Any) -> bool:
@@ -160,8 +163,9 @@ class Callbacks:
             self.payouts.schedule(booking, doc["_id"])
             self.notices.notify(doc, NOTICE_PAID)
         elif outcome in _REFUND_REASONS:
-            self.payouts.record_refund(doc, _REFUND_REASONS[outcome])
+            self.refunds.record(doc, _REFUND_REASONS[outcome])
             self.notices.notify(doc, NOTICE_REFUND, reason=outcome)
+            self.refunds.run(doc["code"])  # at once; reconciliation repeats what this misses
         return f"paid: {outcome}"
 
     def _apply_lapsed(self, doc: dict[str, Any], invoice: dict[str, Any]) -> str:

@@ -21,6 +21,8 @@ NOTICE_PAID, NOTICE_EXPIRED, NOTICE_REFUND, NOTICE_LINK = "paid", "expired", "re
 # Payout states (see ``booking.payments.payouts``).
 SCHEDULED, REQUESTED, SUCCEEDED, FAILED = "SCHEDULED", "REQUESTED", "SUCCEEDED", "FAILED"
 PAYOUT_CANCELLED = "CANCELLED"
+# Refund states (see ``booking.payments.refunds``): NEEDED, then REQUESTED, SUCCEEDED, FAILED.
+NEEDED = "NEEDED"
 
 _DAY_SECONDS = 86400
 

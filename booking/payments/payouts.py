@@ -1,4 +1,4 @@
-"""Payouts to vendor and villa (Payouts v2), and the refunds a business owes.
+"""Payouts to vendor and villa (Payouts v2), netted into the refunds a business owes.
 
 One ``payouts`` document per booking and party. Its state machine, every move a
 compare-and-swap on (state, transfer_attempt, payout_id) that also bumps ``rev``:
@@ -15,9 +15,9 @@ A payout is sent only while its booking stands paid by the payment that schedule
 (CONFIRMED, or COMPLETED / NO_SHOW after it). A stale reader's CAS matches nothing, so two
 reconcilers racing make one transfer per party and attempt, with one ``Idempotency-key``.
 
-A refund (``refunds``, one per payment) says what the customer gets back (``amount``) and what
-was already paid out of it to which party (``paid_out``, ``paid_out_total``): what the business
-must claw back.
+Every payout move is written into the refund of its payment, if there is one (what was paid
+out of it, ``booking.payments.refunds``); a payout found unpayable because its booking was
+cancelled after payment records that refund.
 """
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from booking.models import CANCELLED, COMPLETED, CONFIRMED, NO_SHOW, Booking
 from booking.payments.common import (
     FAILED, PAYOUT_CANCELLED, REQUESTED, SCHEDULED, SUCCEEDED, Context,
 )
+from booking.payments.refunds import REASON_CANCELLED, Refunds
 from booking.split import split_payment
 from booking.xendit import XenditError, XenditRetryableError
 
@@ -39,16 +40,15 @@ logger = logging.getLogger(__name__)
 
 _TEMPORARY_PAYOUT_FAILURES = {"TEMPORARY_TRANSFER_ERROR", "INSUFFICIENT_BALANCE"}
 _PAID_BOOKING_STATUSES = (CONFIRMED, COMPLETED, NO_SHOW)
-_PAID_OUT_STATES = (REQUESTED, SUCCEEDED)
 _SENDABLE = {"$or": [{"state": SCHEDULED}, {"state": FAILED, "retryable": True}]}
 _MAX_CAS_ROUNDS = 5
 
 
 class Payouts:
-    """Schedules, sends, follows and cancels payouts; records refunds net of them."""
+    """Schedules, sends, follows and cancels payouts; keeps the refunds' netting current."""
 
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
+    def __init__(self, ctx: Context, refunds: Refunds) -> None:
+        self.ctx, self.refunds = ctx, refunds
 
     # ----------------------------------------------------------------- schedule
     def schedule(self, booking: Booking, payment_id: str) -> None:
@@ -136,7 +136,7 @@ class Payouts:
         requested = self._record_requested(doc, answer)
         if requested is not None:
             self.apply_status(requested, answer)
-        self.net_refund(doc["payment_id"], doc["code"])
+        self.refunds.net(doc["payment_id"], doc["code"])
         return 1
 
     def _record_requested(self, doc: dict[str, Any], answer: dict[str, Any]
@@ -179,7 +179,7 @@ class Payouts:
                                 "failure_code": code, "retryable": False})
         elif status and status != doc.get("xendit_status"):
             self._cas(doc, {"xendit_status": status})
-        self.net_refund(doc["payment_id"], doc["code"])
+        self.refunds.net(doc["payment_id"], doc["code"])
 
     def refresh(self) -> int:
         """Read payouts not yet final from Xendit and record their status."""
@@ -202,30 +202,6 @@ class Payouts:
                       "updated_at": self.ctx.now()}, "$inc": {"rev": 1}}))
         return result.modified_count
 
-    def record_refund(self, doc: dict[str, Any], reason: str) -> None:
-        """Record that payment ``doc`` is owed back in full (once), net of what was paid out."""
-        with_retries(lambda: self.ctx.db.refunds.update_one({"_id": doc["_id"]}, {"$setOnInsert": {
-            "code": doc["code"], "business_id": doc["business_id"], "amount": doc["amount"],
-            "currency": doc["currency"], "reason": reason, "state": "NEEDED",
-            "paid_out": {}, "paid_out_total": 0, "paid_out_rev": 0,
-            "created_at": self.ctx.now()}}, upsert=True))
-        self.net_refund(doc["_id"], doc["code"])
-
-    def net_refund(self, payment_id: str, code: str) -> None:
-        """Write into the refund of ``payment_id`` (if there is one) what its payouts already
-        sent; a recomputation from older reads (smaller revision sum) never overwrites."""
-        docs = with_retries(lambda: list(self.ctx.db.payouts.find(
-            {"code": code, "payment_id": payment_id})))
-        rev = sum(d.get("rev", 1) for d in docs)
-        paid_out = {d["party"]: {"amount": d["amount"], "payout_id": d.get("payout_id"),
-                                 "state": d["state"]}
-                    for d in docs if d["state"] in _PAID_OUT_STATES}
-        with_retries(lambda: self.ctx.db.refunds.update_one(
-            {"_id": payment_id, "$or": [{"paid_out_rev": {"$lte": rev}},
-                                        {"paid_out_rev": {"$exists": False}}]},
-            {"$set": {"paid_out": paid_out, "paid_out_rev": rev,
-                      "paid_out_total": sum(p["amount"] for p in paid_out.values())}}))
-
     def _refund_cancelled(self, payout: dict[str, Any]) -> None:
         """A paid booking was cancelled without ``after_cancel`` (a crash): record its refund."""
         try:
@@ -236,4 +212,4 @@ class Payouts:
             return
         payment = with_retries(lambda: self.ctx.db.payments.find_one({"_id": booking.paid_by}))
         if payment is not None:
-            self.record_refund(payment, "booking cancelled after payment")
+            self.refunds.record(payment, REASON_CANCELLED)  # sent by the next refunds run

@@ -12,7 +12,9 @@ Each run, in order:
    EXPIRED by compare-and-swap, its time freed and the customer told (when we know where). A
    hold whose payment is PAID (even if marked only while the link was being expired) is
    never released: the payment decides;
-6. payouts to send again or to follow to a final status.
+6. payouts to send again or to follow to a final status;
+7. refunds owed to send to Xendit (recorded but not yet accepted, or refused for now: the same
+   ``Idempotency-key`` again) and refunds requested to follow to a final status.
 
 Steps 1 and 4 leave alone what changed in the last ``_IN_FLIGHT`` (a processor may still be on
 it); doing it twice would change nothing anyway (outcomes are set once, effects have unique
@@ -32,6 +34,7 @@ from booking.payments.common import CREATING, LAPSED, NOTICE_LINK, PAID, PENDING
 from booking.payments.invoices import Invoices
 from booking.payments.notices import Notices
 from booking.payments.payouts import Payouts
+from booking.payments.refunds import Refunds
 from booking.xendit import XenditError
 
 logger = logging.getLogger(__name__)
@@ -43,16 +46,16 @@ class Reconciler:
     """One reconciliation pass over callbacks, invoices, holds and payouts."""
 
     def __init__(self, ctx: Context, invoices: Invoices, callbacks: Callbacks, payouts: Payouts,
-                 notices: Notices) -> None:
+                 refunds: Refunds, notices: Notices) -> None:
         self.ctx, self.invoices, self.callbacks = ctx, invoices, callbacks
-        self.payouts, self.notices = payouts, notices
+        self.payouts, self.refunds, self.notices = payouts, refunds, notices
 
     def reconcile(self) -> dict[str, int]:
         """Run every step once (see the module docstring); returns what each step did."""
         now = self.ctx.now()
         done = {"callbacks": 0, "invoices_created": 0, "invoices_checked": 0,
                 "payments_settled": 0, "holds_released": 0, "payouts_sent": 0,
-                "payouts_checked": 0}
+                "payouts_checked": 0, "refunds_sent": 0, "refunds_checked": 0}
         for callback_id in self.callbacks.unprocessed(older_than=now - _IN_FLIGHT):
             self._safely(self.callbacks.process, callback_id)
             done["callbacks"] += 1
@@ -83,6 +86,8 @@ class Reconciler:
                 done["holds_released"] += 1
         done["payouts_sent"] = self.payouts.run()
         done["payouts_checked"] = self.payouts.refresh()
+        done["refunds_sent"] = self.refunds.run()
+        done["refunds_checked"] = self.refunds.refresh()
         return done
 
     def _holds_over(self, now: datetime, hold: timedelta) -> list[Booking]:

@@ -265,11 +265,15 @@ def test_a_withdrawn_invoice_paid_later_is_refunded_and_the_customer_told(paymen
     assert db.payments.find_one({"_id": payment.id})["outcome"] == "withdrawn"
     pay(payments, xendit, payment.invoice_id)  # the customer paid as it was withdrawn
     refund = db.refunds.find_one({"_id": payment.id})
-    assert refund["amount"] == 350000 and refund["state"] == "NEEDED"
+    assert refund["amount"] == 350000 and refund["state"] == "REQUESTED"  # asked at once
+    [sent] = xendit.refunds.values()
+    assert (sent["id"], sent["invoice_id"], sent["amount"]) == (
+        refund["refund_id"], payment.invoice_id, 350000)
     assert notices(db) == ["refund"]
     assert db.payouts.count_documents({}) == 0
     pay(payments, xendit, payment.invoice_id)  # a replay changes nothing
     assert db.refunds.count_documents({}) == 1 and notices(db) == ["refund"]
+    assert len(xendit.refunds) == 1
 
 
 # ------------------------------------------------------------------ f. one clock, retried reads
