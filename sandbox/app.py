@@ -13,6 +13,7 @@ from sandbox import xendit
 from sandbox.config import SandboxConfig
 from sandbox.flows import FlowsClient
 from sandbox.graph import TEMPLATES, GraphStandIn, Media
+from sandbox.guard import guard
 from sandbox.phone import Phone
 from sandbox.store import Chats
 from sandbox.webhooks import Webhooks
@@ -22,13 +23,12 @@ STATIC = Path(__file__).with_name("static")
 
 
 def create_app(config: SandboxConfig) -> web.Application:
-    """Every route of the sandbox, wired to one set of chats, media and webhook sender."""
-    app = web.Application(client_max_size=8 * 1024 * 1024)
+    """The routes of the sides the sandbox stands in for, wired to one set of chats, media
+    and webhook sender, behind the request guard (sandbox/guard.py)."""
+    app = web.Application(client_max_size=8 * 1024 * 1024, middlewares=[guard(config.port)])
+    whatsapp = "whatsapp" in config.sides
     chats = Chats(config.data_dir)
     webhooks = Webhooks(config)
-    media = Media(config.data_dir / "media")
-    templates = json.loads(TEMPLATES.read_text(encoding="utf-8"))
-    phone = Phone(config, chats, webhooks, media, templates)
 
     async def lifetime(_: web.Application) -> AsyncIterator[None]:
         await chats.open()
@@ -36,22 +36,29 @@ def create_app(config: SandboxConfig) -> web.Application:
         await webhooks.close()
         await chats.close()
 
-    app.cleanup_ctx.append(lifetime)
-
     async def hang_up(_: web.Application) -> None:
         chats.hang_up()
 
+    app.cleanup_ctx.append(lifetime)
     app.on_shutdown.append(hang_up)
-    GraphStandIn(config, chats, webhooks, media, templates).setup(app)
-    phone.setup(app)
-    FlowsClient(config, phone).setup(app)
-    xendit.setup(app, config)
+    if whatsapp:
+        media = Media(config.data_dir / "media")
+        templates = json.loads(TEMPLATES.read_text(encoding="utf-8"))
+        phone = Phone(config, chats, webhooks, media, templates)
+        GraphStandIn(config, chats, webhooks, media, templates).setup(app)
+        phone.setup(app)
+        FlowsClient(config, phone).setup(app)
+    if "xendit" in config.sides:
+        xendit.setup(app, config)
 
-    async def index(_: web.Request) -> web.FileResponse:
+    async def index(_: web.Request) -> web.StreamResponse:
+        if not whatsapp:  # WhatsApp is real: only the payments side is here
+            raise web.HTTPFound("/xendit/")
         return web.FileResponse(STATIC / "phone.html")
 
     async def health(_: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
+        return web.json_response({"status": "ok", "service": "sandbox",
+                                  "sides": sorted(config.sides)})
 
     app.router.add_get("/", index)
     app.router.add_get("/health", health)

@@ -37,6 +37,7 @@ class SandboxConfig:
     xendit_callback_token: str = ""  # sent with every invoice callback
     businesses: tuple[Business, ...] = field(default_factory=tuple)
     data_dir: Path = ROOT / ".data" / "sandbox"  # conversation history, uploaded media
+    sides: frozenset[str] = frozenset({"whatsapp", "xendit"})  # what it stands in for
 
     @property
     def public_url(self) -> str:
@@ -61,7 +62,8 @@ class SandboxConfig:
 
     @classmethod
     def from_env(cls) -> "SandboxConfig":
-        """``SANDBOX_PORT``, ``SANDBOX_PRODUCT_URL``, ``SANDBOX_BUSINESSES`` (JSON list of
+        """``SANDBOX_PORT``, ``SANDBOX_PRODUCT_URL``, ``SANDBOX_SIDES`` (``whatsapp``,
+        ``xendit`` or both), ``SANDBOX_BUSINESSES`` (JSON list of
         ``{phone_number_id, name, display_phone_number}``), ``SANDBOX_FLOWS_PUBLIC_KEY``,
         ``SANDBOX_FLOW_JSON``, ``SANDBOX_DATA_DIR`` and the shared ``WHATSAPP_APP_SECRET``,
         ``WHATSAPP_ACCESS_TOKEN``, ``WHATSAPP_FLOW_ID``, ``XENDIT_SECRET_KEY``,
@@ -72,6 +74,8 @@ class SandboxConfig:
                                     str(b.get("display_phone_number") or b["phone_number_id"]))
                            for b in raw)
         key = env.get("SANDBOX_FLOWS_PUBLIC_KEY")
+        sides = frozenset(s.strip() for s in (env.get("SANDBOX_SIDES") or "whatsapp,xendit")
+                          .split(",") if s.strip() in ("whatsapp", "xendit"))
         return cls(port=int(env.get("SANDBOX_PORT") or cls.port),
                    product_url=(env.get("SANDBOX_PRODUCT_URL") or cls.product_url).rstrip("/"),
                    app_secret=env.get("WHATSAPP_APP_SECRET", ""),
@@ -81,5 +85,5 @@ class SandboxConfig:
                    flows_public_key=Path(key) if key else None,
                    xendit_secret_key=env.get("XENDIT_SECRET_KEY", ""),
                    xendit_callback_token=env.get("XENDIT_CALLBACK_TOKEN", ""),
-                   businesses=businesses,
+                   businesses=businesses, sides=sides,
                    data_dir=Path(env.get("SANDBOX_DATA_DIR") or cls.data_dir))

@@ -43,15 +43,32 @@ def test_secrets_are_new_each_run_and_the_key_pair_is_kept(tmp_path):
 
 
 def test_real_whatsapp_credentials_are_left_alone_and_only_xendit_is_sandboxed(tmp_path):
-    runs, env = configured(tmp_path, WHATSAPP_ACCESS_TOKEN="real-token",
-                           WHATSAPP_APP_SECRET="real-secret",
-                           WHATSAPP_API_URL="https://graph.facebook.com/v25.0")
-    assert runs
+    sides, env = configured(tmp_path, WHATSAPP_ACCESS_TOKEN="real-token",
+                            WHATSAPP_APP_SECRET="real-secret", MONGODB_URL="mongodb://db",
+                            ACTION_SERVER_TOKEN="internal",
+                            WHATSAPP_API_URL="https://graph.facebook.com/v25.0")
+    assert sides == ("xendit",)
     assert env["WHATSAPP_ACCESS_TOKEN"] == "real-token"
     assert env["WHATSAPP_APP_SECRET"] == "real-secret"
     assert env["WHATSAPP_API_URL"] == "https://graph.facebook.com/v25.0"
     assert "WHATSAPP_FLOWS_PRIVATE_KEY" not in env
     assert env["XENDIT_API_URL"].endswith("/xendit")
+    # the sandbox process gets nothing real: no WhatsApp secret, database or internal token
+    process = sandbox_env.process_env(env, sides)
+    assert process["SANDBOX_SIDES"] == "xendit"
+    assert not [k for k in process if k.startswith("WHATSAPP_")]
+    assert "MONGODB_URL" not in process and "ACTION_SERVER_TOKEN" not in process
+    assert process["XENDIT_SECRET_KEY"] == env["XENDIT_SECRET_KEY"]
+
+
+def test_real_xendit_credentials_never_reach_the_sandbox(tmp_path):
+    sides, env = configured(tmp_path, XENDIT_SECRET_KEY="xnd_production_real",
+                            XENDIT_CALLBACK_TOKEN="real-callback", SANDBOX_GRAPH_TOKEN="t")
+    assert sides == ("whatsapp",)
+    process = sandbox_env.process_env(env, sides)
+    assert not [k for k in process if k.startswith("XENDIT_")]
+    assert process["WHATSAPP_APP_SECRET"] == env["WHATSAPP_APP_SECRET"]
+    assert process["WHATSAPP_ACCESS_TOKEN"] == "t" and "SANDBOX_GRAPH_TOKEN" not in process
 
 
 @pytest.mark.parametrize("env", [
@@ -59,7 +76,9 @@ def test_real_whatsapp_credentials_are_left_alone_and_only_xendit_is_sandboxed(t
     {"PRODUCTION": "1"},
     {"PRODUCTION": "true", "XENDIT_SECRET_KEY": "xnd_production_real"},
     {"SANDBOX": "0"},
-], ids=["both credentials", "production", "production, one credential", "turned off"])
+    {"SANDBOX": "false"},
+], ids=["both credentials", "production", "production, one credential", "turned off",
+        "turned off (false)"])
 def test_nothing_of_the_sandbox_runs(tmp_path, env):
     runs, values = configured(tmp_path, **env)
     assert not runs

@@ -92,24 +92,29 @@ def talk_in_terminal(server_url: str) -> int:
     return 0
 
 
-def sandbox_banner(env: dict[str, str]) -> str:
+def sandbox_banner(env: dict[str, str], sides: tuple[str, ...]) -> str:
     """What the sandbox stands in for, and where to open it."""
     base = f"http://127.0.0.1:{env['SANDBOX_PORT']}"
-    parts = [name for name, url in (("WhatsApp", "WHATSAPP_API_URL"), ("Xendit", "XENDIT_API_URL"))
-             if env.get(url, "").startswith(base)]
-    return (f"Sandbox:       {base} stands in for {' and '.join(parts)} (payments: {base}/xendit/)\n"
-            f"Open {base} to chat as a customer")
+    names = " and ".join({"whatsapp": "WhatsApp", "xendit": "Xendit"}[side] for side in sides)
+    lines = [f"Sandbox:       {base} stands in for {names}"]
+    if "xendit" in sides:
+        lines.append(f"Payments:      {base}/xendit/ (checkout pages, payouts, refunds)")
+    if "whatsapp" in sides:
+        lines.append(f"Open {base} to chat as a customer")
+    return "\n".join(lines)
 
 
-def wait_http(url: str, process: subprocess.Popen, timeout: float, name: str) -> None:
-    """Poll ``url`` until it answers 200; fail early if ``process`` dies."""
+def wait_http(url: str, process: subprocess.Popen, timeout: float, name: str,
+              expect: bytes = b"") -> None:
+    """Poll ``url`` until it answers 200 (with ``expect`` in the body: not some other server
+    on the port); fail early if ``process`` dies."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{name} exited with code {process.returncode} while starting")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
+                if response.status == 200 and expect in response.read():
                     return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
@@ -180,10 +185,12 @@ def main(argv: Optional[list[str]] = None) -> int:
                 return 2
             sandbox = sandbox_env.configure(env)
             if sandbox:
-                phone = subprocess.Popen(sandbox_env.command(), cwd=ROOT, env=env,
+                phone = subprocess.Popen(sandbox_env.command(), cwd=ROOT,
+                                         env=sandbox_env.process_env(env, sandbox),
                                          start_new_session=True)
                 children.append(("sandbox", phone))
-                wait_http(f"http://127.0.0.1:{env['SANDBOX_PORT']}/health", phone, 60, "sandbox")
+                wait_http(f"http://127.0.0.1:{env['SANDBOX_PORT']}/health", phone, 60, "sandbox",
+                          expect=b'"service": "sandbox"')
             actions = subprocess.Popen(action_server_command(), cwd=ROOT, env=env,
                                        start_new_session=True)
             children.append(("action server", actions))
@@ -197,7 +204,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             children.append(("rasa server", rasa))
             wait_http(f"http://127.0.0.1:{env['RASA_PORT']}/", rasa, 300, "rasa server")
             if shell:  # our own REST channel: the shell is a local customer, `rest:<id>`
-                if sandbox:
+                if "xendit" in sandbox:
                     print(f"Payment links open the sandbox checkout "
                           f"(http://127.0.0.1:{env['SANDBOX_PORT']}/xendit/)", flush=True)
                 return talk_in_terminal(f"http://127.0.0.1:{env['RASA_PORT']}")
@@ -205,7 +212,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                      "REST: /webhooks/rest/webhook, socket.io: /socket.io")
             print(f"Rasa server:   http://127.0.0.1:{env['RASA_PORT']} ({local})", flush=True)
             if sandbox:
-                print(sandbox_banner(env), flush=True)
+                print(sandbox_banner(env, sandbox), flush=True)
             print("Ready. Press Ctrl-C to stop.", flush=True)
             return supervise(lambda: children)
         except KeyboardInterrupt:

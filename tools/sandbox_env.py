@@ -2,8 +2,9 @@
 settings that point the product and the sandbox at each other.
 
 Without ``WHATSAPP_ACCESS_TOKEN`` the WhatsApp channel talks to the sandbox's Graph API, and
-without ``XENDIT_SECRET_KEY`` payments go to its Xendit side. With both set (or ``PRODUCTION``),
-nothing of the sandbox runs. The shared secrets are made up per run (``SANDBOX_GRAPH_TOKEN``
+without ``XENDIT_SECRET_KEY`` payments go to its Xendit side; the sandbox serves only the side
+it stands in for, and never sees the other side's real secrets. With both set (or
+``PRODUCTION``, or ``SANDBOX=0``), nothing of the sandbox runs. The shared secrets are made up per run (``SANDBOX_GRAPH_TOKEN``
 chooses the Graph access token, for a test that plays a misbehaving bot); the Flows key pair
 once, under ``.data/sandbox``."""
 from __future__ import annotations
@@ -27,24 +28,36 @@ GRAPH_VERSION = "v25.0"
 SANDBOX_FLOW_ID = "1200000000000001"  # the booking Flow, "published" in the sandbox
 
 
-def wanted(env: dict[str, str]) -> bool:
-    """The sandbox runs when a real WhatsApp or Xendit credential is missing (not in
-    production, where a missing credential is a mistake to see, not to paper over)."""
-    if production(env) or env.get("SANDBOX") == "0":
-        return False
-    return not env.get("WHATSAPP_ACCESS_TOKEN") or not env.get("XENDIT_SECRET_KEY")
+WHATSAPP, XENDIT = "whatsapp", "xendit"
+FALSY = {"0", "false", "no", "off"}
+# What the sandbox process inherits besides its own settings: never a real secret, database
+# or internal token (it speaks to the product over HTTP only, as Meta and Xendit do).
+INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYTHONDONTWRITEBYTECODE")
 
 
-def configure(env: dict[str, str]) -> bool:
-    """Fill ``env`` with the sandbox's settings for both sides; whether it should run."""
-    if not wanted(env):
-        return False
+def sides(env: dict[str, str]) -> tuple[str, ...]:
+    """What the sandbox stands in for: each side whose real credential is missing; nothing in
+    production, where a missing credential is a mistake to see, not to paper over."""
+    if production(env) or (env.get("SANDBOX") or "").strip().lower() in FALSY:
+        return ()
+    return tuple(side for side, credential in ((WHATSAPP, "WHATSAPP_ACCESS_TOKEN"),
+                                               (XENDIT, "XENDIT_SECRET_KEY"))
+                 if not env.get(credential))
+
+
+def configure(env: dict[str, str]) -> tuple[str, ...]:
+    """Fill ``env`` with the settings that point the product at the sandbox for each side it
+    stands in for; those sides (empty: the sandbox does not run)."""
+    chosen = sides(env)
+    if not chosen:
+        return ()
     env.setdefault("SANDBOX_PORT", "8000")
     base = f"http://127.0.0.1:{env['SANDBOX_PORT']}"
     env["SANDBOX_PRODUCT_URL"] = f"http://127.0.0.1:{env['RASA_PORT']}"
     env.setdefault("SANDBOX_DATA_DIR", str(DATA))
     env["SANDBOX_BUSINESSES"] = json.dumps(businesses())
-    if not env.get("WHATSAPP_ACCESS_TOKEN"):
+    env["SANDBOX_SIDES"] = ",".join(chosen)
+    if WHATSAPP in chosen:
         private, public = flows_keys(Path(env["SANDBOX_DATA_DIR"]))
         token = env.get("SANDBOX_GRAPH_TOKEN") or secrets.token_urlsafe(24)
         env.update(WHATSAPP_ACCESS_TOKEN=token,
@@ -55,11 +68,25 @@ def configure(env: dict[str, str]) -> bool:
                    SANDBOX_FLOWS_PUBLIC_KEY=str(public),
                    WHATSAPP_FLOW_ID=SANDBOX_FLOW_ID)
         env.pop("WHATSAPP_FLOWS_PRIVATE_KEY_PASSPHRASE", None)
-    if not env.get("XENDIT_SECRET_KEY"):
+    if XENDIT in chosen:
         env.update(XENDIT_SECRET_KEY="xnd_development_sandbox_" + secrets.token_hex(12),
                    XENDIT_CALLBACK_TOKEN=secrets.token_urlsafe(24),
                    XENDIT_API_URL=f"{base}/xendit")
-    return True
+    return chosen
+
+
+def process_env(env: dict[str, str], chosen: tuple[str, ...]) -> dict[str, str]:
+    """The sandbox process's whole environment: its settings and the secrets made up for the
+    sides it stands in for, and nothing else (no real credential of the other side)."""
+    kept = {k: env[k] for k in INHERITED if k in env}
+    kept.update({k: v for k, v in env.items() if k.startswith("SANDBOX_")})
+    kept.pop("SANDBOX_GRAPH_TOKEN", None)
+    if WHATSAPP in chosen:
+        kept.update({k: env[k] for k in ("WHATSAPP_ACCESS_TOKEN", "WHATSAPP_APP_SECRET",
+                                         "WHATSAPP_FLOW_ID")})
+    if XENDIT in chosen:
+        kept.update({k: env[k] for k in ("XENDIT_SECRET_KEY", "XENDIT_CALLBACK_TOKEN")})
+    return kept
 
 
 def command() -> list[str]:

@@ -253,7 +253,7 @@ def test_fuzz_graph_messages_never_fails_with_5xx(sandbox: RunningApp, body: Any
 
 
 def test_the_app_still_works_after_the_fuzzing(sandbox: RunningApp, product: Product) -> None:
-    assert requests.get(f"{sandbox.url}/health", timeout=5).json() == {"status": "ok"}
+    assert requests.get(f"{sandbox.url}/health", timeout=5).json()["status"] == "ok"
     customer = new_customer()
     record = say(sandbox, customer, "still there?")
     product.wait(product.message(record["id"]))
