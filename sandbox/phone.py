@@ -3,8 +3,10 @@ webhook POST to the product, exactly as Meta would send it; what the bot sends a
 the Graph stand-in and is pushed to the page as server-sent events.
 
 Trust: this API is the phone itself, for whoever sits at the laptop (the sandbox listens on
-loopback only). Anyone using it may be any customer; that is its purpose. It never reaches the
-product except through the signed webhook, so it can do nothing a WhatsApp user could not.
+loopback only, and sandbox/guard.py keeps other web pages out). Anyone using it may be any
+customer; that is its purpose. It reaches the product only through the signed webhook, with
+what a WhatsApp client could send: taps are built from the bot's own messages
+(sandbox/customer.py), and a Flow completes only through the Flow's endpoint.
 
     GET  /api/config                          businesses (numbers) and message templates
     GET  /api/chats/{business}/{customer}     the chat's messages, oldest first
@@ -22,10 +24,11 @@ import hashlib
 import json
 import logging
 import time
-from typing import Any
+from typing import Any, Optional
 
 from aiohttp import web
 
+from sandbox import customer as customer_side
 from sandbox.bodies import CUSTOMER_IMAGES, dump_json, media_type, parse_json
 from sandbox.config import Business, SandboxConfig
 from sandbox.graph import Media
@@ -35,8 +38,6 @@ from sandbox.webhooks import Webhooks, new_wamid
 logger = logging.getLogger(__name__)
 IMAGE_MAX = 5 * 1024 * 1024  # WhatsApp's limit for images
 HEARTBEAT_SECONDS = 15.0
-CUSTOMER_KINDS = {"text", "interactive", "button", "location", "image"}
-INTERACTIVE_REPLIES = {"button_reply", "list_reply", "nfm_reply"}
 
 
 class BadRequest(web.HTTPBadRequest):
@@ -136,7 +137,7 @@ class Phone:
         business, customer = self.chat_of(request)
         body = await self.json_body(request)
         name = body.get("name") if isinstance(body.get("name"), str) else ""
-        message = await self.inbound(business, body.get("message"))
+        message = await self.inbound(business, customer, body.get("message"))
         return web.json_response(self.deliver_new(business, customer, name, message))
 
     def deliver_new(self, business: Business, customer: str, name: str,
@@ -162,34 +163,30 @@ class Phone:
             self.chats.update(message["id"], status="failed",
                               error=f"the bot answered {status or 'nothing'} {error}".strip())
 
-    async def inbound(self, business: Business, raw: Any) -> dict[str, Any]:
-        """The webhook message object for what the page sent (400 when it is not one)."""
-        if not isinstance(raw, dict) or not isinstance(raw.get("type"), str) or \
-                raw["type"] not in CUSTOMER_KINDS:
-            raise BadRequest(f"message.type must be one of {sorted(CUSTOMER_KINDS)}")
-        kind = raw["type"]
-        content = raw.get(kind)
-        if not isinstance(content, dict):
-            raise BadRequest(f"message.{kind} must be an object")
-        if kind == "text" and not (isinstance(content.get("body"), str)
-                                   and 0 < len(content["body"]) <= 4096):
-            raise BadRequest("message.text.body must be 1 to 4096 characters")
-        if kind == "interactive" and not (isinstance(content.get("type"), str)
-                                          and content["type"] in INTERACTIVE_REPLIES):
-            raise BadRequest("message.interactive.type must be a reply")
-        if kind == "location" and not all(
-                isinstance(content.get(axis), (int, float)) and not isinstance(
-                    content[axis], bool) and abs(content[axis]) <= limit
-                for axis, limit in (("latitude", 90), ("longitude", 180))):
-            raise BadRequest("message.location needs a latitude and a longitude in range")
+    async def inbound(self, business: Business, customer: str, raw: Any) -> dict[str, Any]:
+        """The webhook message object for what the page sent (400 when a customer could not
+        have sent it: sandbox/customer.py)."""
+        def find(message_id: str) -> Optional[dict[str, Any]]:
+            found = self.chats.find(message_id)
+            return found[1] if found and found[0] == (business.phone_number_id, customer) \
+                else None
+
+        try:
+            kind, content, quoted = customer_side.content(raw, find, self.templates)
+        except customer_side.Refused as exc:
+            raise BadRequest(str(exc)) from None
         if kind == "image":
             content = await self._image(content)
+        return self.stamp(business, kind, content, quoted)
+
+    def stamp(self, business: Business, kind: str, content: dict[str, Any],
+              quoted: Optional[str] = None) -> dict[str, Any]:
+        """A message object as Meta posts it: a new wamid, the time, the quoted message."""
         message: dict[str, Any] = {"id": new_wamid(), "timestamp": str(int(time.time())),
                                    "type": kind, kind: content}
-        context = raw.get("context")
-        if isinstance(context, dict) and isinstance(context.get("id"), str):
+        if quoted:
             message["context"] = {"from": business.display_phone_number.lstrip("+")
-                                  .replace(" ", "").replace("-", ""), "id": context["id"]}
+                                  .replace(" ", "").replace("-", ""), "id": quoted}
         try:
             dump_json(message)  # what Meta posts is strict JSON: no NaN, no Infinity
         except ValueError:

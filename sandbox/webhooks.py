@@ -69,13 +69,15 @@ class Webhooks:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def post_signed(self, url: str, raw: bytes, content_type: str = "application/json"
+    async def post_signed(self, url: str, raw: bytes, timeout: float = 15.0
                           ) -> tuple[int, bytes]:
-        """One signed POST; (HTTP status, body), or (0, error text) when unreachable."""
-        headers = {"content-type": content_type,
+        """One signed JSON POST; (HTTP status, body), or (0, error text) when unreachable or
+        not answered within ``timeout`` seconds."""
+        headers = {"content-type": "application/json",
                    "x-hub-signature-256": signature(self.config.app_secret, raw)}
         try:
-            async with self.http().post(url, data=raw, headers=headers) as answer:
+            async with self.http().post(url, data=raw, headers=headers,
+                                        timeout=aiohttp.ClientTimeout(total=timeout)) as answer:
                 return answer.status, await answer.read()
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             return 0, f"unreachable: {exc.__class__.__name__}".encode()

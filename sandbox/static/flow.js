@@ -1,55 +1,12 @@
 // The WhatsApp Flow form: full-screen inside the phone, screens from the Flow JSON, data from
 // the business's Flows endpoint (through POST /api/flows/exchange, which does the encryption).
-import { el } from "./render.js";
+import { el, safeUrl } from "./render.js";
 import { icon } from "./icons.js";
 import { datePicker } from "./datepicker.js";
+import { isBlank, resolve, truthy } from "./expressions.js";
 
 const flowCache = new Map();
 let session = 0; // bumps on every open/close: late answers for a closed form are dropped
-
-const isBlank = (v) => v === undefined || v === null || v === false ||
-  (typeof v === "string" && !v.trim()) || (Array.isArray(v) && !v.length);
-
-/** ``${data.x}``, ``${form.x}``, ``${screen.ID.form.x}`` in any value, resolved. A string that
- *  is exactly one expression keeps the value's type (arrays for data sources, booleans...). */
-export function resolve(value, scope) {
-  if (typeof value === "string") {
-    const whole = value.match(/^\s*\$\{([^}]+)\}\s*$/);
-    if (whole) return lookup(whole[1], scope);
-    return value.replace(/\$\{([^}]+)\}/g, (_, path) => {
-      const v = lookup(path, scope);
-      return v === undefined || v === null ? "" : typeof v === "object" ? JSON.stringify(v) : String(v);
-    });
-  }
-  if (Array.isArray(value)) return value.map((v) => resolve(v, scope));
-  if (value && typeof value === "object") {
-    const out = {};
-    for (const [k, v] of Object.entries(value)) {
-      const r = resolve(v, scope);
-      if (r !== undefined) out[k] = r; // an empty optional field is left out, as Meta does
-    }
-    return out;
-  }
-  return value;
-}
-
-function lookup(path, scope) {
-  let parts = path.trim().split(".");
-  let root;
-  if (parts[0] === "data") root = scope.data;
-  else if (parts[0] === "form") root = scope.form;
-  else if (parts[0] === "screen") {
-    const entry = scope.screens?.find((s) => s.id === parts[1]);
-    root = entry?.[parts[2]];
-    parts = parts.slice(2);
-  } else return undefined;
-  let v = root;
-  for (const p of parts.slice(1)) v = v == null ? undefined : v[p];
-  if (parts[0] === "form" && typeof v === "string" && !v) return undefined;
-  return v;
-}
-
-const truthy = (v) => !(v === false || v === "false" || v === 0 || v === null || v === undefined || v === "");
 
 /** Open the Flow of a ``flow`` interactive message over the chat. */
 export async function openFlow({ root, business, customer, message }) {
@@ -188,7 +145,10 @@ export async function openFlow({ root, business, customer, message }) {
       case "TextCaption": return el("p", "flow-caption", text(c.text));
       case "Image": {
         const img = el("img", "flow-image");
-        img.src = /^data:|^https?:/.test(c.src || "") ? c.src : `data:image/png;base64,${resolve(c.src, s) || ""}`;
+        const src = String(resolve(c.src, s) ?? "").trim(); // Meta: base64; a data:image/ or http(s) URL kept
+        const url = src.startsWith("data:image/") ? src : safeUrl(src) ||
+          (/^[A-Za-z0-9+/=\s]+$/.test(src) ? `data:image/png;base64,${src.replace(/\s/g, "")}` : "");
+        if (url) img.src = url; // anything else (javascript:, …) is never put in the src
         img.alt = c["alt-text"] || "";
         return img;
       }
@@ -299,8 +259,12 @@ export async function openFlow({ root, business, customer, message }) {
       Object.assign(top().data, payload);
       render();
     } else if (action.name === "open_url") {
-      window.open(action.url, "_blank", "noopener");
-    } else { // data_exchange, and complete (sent the same way by the sandbox)
+      const url = safeUrl(resolve(action.url, scope()));
+      if (url) window.open(url, "_blank", "noopener"); else snackbar("This link cannot be opened.");
+    } else if (action.name === "complete") {
+      // WhatsApp ends the Flow itself (the server sends the nfm_reply, answers {completed: true})
+      exchange("complete", top().id, payload);
+    } else {
       exchange("data_exchange", top().id, payload);
     }
   }

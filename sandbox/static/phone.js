@@ -1,18 +1,14 @@
-// The sandbox phone: who is holding it, the chat list, one chat (history + live events),
-// the composer. Bubbles are drawn by render.js, bottom sheets by sheets.js, Flows by flow.js.
-import { renderMessage, summary, timeLabel, dateLabel, dayKey, el } from "./render.js";
+// The sandbox phone: one chat (history + live events) and the composer. The customer picker
+// and the chat list are screens.js; bubbles render.js, bottom sheets sheets.js, Flows flow.js.
+import { $, api, store, toast } from "./api.js";
+import { renderMessage, refused, summary, timeLabel, dateLabel, dayKey, el } from "./render.js";
 import { icon } from "./icons.js";
 import { openListSheet, openLocationSheet, openPhotoSheet, closeSheets } from "./sheets.js";
 import { openFlow } from "./flow.js";
+import { avatarFor, setupScreens, show, showChatList, showCustomerScreen } from "./screens.js";
 
-const $ = (id) => document.getElementById(id);
-const PRESETS = [["Ayu", "6281234567890"], ["Ben", "6289876543210"], ["Citra", "6285712345678"]];
 const TYPING_MS = 25000;
-const store = {
-  get: (key) => { try { return JSON.parse(sessionStorage.getItem(key)); } catch { return null; } },
-  set: (key, value) => value == null ? sessionStorage.removeItem(key)
-    : sessionStorage.setItem(key, JSON.stringify(value)),
-};
+const AGE_HOURS = 25; // "Pretend a day passed": past WhatsApp's 24-hour customer service window
 
 const state = {
   config: { businesses: [], templates: {} },
@@ -23,114 +19,9 @@ const state = {
   localSeq: 0,
 };
 
-export function toast(text) {
-  const t = $("toast");
-  t.textContent = text;
-  t.hidden = false;
-  clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => { t.hidden = true; }, 3500);
-}
-
-async function api(path, options = {}) {
-  const init = { ...options, headers: { "Content-Type": "application/json", ...(options.headers || {}) } };
-  if (init.body && typeof init.body !== "string") init.body = JSON.stringify(init.body);
-  const response = await fetch(path, init);
-  if (response.status === 204) return null;
-  const text = await response.text();
-  let data = null;
-  try { data = text ? JSON.parse(text) : null; } catch { data = { error: text }; }
-  if (!response.ok) {
-    const error = new Error((data && (data.error || data.message)) || `HTTP ${response.status}`);
-    error.status = response.status;
-    error.data = data;
-    throw error;
-  }
-  return data;
-}
-
 const chatPath = () => `/api/chats/${encodeURIComponent(state.business)}/${encodeURIComponent(state.customer.number)}`;
 const currentBusiness = () => state.config.businesses.find((b) => b.phone_number_id === state.business);
-
-function show(screen) {
-  for (const id of ["customer-screen", "chats-screen", "chat-screen"]) $(id).hidden = id !== screen;
-}
-
-// ---- 1. the customer -------------------------------------------------------------------
-function normalizeNumber(raw) {
-  return String(raw || "").trim().replace(/^\+/, "").replace(/[\s\-().]/g, "");
-}
-
-function showCustomerScreen() {
-  closeChat();
-  state.business = null;
-  store.set("sandbox.chat", null);
-  $("customer-name").value = state.customer?.name || "";
-  $("customer-number").value = state.customer?.number || "";
-  $("customer-error").hidden = true;
-  show("customer-screen");
-  document.title = "Sandbox WhatsApp phone";
-}
-
-function startAsCustomer(event) {
-  event.preventDefault();
-  const name = $("customer-name").value.trim();
-  const number = normalizeNumber($("customer-number").value);
-  const error = !name ? "Please enter your name."
-    : !/^\d+$/.test(number) ? "The phone number may contain digits only."
-      : !/^\d{8,15}$/.test(number) ? "The phone number must have 8 to 15 digits." : null;
-  const box = $("customer-error");
-  box.textContent = error || "";
-  box.hidden = !error;
-  $(name ? "customer-number" : "customer-name").setAttribute("aria-invalid", String(Boolean(error)));
-  if (error) return;
-  state.customer = { name, number };
-  store.set("sandbox.customer", state.customer);
-  showChatList();
-}
-
-// ---- 2. the chat list ------------------------------------------------------------------
-function avatarFor(name, node) {
-  node.textContent = (name || "?").trim().charAt(0).toUpperCase();
-  node.style.setProperty("--hue", [...(name || "")].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 360, 140));
-  return node;
-}
-
-function showChatList() {
-  closeChat();
-  state.business = null;
-  store.set("sandbox.chat", null);
-  const me = $("me");
-  me.replaceChildren(icon("person"), el("span", "me-text", `${state.customer.name} · +${state.customer.number}`));
-  const change = el("button", "link-button", "Change");
-  change.type = "button";
-  change.addEventListener("click", showCustomerScreen);
-  me.append(change);
-  const list = $("chat-list");
-  list.replaceChildren();
-  $("chat-list-empty").hidden = state.config.businesses.length > 0;
-  for (const b of state.config.businesses) {
-    const row = el("button", "chat-row");
-    row.type = "button";
-    row.dataset.business = b.phone_number_id;
-    const text = el("span", "chat-row-text");
-    const top = el("span", "chat-row-top");
-    top.append(el("span", "chat-row-name", b.name), el("span", "chat-row-time", ""));
-    text.append(top, el("span", "chat-row-preview", b.display_phone_number));
-    row.append(avatarFor(b.name, el("span", "avatar")), text);
-    row.addEventListener("click", () => openChat(b.phone_number_id));
-    list.append(row);
-    api(`/api/chats/${encodeURIComponent(b.phone_number_id)}/${encodeURIComponent(state.customer.number)}`)
-      .then((data) => {
-        const last = (data?.messages || []).filter((m) => m.message?.type !== "reaction").at(-1);
-        if (!last) return;
-        row.querySelector(".chat-row-preview").textContent =
-          `${last.direction === "in" ? "You: " : ""}${summary(last, state.config.templates)}`;
-        row.querySelector(".chat-row-time").textContent = timeLabel(last.at);
-      }).catch(() => {});
-  }
-  show("chats-screen");
-  document.title = `WhatsApp · ${state.customer.name}`;
-}
+const isReaction = (msg) => msg?.message?.type === "reaction";
 
 // ---- 3. one chat -----------------------------------------------------------------------
 const ctx = {
@@ -204,6 +95,10 @@ function connectEvents() {
   source.addEventListener("typing", (event) => {
     try { setTyping(Boolean(JSON.parse(event.data).on)); } catch { setTyping(false); }
   });
+  // the page fell behind (events were dropped): the history again, merged by id
+  source.addEventListener("reload", () => loadHistory(false));
+  // "close": the server is stopping; the stream ends and EventSource reconnects by itself
+  // (an "open" then fetches the history again)
   source.addEventListener("error", () => {
     if (source.readyState === EventSource.CLOSED && state.events === source) {
       state.reconnectTimer = setTimeout(() => {
@@ -233,17 +128,23 @@ function scrollToBottom() {
   $("scroll-down").hidden = true;
 }
 
-/** History from the server, merged by id: changed messages replaced, missed ones added. */
+/** History from the server, merged by id: changed messages replaced in place, and everything
+ *  redrawn in order when one was missed or moved in time (e.g. after "Pretend a day passed"). */
 function merge(messages) {
-  let missing = false;
+  let redraw = false;
+  const changed = [];
   for (const msg of messages) {
-    if (!state.byId.has(msg.id)) missing = true;
-    else if (JSON.stringify(state.byId.get(msg.id)) !== JSON.stringify(msg)) upsert(msg, true);
+    const known = state.byId.get(msg.id);
+    if (!known) redraw = true;
+    else if (JSON.stringify(known) !== JSON.stringify(msg)) {
+      changed.push(msg);
+      if ((known.at || 0) !== (msg.at || 0)) redraw = true;
+    }
   }
-  if (!missing) return;
+  if (!redraw) { changed.forEach((msg) => upsert(msg, true)); return; }
   for (const msg of messages) state.byId.set(msg.id, msg);
-  const ids = new Set([...state.order, ...messages.map((m) => m.id)]);
-  state.order = [...ids].sort((a, b) => (state.byId.get(a).at || 0) - (state.byId.get(b).at || 0));
+  state.order = [...new Set([...state.order, ...messages.map((m) => m.id)])];
+  byTime();
   rebuild();
   if (!state.userScrolled) scrollToBottom();
 }
@@ -252,26 +153,28 @@ function rebuild() {
   const box = $("messages");
   box.replaceChildren();
   state.nodes.clear();
-  state.reactions.clear();
-  for (const id of state.order) {
-    const msg = state.byId.get(id);
-    if (msg.message?.type === "reaction") noteReaction(msg);
-  }
+  noteReactions();
   state.order.forEach((id, i) => box.append(...nodesFor(state.byId.get(id), shownBefore(i))));
   afterRender();
 }
 
-function noteReaction(msg) {
-  const r = msg.message.reaction || {};
-  if (!r.message_id) return;
-  if (r.emoji) state.reactions.set(r.message_id, r.emoji); else state.reactions.delete(r.message_id);
+/** Each message's current reaction: the last one sent for it (an empty emoji removes it);
+ *  a reaction Meta refused is not on the message (it is shown as a red bubble instead). */
+function noteReactions() {
+  state.reactions.clear();
+  for (const id of state.order) {
+    const msg = state.byId.get(id);
+    const r = isReaction(msg) && !refused(msg) ? msg.message.reaction || {} : {};
+    if (!r.message_id) continue;
+    if (r.emoji) state.reactions.set(r.message_id, r.emoji); else state.reactions.delete(r.message_id);
+  }
 }
 
 /** The last message before position ``i`` that is drawn as a bubble (reactions are not). */
 function shownBefore(i) {
   for (let j = i - 1; j >= 0; j--) {
     const m = state.byId.get(state.order[j]);
-    if (m.message?.type !== "reaction" || m.status === "rejected") return m;
+    if (!isReaction(m) || refused(m)) return m;
   }
   return undefined;
 }
@@ -292,7 +195,7 @@ function nodesFor(msg, prev) {
 
 function bubble(msg) {
   let node;
-  if (msg.message?.type === "reaction" && msg.status !== "rejected") {
+  if (isReaction(msg) && !refused(msg)) {
     node = el("div", "reaction-event"); // not a bubble: shown as an emoji on the message it reacts to
     node.dataset.id = msg.id;
     node.dataset.type = "reaction";
@@ -304,45 +207,49 @@ function bubble(msg) {
   return node;
 }
 
+const byTime = () => state.order.sort((a, b) => (state.byId.get(a).at || 0) - (state.byId.get(b).at || 0));
+
 /** A new message (append) or a new version of one already shown (replace in place). */
 function upsert(msg, quiet = false) {
   if (!msg || !msg.id) return;
-  if (msg.direction === "out" && !state.byId.has(msg.id)) setTyping(false);
-  const known = state.byId.has(msg.id);
+  const known = state.byId.get(msg.id);
+  if (msg.direction === "out" && !known) setTyping(false);
   state.byId.set(msg.id, msg);
-  if (msg.message?.type === "reaction") {
-    noteReaction(msg);
-    const target = state.byId.get(msg.message.reaction?.message_id);
-    if (target && state.nodes.has(target.id)) upsert(target, true);
-  }
   if (known) {
-    const old = state.nodes.get(msg.id);
-    const node = bubble(msg);
-    if (old) { node.classList.toggle("first", old.classList.contains("first")); old.replaceWith(node); }
-    afterRender();
-    return;
-  }
-  const last = state.byId.get(state.order.at(-1));
-  const prev = shownBefore(state.order.length);
-  if (last && (msg.at || 0) < (last.at || 0) - 1) { // arrived out of order: redraw in order
+    // moved in time, or a reaction turned into a red bubble (or back): redraw everything
+    if ((known.at || 0) !== (msg.at || 0) || (isReaction(msg) && refused(known) !== refused(msg))) {
+      byTime();
+      rebuild();
+      return;
+    }
+    redraw(msg.id);
+  } else {
+    const last = state.byId.get(state.order.at(-1));
     state.order.push(msg.id);
-    state.order.sort((a, b) => (state.byId.get(a).at || 0) - (state.byId.get(b).at || 0));
-    rebuild();
-    return;
-  }
-  const stick = near() || msg.direction === "in";
-  state.order.push(msg.id);
-  $("messages").append(...nodesFor(msg, prev));
-  if (!quiet && msg.message?.type !== "reaction") {
-    if (stick) scrollToBottom();
-    else {
-      state.unread = (state.unread || 0) + 1;
-      $("unread-badge").textContent = String(state.unread);
-      $("unread-badge").hidden = false;
-      $("scroll-down").hidden = false;
+    if (last && (msg.at || 0) < (last.at || 0) - 1) { byTime(); rebuild(); return; } // out of order
+    const stick = near() || msg.direction === "in";
+    $("messages").append(...nodesFor(msg, shownBefore(state.order.length - 1)));
+    if (!quiet && !isReaction(msg)) {
+      if (stick) scrollToBottom();
+      else {
+        state.unread = (state.unread || 0) + 1;
+        $("unread-badge").textContent = String(state.unread);
+        $("unread-badge").hidden = false;
+        $("scroll-down").hidden = false;
+      }
     }
   }
+  if (isReaction(msg)) { noteReactions(); redraw(msg.message.reaction?.message_id); }
   afterRender();
+}
+
+/** Draw one shown message again where it is. */
+function redraw(id) {
+  const old = state.nodes.get(id), msg = state.byId.get(id);
+  if (!old || !msg) return;
+  const node = bubble(msg);
+  node.classList.toggle("first", old.classList.contains("first"));
+  old.replaceWith(node);
 }
 
 function afterRender() {
@@ -354,7 +261,7 @@ function markRead() {
   if (document.visibilityState !== "visible" || $("chat-screen").hidden || !state.business) return;
   const ids = state.order.filter((id) => {
     const m = state.byId.get(id);
-    return m.direction === "out" && !["read", "rejected"].includes(m.status) && !state.readSent.has(id) &&
+    return m.direction === "out" && m.status !== "read" && !refused(m) && !state.readSent.has(id) &&
       !String(id).startsWith("local-");
   });
   if (!ids.length) return;
@@ -412,25 +319,35 @@ function sendText(event) {
   send({ type: "text", text: { body } });
 }
 
+/** "Pretend a day passed": the sandbox moves this chat 25 hours into the past, so the bot is
+ *  outside WhatsApp's 24-hour window (only templates get through); then the history again. */
+async function ageChat() {
+  const business = state.business;
+  if (!business) return;
+  try {
+    await api(`${chatPath()}/age`, { method: "POST", body: { hours: AGE_HOURS } });
+  } catch (e) {
+    toast(`Could not move the chat back in time: ${e.message}`);
+    return;
+  }
+  if (state.business !== business) return;
+  toast(`${AGE_HOURS} hours later: the bot may now send only templates.`);
+  await loadHistory(false);
+}
+
 // ---- start -----------------------------------------------------------------------------
 function wire() {
   const put = (id, name) => $(id).append(icon(name));
   put("switch-customer", "person"); put("chat-back", "back"); put("chat-menu-button", "dots");
   put("reply-cancel", "close"); put("attach", "clip"); put("send", "send"); put("scroll-down", "down");
   put("list-close", "close"); put("location-close", "close"); put("photo-close", "close"); put("lock-icon", "lock");
-  for (const [name, number] of PRESETS) {
-    const chip = el("button", "preset", `${name} · ${number}`);
-    chip.type = "button";
-    chip.addEventListener("click", () => { $("customer-name").value = name; $("customer-number").value = number; $("customer-start").focus(); });
-    $("customer-presets").append(chip);
-  }
-  $("customer-form").addEventListener("submit", startAsCustomer);
-  $("switch-customer").addEventListener("click", showCustomerScreen);
+  setupScreens({ state, closeChat, openChat });
   $("chat-back").addEventListener("click", showChatList);
   $("chat-menu-button").addEventListener("click", (e) => { e.stopPropagation(); $("chat-menu").hidden = !$("chat-menu").hidden; });
   $("menu-chats").addEventListener("click", showChatList);
   $("menu-switch").addEventListener("click", showCustomerScreen);
   $("menu-reload").addEventListener("click", () => { $("chat-menu").hidden = true; loadHistory(false); });
+  $("menu-age").addEventListener("click", () => { $("chat-menu").hidden = true; ageChat(); });
   document.addEventListener("click", (e) => {
     if (!e.target.closest("#chat-menu")) $("chat-menu").hidden = true;
     if (!e.target.closest("#attach-menu, #attach")) $("attach-menu").hidden = true;

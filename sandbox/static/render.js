@@ -34,20 +34,38 @@ export function dateLabel(at) {
   return d.toLocaleDateString("en-GB", { day: "numeric", month: "long", year: "numeric" });
 }
 
-/** Where a medium is: its ``link``, or the sandbox's copy of an uploaded ``id`` (absolute, so
- *  the href can be fetched as is). */
-export function mediaUrl(media) {
-  const raw = media?.link || media?.data_url || (media?.id ? `/media/${encodeURIComponent(media.id)}` : "");
-  if (!raw || raw.startsWith("data:")) return raw;
-  try { return new URL(raw, window.location.href).href; } catch { return raw; }
+/** ``url`` as an absolute http(s) URL, or "" for anything else (javascript:, data:, …). */
+export function safeUrl(url) {
+  if (typeof url !== "string" || !/^https?:\/\//i.test(url.trim())) return "";
+  try {
+    const parsed = new URL(url.trim());
+    return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.href : "";
+  } catch { return ""; }
 }
 
+/** Where a medium is: a ``data:image/`` URL only on the page's own messages (``local``: the
+ *  customer's, e.g. a photo that could not be sent), else an http(s) ``link``, else the
+ *  sandbox's copy of an uploaded ``id`` (digits only; absolute, so the href works as is). */
+export function mediaUrl(media, local = false) {
+  const data = media?.data_url;
+  if (local && typeof data === "string" && data.startsWith("data:image/")) return data;
+  const link = safeUrl(media?.link);
+  if (link) return link;
+  const id = media?.id == null ? "" : String(media.id);
+  return /^\d+$/.test(id) ? new URL(`/media/${id}`, window.location.href).href : "";
+}
+
+/** ``a`` opening ``href`` in a new tab; an href that is not http(s) is left off. */
 function outLink(a, href) {
-  a.href = href;
+  const url = safeUrl(href);
+  if (url) a.href = url; else a.classList.add("no-link");
   a.target = "_blank";
   a.rel = "noopener noreferrer";
   return a;
 }
+
+/** A bot message Meta refused: at once (``rejected``), or after accepting it (``failed``). */
+export const refused = (msg) => msg?.direction !== "in" && ["rejected", "failed"].includes(msg?.status);
 
 /** The template text ("Reminder: your {{1}} …") with {{n}} filled from the parameters. */
 function fill(text, parameters) {
@@ -82,7 +100,8 @@ export function templateView(template, templates) {
 export function summary(msg, templates) {
   const m = msg?.message || {};
   const body = m[m.type] || {};
-  if (msg?.status === "rejected") return "⚠ Meta refused this message";
+  if (msg?.status === "rejected" && msg.direction !== "in") return "⚠ Meta refused this message";
+  if (refused(msg)) return `⚠ ${summary({ ...msg, status: "" }, templates)}`;
   switch (m.type) {
     case "text": return plain(body.body);
     case "button": return body.text || body.payload || "";
@@ -137,10 +156,12 @@ function documentCard(doc, href) {
   return a;
 }
 
-function imageBlock(image) {
-  const a = outLink(el("a", "image-link"), mediaUrl(image));
+function imageBlock(image, local = false) {
+  const url = mediaUrl(image, local);
+  if (!url) return el("div", "media-placeholder", "📷 Photo unavailable");
+  const a = outLink(el("a", "image-link"), url);
   const img = el("img", "image");
-  img.src = mediaUrl(image);
+  img.src = url;
   img.alt = image.caption || "Photo";
   img.loading = "lazy";
   img.addEventListener("load", () => img.closest(".chat-scroll")?.dispatchEvent(new Event("grown")));
@@ -258,7 +279,7 @@ function renderIn(msg, ctx, content) {
     case "button": content.append(el("div", "text", body.text || body.payload)); return true;
     case "location": content.append(locationCard(body)); return true;
     case "image":
-      content.append(imageBlock(body));
+      content.append(imageBlock(body, true));
       if (body.caption) content.append(formatted(body.caption, "div", "text"));
       return true;
     case "interactive": {
@@ -280,9 +301,10 @@ function renderIn(msg, ctx, content) {
   }
 }
 
-function rejected(msg, bubble) {
-  bubble.append(el("div", "rejected-title", "Meta refused this message"));
-  bubble.firstChild.prepend(icon("warn"));
+/** The red notice of a refused message: the title, Meta's errors and (``json``) the message. */
+function rejected(msg, bubble, json = true) {
+  const title = el("div", "rejected-title", "Meta refused this message");
+  title.prepend(icon("warn"));
   const list = el("ul", "rejected-errors");
   for (const e of msg.errors || []) {
     const li = el("li");
@@ -291,10 +313,16 @@ function rejected(msg, bubble) {
     list.append(li);
   }
   if (!list.childNodes.length) list.append(el("li", "", "No error details"));
+  if (!json) { // accepted first, refused later: the notice above the content, kept as sent
+    const notice = el("div", "refusal");
+    notice.append(title, list);
+    bubble.prepend(notice);
+    return;
+  }
   const details = el("details", "rejected-json");
   details.append(el("summary", "", `Show the ${msg.message?.type || ""} message JSON`),
     el("pre", "", JSON.stringify(msg.message, null, 2)));
-  bubble.append(list, details);
+  bubble.append(title, list, details);
 }
 
 /** The element for one message. ``ctx``: {find, send, openList, openFlow, quote, jumpTo,
@@ -309,14 +337,19 @@ export function renderMessage(msg, ctx) {
   const content = el("div", "content"), actions = el("div", "bubble-actions");
   const below = el("div", "buttons");
   if (quotedId(m)) bubble.append(quoteBlock(msg, ctx));
-  if (msg.direction !== "in" && msg.status === "rejected") {
-    row.classList.add("rejected");
+  if (refused(msg)) row.classList.add("rejected");
+  if (refused(msg) && (msg.status === "rejected" || m.type === "reaction")) {
     rejected(msg, content);
   } else {
     const ok = msg.direction === "in" ? renderIn(msg, ctx, content) : renderOut(msg, ctx, content, actions, below);
     if (!ok) {
       row.classList.add("unsupported");
       content.replaceChildren(el("div", "text muted", `Unsupported message: ${m.type || "unknown"}`));
+    }
+    if (refused(msg)) { // never reached the customer: shown, but nothing in it can be tapped
+      rejected(msg, content, false);
+      for (const b of [...actions.querySelectorAll("button"), ...below.querySelectorAll("button")]) b.disabled = true;
+      for (const a of actions.querySelectorAll("a[href]")) { a.removeAttribute("href"); a.classList.add("no-link"); }
     }
   }
   // the time (and ticks) sit at the end of the last line, as in WhatsApp

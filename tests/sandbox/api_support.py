@@ -328,11 +328,39 @@ def bot_says(sandbox: RunningApp, customer: str, text: str = "Hello",
     return answer.json()["messages"][0]["id"]
 
 
+def bot_offers(sandbox: RunningApp, customer: str, interactive: dict[str, Any],
+               business: Business = SPA) -> str:
+    """The bot sends an interactive message (buttons, a list, a Flow); its wamid."""
+    answer = graph(sandbox, {"messaging_product": "whatsapp", "to": customer,
+                             "type": "interactive", "interactive": interactive}, business)
+    assert answer.status_code == 200, answer.text
+    return answer.json()["messages"][0]["id"]
+
+
+def flow_offer(flow_id: str = FLOW_ID, token: str = "token") -> dict[str, Any]:
+    """An interactive Flow message as the bot sends it."""
+    return {"type": "flow", "body": {"text": "Book here"}, "action": {"name": "flow",
+            "parameters": {"flow_message_version": "3", "flow_id": flow_id,
+                           "flow_token": token, "flow_cta": "Book",
+                           "flow_action": "data_exchange"}}}
+
+
 def exchange(sandbox: RunningApp, customer: str, **fields: Any) -> requests.Response:
-    body = {"business": SPA.phone_number_id, "customer": customer, "flow_id": FLOW_ID,
-            "flow_token": f"token-{customer}", "action": "INIT", **fields}
+    """An exchange for the Flow message the bot sent this customer with ``flow_token``
+    (default ``token-<customer>``; the message is sent first when needed)."""
+    token = fields.pop("flow_token", f"token-{customer}")
+    if "message_id" not in fields and SPA.phone_number_id == fields.get(
+            "business", SPA.phone_number_id) and customer.isascii() and customer.isdigit() \
+            and len(customer) >= 8:
+        key = (customer, token)
+        fields["message_id"] = _flow_messages.get(key) or _flow_messages.setdefault(
+            key, bot_offers(sandbox, customer, flow_offer(token=token)))
+    body = {"business": SPA.phone_number_id, "customer": customer, "action": "INIT", **fields}
     body = {k: v for k, v in body.items() if v is not None}
     return requests.post(f"{sandbox.url}/api/flows/exchange", json=body, timeout=10)
+
+
+_flow_messages: dict[tuple[str, str], str] = {}  # (customer, token) -> the bot's Flow message
 
 
 def png(size: int = 64) -> bytes:

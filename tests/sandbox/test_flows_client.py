@@ -20,9 +20,9 @@ from sandbox.config import SandboxConfig
 from tests.sandbox.app_runner import RunningApp
 from tools.mongod import free_port
 from tests.sandbox.api_support import (  # noqa: F401 (fixtures are used by name)
-    AUTH, FLOW_ID, FLOW_JSON, FLOWS, IMAGE, Product, SALON, SPA, SPA_DIGITS, bot_says,
-    bot_text, chat, config, data_url, exchange, fast_retries, graph, history, new_customer,
-    png, private_key, product, sandbox, say, send)
+    AUTH, FLOW_ID, FLOW_JSON, FLOWS, IMAGE, WEBHOOK, Product, SALON, SPA, SPA_DIGITS,
+    bot_offers, bot_says, bot_text, chat, config, data_url, exchange, fast_retries,
+    flow_offer, graph, history, new_customer, png, private_key, product, sandbox, say, send)
 
 
 # ====================================================================== Flows client
@@ -53,7 +53,7 @@ def test_init_is_encrypted_and_signed_and_the_screen_comes_back(sandbox: Running
     assert hit.key_sizes == (16, 16)  # AES-128 key, 16-byte IV
     assert hit.payload == {"version": "3.0", "action": "INIT", "flow_token": token}
     assert token.encode() not in hit.raw  # not in clear
-    assert history(sandbox, customer) == []  # a screen is not a message
+    assert [m["direction"] for m in history(sandbox, customer)] == ["out"]  # a screen is no message
 
 
 def test_a_success_screen_completes_the_flow_with_an_nfm_reply(sandbox: RunningApp,
@@ -67,8 +67,7 @@ def test_a_success_screen_completes_the_flow_with_an_nfm_reply(sandbox: RunningA
     back = exchange(sandbox, customer, flow_token=token, action="BACK", screen="DATE")
     assert back.json() == {"screen": "DATE", "data": {}}
     answer = exchange(sandbox, customer, flow_token=token, action="data_exchange",
-                      screen="SUMMARY", data={"service": "balinese"}, name="Ayu",
-                      message_id="wamid.THEFLOWMESSAGE")
+                      screen="SUMMARY", data={"service": "balinese"}, name="Ayu")
     assert answer.status_code == 200, answer.text
     assert answer.json() == {**success, "completed": True}
     requests_ = [h.payload for h in product.find(product.flows(token))]
@@ -84,8 +83,8 @@ def test_a_success_screen_completes_the_flow_with_an_nfm_reply(sandbox: RunningA
     reply = sent["interactive"]
     assert reply["type"] == "nfm_reply" and reply["nfm_reply"]["name"] == "flow"
     assert json.loads(reply["nfm_reply"]["response_json"]) == params
-    assert sent["context"] == {"from": SPA_DIGITS, "id": "wamid.THEFLOWMESSAGE"}
-    [kept] = history(sandbox, customer)
+    assert sent["context"] == {"from": SPA_DIGITS, "id": history(sandbox, customer)[0]["id"]}
+    kept = history(sandbox, customer)[-1]  # after the bot's Flow message
     assert kept["id"] == sent["id"] and kept["direction"] == "in"
 
 
@@ -125,14 +124,12 @@ def test_an_answer_that_cannot_be_opened_is_a_502(sandbox: RunningApp, product: 
 
 
 BAD_EXCHANGES = {
-    "unknown flow id": {"flow_id": "999"},
-    "no flow id": {"flow_id": None},
-    "flow id as a number": {"flow_id": int(FLOW_ID)},
+    "no flow message": {"message_id": None},
+    "an unknown message": {"message_id": "wamid.UNKNOWN"},
+    "message id as a number": {"message_id": 42},
     "lower-case init": {"action": "init"},
     "ping": {"action": "ping"},
     "no action": {"action": None},
-    "no flow token": {"flow_token": None},
-    "flow token not a string": {"flow_token": 123},
     "unknown business": {"business": "999999"},
     "no business": {"business": None},
     "short customer": {"customer": "1234567"},
@@ -144,8 +141,12 @@ BAD_EXCHANGES = {
 @pytest.mark.parametrize("fields", list(BAD_EXCHANGES.values()), ids=list(BAD_EXCHANGES))
 def test_a_bad_exchange_is_refused_without_calling_the_endpoint(
         sandbox: RunningApp, product: Product, fields: dict) -> None:
+    customer = fields.pop("customer", None) if "customer" in fields else new_customer()
+    fields = dict(fields)
+    if customer and customer.isdigit() and len(customer) >= 8 and "message_id" not in fields:
+        fields["message_id"] = bot_offers(sandbox, customer, flow_offer())
     flows_before = len(product.find(lambda hit: hit.path == FLOWS))
-    answer = exchange(sandbox, **{"customer": new_customer(), **fields})
+    answer = exchange(sandbox, customer or "", **fields)
     assert answer.status_code == 400
     assert "error" in answer.json()
     assert len(product.find(lambda hit: hit.path == FLOWS)) == flows_before
@@ -409,3 +410,36 @@ def test_a_to_with_a_plus_reaches_the_customers_chat(sandbox: RunningApp) -> Non
     assert answer.status_code == 200
     assert answer.json()["contacts"] == [{"input": "+" + customer, "wa_id": customer}]
     assert [m["direction"] for m in history(sandbox, customer)] == ["out"]
+
+
+@pytest.mark.parametrize("offer", [
+    flow_offer(flow_id="999"),  # another business's Flow
+    {"type": "button", "body": {"text": "Pick"}, "action": {"buttons": [
+        {"type": "reply", "reply": {"id": "a", "title": "A"}}]}},
+], ids=["another flow", "not a flow"])
+def test_only_a_flow_message_of_this_flow_opens_it(sandbox: RunningApp, product: Product,
+                                                  offer: dict) -> None:
+    customer = new_customer()
+    flows_before = len(product.find(lambda hit: hit.path == FLOWS))
+    answer = exchange(sandbox, customer, message_id=bot_offers(sandbox, customer, offer))
+    assert answer.status_code == 400
+    other = new_customer()  # a Flow message of another chat opens nothing here either
+    answer = exchange(sandbox, customer, message_id=bot_offers(sandbox, other, flow_offer()))
+    assert answer.status_code == 400
+    assert len(product.find(lambda hit: hit.path == FLOWS)) == flows_before
+
+
+def test_complete_ends_the_flow_on_the_phone_with_the_token_of_the_message(
+        sandbox: RunningApp, product: Product) -> None:
+    customer = new_customer()
+    flows_before = len(product.find(lambda hit: hit.path == FLOWS))
+    message_id = bot_offers(sandbox, customer, flow_offer(token="the-real-token"))
+    answer = exchange(sandbox, customer, message_id=message_id, action="complete",
+                      data={"service": "balinese-massage", "flow_token": "forged"})
+    assert answer.json() == {"completed": True}
+    [hit] = product.wait(product.from_customer(customer))
+    sent = hit.value["messages"][0]
+    assert sent["context"]["id"] == message_id
+    assert json.loads(sent["interactive"]["nfm_reply"]["response_json"]) == {
+        "service": "balinese-massage", "flow_token": "the-real-token"}
+    assert len(product.find(lambda hit: hit.path == FLOWS)) == flows_before

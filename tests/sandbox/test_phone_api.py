@@ -20,9 +20,9 @@ from sandbox.phone import IMAGE_MAX
 from tests.sandbox.app_runner import RunningApp
 from tools.mongod import free_port
 from tests.sandbox.api_support import (  # noqa: F401 (fixtures are used by name)
-    AUTH, Events, IMAGE, Product, SALON, SPA, SPA_DIGITS, bot_says, chat, config, data_url,
-    fast_retries, graph, has_status, history, new_customer, png, private_key, product,
-    sandbox, say, send, text_of)
+    AUTH, Events, IMAGE, Product, SALON, SPA, SPA_DIGITS, bot_offers, bot_says, chat, config,
+    data_url, fast_retries, graph, has_status, history, new_customer, png, private_key,
+    product, sandbox, say, send, text_of)
 
 
 # ====================================================================== phone API
@@ -53,6 +53,10 @@ def test_a_customer_message_becomes_one_signed_webhook(sandbox: RunningApp, prod
                                                        kind: str) -> None:
     customer = new_customer()
     message, expected = CUSTOMER_MESSAGES[kind]
+    offer = None
+    if kind in OFFERS:  # a tap answers the bot message that offered it
+        offer = bot_offers(sandbox, customer, OFFERS[kind])
+        message = {**message, "context": {"id": offer}}
     with Events(chat(sandbox, customer) + "/events") as events:
         answer = send(sandbox, customer, message, name="Ayu Lestari")
         assert answer.status_code == 200, answer.text
@@ -74,7 +78,7 @@ def test_a_customer_message_becomes_one_signed_webhook(sandbox: RunningApp, prod
     [sent] = value["messages"]
     assert sent["from"] == customer and sent["id"] == record["id"]
     assert sent["timestamp"].isdigit() and sent["type"] == message["type"]
-    assert "context" not in sent
+    assert sent.get("context") == ({"from": SPA_DIGITS, "id": offer} if offer else None)
     kind_key = message["type"]
     if kind == "image":
         image = sent["image"]
@@ -86,25 +90,59 @@ def test_a_customer_message_becomes_one_signed_webhook(sandbox: RunningApp, prod
         assert info.json()["sha256"] == image["sha256"]
     else:
         assert sent[kind_key] == expected[kind_key]
-    [kept] = history(sandbox, customer)
+    kept = history(sandbox, customer)[-1]
     assert kept["id"] == record["id"] and kept["status"] == "delivered"
     assert "from" not in kept["message"]
+
+
+OFFERS = {  # what the bot sent that the taps above answer
+    "button_reply": {"type": "button", "body": {"text": "When?"}, "action": {"buttons": [
+        {"type": "reply", "reply": {"id": "slot-14", "title": "14:00"}},
+        {"type": "reply", "reply": {"id": "slot-15", "title": "15:00"}}]}},
+    "list_reply": {"type": "list", "body": {"text": "Which?"}, "action": {
+        "button": "Choose", "sections": [{"title": "Massage", "rows": [
+            {"id": "svc-balinese", "title": "Balinese", "description": "60 min"},
+            {"id": "svc-deep", "title": "Deep tissue"}]}]}},
+}
+
+
+@pytest.mark.parametrize("kind", list(OFFERS))
+def test_a_tap_is_built_from_the_bot_message_it_answers(sandbox: RunningApp, kind: str) -> None:
+    customer = new_customer()
+    offer = bot_offers(sandbox, customer, OFFERS[kind])
+    tap = CUSTOMER_MESSAGES[kind][0]
+    reply_id = tap["interactive"][kind]["id"]
+    forged_title = {**tap, "context": {"id": offer}, "interactive": {
+        "type": kind, kind: {"id": reply_id, "title": "Free massage", "extra": "x" * 1000}}}
+    answer = send(sandbox, customer, forged_title)
+    assert answer.status_code == 200
+    assert answer.json()["message"]["interactive"] == CUSTOMER_MESSAGES[kind][1]["interactive"]
+    for refused in (
+            tap,  # no context: which message is it a tap on?
+            {**tap, "context": {"id": "wamid.NOT-IN-THIS-CHAT"}},
+            {**tap, "context": {"id": bot_offers(sandbox, new_customer(), OFFERS[kind])}},
+            {**tap, "context": {"id": offer}, "interactive": {
+                "type": kind, kind: {"id": "an-id-never-offered", "title": "x"}}},
+            {**tap, "context": {"id": answer.json()["id"]}},  # the customer's own message
+            {"type": "interactive", "context": {"id": offer}, "interactive": {
+                "type": "nfm_reply", "nfm_reply": {"name": "flow", "response_json": "{}"}}}):
+        assert send(sandbox, customer, refused).status_code == 400, refused
 
 
 def test_a_reply_carries_its_context_and_a_nameless_customer_is_named_by_number(
         sandbox: RunningApp, product: Product) -> None:
     customer = new_customer()
+    quoted = bot_says(sandbox, customer, "Shall I book 15:00?")
     answer = send(sandbox, customer, {"type": "text", "text": {"body": "Yes, that one"},
-                                      "context": {"id": "wamid.QUOTED"}}, name=None)
+                                      "context": {"id": quoted}}, name=None)
     assert answer.status_code == 200, answer.text
     [hit] = product.wait(product.message(answer.json()["id"]))
     sent = hit.value["messages"][0]
-    assert sent["context"] == {"from": SPA_DIGITS, "id": "wamid.QUOTED"}
+    assert sent["context"] == {"from": SPA_DIGITS, "id": quoted}
     assert hit.value["contacts"][0]["profile"]["name"] == customer
-    ignored = send(sandbox, customer, {"type": "text", "text": {"body": "x"},
-                                       "context": {"id": 42}})
-    [hit] = product.wait(product.message(ignored.json()["id"]))
-    assert "context" not in hit.value["messages"][0]
+    for unknown in (42, "wamid.NEVER-SENT"):
+        assert send(sandbox, customer, {"type": "text", "text": {"body": "x"},
+                                        "context": {"id": unknown}}).status_code == 400
 
 
 def test_a_500_from_the_product_is_retried_until_it_answers_200(
