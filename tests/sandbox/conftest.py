@@ -39,7 +39,7 @@ class SandboxStack:
     startup: str
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def sandbox_stack(mongo_url: str, tmp_path_factory) -> Iterator[SandboxStack]:
     """`python -m tools.run` with no WhatsApp or Xendit credentials in its environment."""
     if not (ROOT / "models" / "assistant.tar.gz").exists():
@@ -77,9 +77,11 @@ def sandbox_stack(mongo_url: str, tmp_path_factory) -> Iterator[SandboxStack]:
         client.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's Chromium, headless (no browser download: `make test` installs it)."""
+    """Debian's Chromium, headless (no browser download: `make test` installs it). Module
+    scope: Playwright's sync API keeps its event loop marked running in this thread until it
+    stops, and later tests of the session call ``asyncio.run``."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
