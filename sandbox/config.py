@@ -38,6 +38,7 @@ class SandboxConfig:
     businesses: tuple[Business, ...] = field(default_factory=tuple)
     data_dir: Path = ROOT / ".data" / "sandbox"  # conversation history, uploaded media
     sides: frozenset[str] = frozenset({"whatsapp", "xendit"})  # what it stands in for
+    window_hours: float = 24.0  # free-form messages only this long after the customer wrote
 
     @property
     def public_url(self) -> str:

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -26,6 +27,7 @@ from sandbox.webhooks import Webhooks, new_wamid
 
 logger = logging.getLogger(__name__)
 VERSION = r"{version:v[0-9]+\.[0-9]+}"
+OUTSIDE_WINDOW = 131047
 TYPING_SECONDS = 25.0  # Meta dismisses the indicator after 25 s or with the next message
 MEDIA_MAX = 100 * 1024 * 1024
 TEMPLATES = Path(__file__).with_name("templates.json")
@@ -135,7 +137,10 @@ class GraphStandIn:
         self._stop_typing(key)
         self.chats.add(key, {"id": wamid, "direction": "out", "status": "accepted",
                              "message": body})
-        self.webhooks.later(self._delivered(business, key[1], wamid))
+        if body.get("type") != "template" and not self._within_window(key):
+            self.webhooks.later(self._outside_window(business, key[1], wamid))
+        else:
+            self.webhooks.later(self._delivered(business, key[1], wamid))
         return web.json_response({"messaging_product": "whatsapp",
                                   "contacts": [{"input": body["to"], "wa_id": key[1]}],
                                   "messages": [{"id": wamid}]})
@@ -145,6 +150,26 @@ class GraphStandIn:
             await self.webhooks.status(business, customer, wamid, status)
         if (self.chats.find(wamid) or ({}, {}))[1].get("status") == "accepted":
             self.chats.update(wamid, status="delivered")
+
+    def _within_window(self, key: tuple[str, str]) -> bool:
+        """Whether the customer wrote within the customer-service window."""
+        if self.config.window_hours <= 0:
+            return True
+        last = max((m["at"] for m in self.chats.history(key) if m["direction"] == "in"),
+                   default=None)
+        return last is not None and time.time() - last < self.config.window_hours * 3600
+
+    async def _outside_window(self, business: Business, customer: str, wamid: str) -> None:
+        """Accepted, then refused as Meta does: a ``failed`` status with 131047."""
+        error = {"code": OUTSIDE_WINDOW, "title": "Re-engagement message",
+                 "message": "Re-engagement message", "error_data": {"details": (
+                     "Message failed to send because more than 24 hours have passed since "
+                     "the customer last replied to this number.")}}
+        self.chats.update(wamid, status="failed", errors=[{
+            "code": OUTSIDE_WINDOW, "title": "Re-engagement message",
+            "rule": "more than 24 hours since the customer last wrote: only a template "
+                    "may be sent"}])
+        await self.webhooks.status(business, customer, wamid, "failed", [error])
 
     def _read_receipt(self, business: Business, body: dict[str, Any]) -> web.Response:
         found = self.chats.find(str(body.get("message_id")))

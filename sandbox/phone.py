@@ -13,6 +13,7 @@ what a WhatsApp client could send: taps are built from the bot's own messages
     GET  /api/chats/{business}/{customer}/events   server-sent events: message, typing
     POST /api/chats/{business}/{customer}/send     {"name", "message"}: the customer sends
     POST /api/chats/{business}/{customer}/read     {"ids"}: the customer saw the bot's messages
+    POST /api/chats/{business}/{customer}/age      {"hours"}: pretend that much time passed
     GET  /media/{id}                          an uploaded medium
 """
 from __future__ import annotations
@@ -66,6 +67,7 @@ class Phone:
         app.router.add_get(chat + "/events", self.events)
         app.router.add_post(chat + "/send", self.send)
         app.router.add_post(chat + "/read", self.read)
+        app.router.add_post(chat + "/age", self.age)
         app.router.add_get("/media/{media_id:[0-9]+}", self.download)
 
     # ------------------------------------------------------------------ helpers
@@ -230,6 +232,17 @@ class Phone:
                 self.chats.update(message["id"], status="read")
                 self.webhooks.later(self.webhooks.status(business, customer, message["id"],
                                                          "read"))
+        return web.Response(status=204)
+
+    async def age(self, request: web.Request) -> web.Response:
+        """Pretend ``hours`` passed in this chat (to see what the 24-hour window does)."""
+        business, customer = self.chat_of(request)
+        hours = (await self.json_body(request)).get("hours")
+        if isinstance(hours, bool) or not isinstance(hours, (int, float)) or \
+                not 0 < hours <= 24 * 30:
+            raise BadRequest("hours must be a number from 0 to 720")
+        for message in self.chats.history((business.phone_number_id, customer)):
+            self.chats.update(message["id"], at=message["at"] - hours * 3600)
         return web.Response(status=204)
 
     async def download(self, request: web.Request) -> web.Response:

@@ -35,7 +35,7 @@ def signature(secret: str, raw: bytes) -> str:
 def envelope(business: Business, value: dict[str, Any]) -> dict[str, Any]:
     """The ``whatsapp_business_account`` envelope around one ``messages`` change."""
     return {"object": "whatsapp_business_account", "entry": [{
-        "id": "SANDBOX-WABA", "changes": [{"field": "messages", "value": {
+        "id": "100000000000000", "changes": [{"field": "messages", "value": {
             "messaging_product": "whatsapp",
             "metadata": {"display_phone_number": business.display_phone_number,
                          "phone_number_id": business.phone_number_id},
@@ -103,12 +103,14 @@ class Webhooks:
         return await self.deliver(envelope(business, value), f"message {message['id']}")
 
     async def status(self, business: Business, customer: str, message_id: str,
-                     status: str) -> None:
-        """A delivery status (sent, delivered, read) of one of the bot's messages."""
-        value = {"statuses": [{"id": message_id, "status": status,
-                               "timestamp": str(int(time.time())), "recipient_id": customer,
-                               "conversation": {"id": "SANDBOX-CONVERSATION",
-                                                "origin": {"type": "service"}},
-                               "pricing": {"billable": True, "pricing_model": "PMP",
-                                           "category": "service"}}]}
-        await self.deliver(envelope(business, value), f"status {status}")
+                     status: str, errors: Optional[list[dict[str, Any]]] = None) -> None:
+        """A delivery status (sent, delivered, read, failed with ``errors``) of one of the
+        bot's messages."""
+        record: dict[str, Any] = {"id": message_id, "status": status,
+                                  "timestamp": str(int(time.time())), "recipient_id": customer}
+        if errors:
+            record["errors"] = errors
+        elif status == "sent":
+            record["pricing"] = {"pricing_model": "PMP", "type": "free_customer_service",
+                                 "category": "service"}
+        await self.deliver(envelope(business, {"statuses": [record]}), f"status {status}")

@@ -266,7 +266,7 @@ def config(product: Product, private_key: rsa.RSAPrivateKey,
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     return SandboxConfig(port=free_port(), product_url=product.url, app_secret=APP_SECRET,
                          access_token=TOKEN, flow_id=FLOW_ID, flow_json=FLOW_JSON,
-                         flows_public_key=public, businesses=(SPA, SALON),
+                         flows_public_key=public, businesses=(SPA, SALON), window_hours=0,
                          data_dir=tmp_path_factory.mktemp("sandbox-data"))
 
 

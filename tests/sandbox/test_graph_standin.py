@@ -9,11 +9,13 @@ import json
 import pytest
 import requests
 
-from sandbox.config import Business
-from tests.sandbox.app_runner import RunningApp
+from sandbox.app import create_app
+from sandbox.config import Business, SandboxConfig
 from tests.sandbox.api_support import (  # noqa: F401 (fixtures are used by name)
     AUTH, Events, Product, SALON, SPA, TOKEN, bot_says, bot_text, chat, config, fast_retries,
     graph, has_status, history, new_customer, png, private_key, product, sandbox, say)
+from tests.sandbox.app_runner import RunningApp
+from tools.mongod import free_port
 
 
 # ====================================================================== Graph stand-in
@@ -81,16 +83,6 @@ def test_graph_accepts_a_message_shows_it_and_reports_sent_then_delivered(
                                          "phone_number_id": SPA.phone_number_id}
         status = hit.value["statuses"][0]
         assert status["recipient_id"] == customer and status["timestamp"].isdigit()
-
-
-def test_a_tampered_body_would_not_match_the_signature(product: Product,
-                                                       sandbox: RunningApp) -> None:
-    """The signature check of these tests is real: it covers the exact raw bytes."""
-    wamid = bot_says(sandbox, new_customer())
-    hit = product.wait(product.status(wamid, "sent"))[0]
-    assert hit.signed
-    tampered = dataclasses.replace(hit, raw=hit.raw.replace(b'"sent"', b'"read"'))
-    assert tampered.raw != hit.raw and not tampered.signed
 
 
 def test_graph_refuses_four_buttons_and_keeps_the_rejected_message(
@@ -225,3 +217,33 @@ def test_events_carry_new_and_updated_messages_of_that_chat_only(
     assert seen == {mine, reply, marker}
     assert all(event == "message" for event, _ in events.seen)
     assert events.statuses(reply) == ["accepted", "delivered"]
+
+
+def test_outside_the_24_hour_window_only_a_template_gets_through(config: SandboxConfig,
+                                                                 product: Product) -> None:
+    windowed = dataclasses.replace(config, port=free_port(), window_hours=24)
+    running = RunningApp(lambda: create_app(windowed), windowed.port)
+    try:
+        customer = new_customer()
+        never_wrote = bot_says(running, customer, "Your booking is tomorrow")
+        [hit] = product.wait(product.status(never_wrote, "failed"))
+        [status] = hit.value["statuses"]
+        assert status["errors"][0]["code"] == 131047 and status["recipient_id"] == customer
+        assert not product.find(product.status(never_wrote, "delivered"))
+        assert history(running, customer)[0]["status"] == "failed"
+        say(running, customer, "hi")  # the customer writes: the window opens
+        answered = bot_says(running, customer, "Hello!")
+        product.wait(product.status(answered, "delivered"))
+        aged = requests.post(chat(running, customer) + "/age", json={"hours": 25}, timeout=5)
+        assert aged.status_code == 204
+        late = bot_says(running, customer, "Still there?")
+        product.wait(product.status(late, "failed"))
+        template = graph(running, {"messaging_product": "whatsapp", "to": customer,
+                                   "type": "template", "template": {
+                                       "name": "booking_follow_up", "language": {"code": "en"}}})
+        product.wait(product.status(template.json()["messages"][0]["id"], "delivered"))
+        for bad in ({"hours": 0}, {"hours": "25"}, {"hours": True}, {"hours": 10**6}, []):
+            assert requests.post(chat(running, customer) + "/age", json=bad,
+                                 timeout=5).status_code == 400
+    finally:
+        running.stop()
