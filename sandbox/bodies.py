@@ -4,21 +4,39 @@ Infinity, bounded nesting), media types as ``type/subtype`` only. Whatever does 
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
 MEDIA_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&.+^_-]{0,62}/[A-Za-z0-9][A-Za-z0-9!#$&.+^_-]{0,62}")
 CUSTOMER_IMAGES = {"image/jpeg", "image/png", "image/webp"}  # what WhatsApp sends as images
+# What the Cloud API takes as media (Meta's "supported media types")
+META_MEDIA = CUSTOMER_IMAGES | {
+    "audio/aac", "audio/amr", "audio/mpeg", "audio/mp4", "audio/ogg", "video/mp4", "video/3gpp",
+    "text/plain", "application/pdf", "application/msword", "application/vnd.ms-excel",
+    "application/vnd.ms-powerpoint",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation"}
+SHOWN_INLINE = CUSTOMER_IMAGES | {"application/pdf"}  # the rest downloads, never renders here
 
 
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} is too large for JSON")
+    return value
+
+
 def parse_json(raw: bytes) -> Any:
     """The JSON value of ``raw`` (UTF-8 whatever the header says); ValueError otherwise."""
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
+        return json.loads(raw.decode("utf-8"), parse_constant=_no_constants,
+                          parse_float=_finite)
     except (UnicodeDecodeError, RecursionError) as exc:
         raise ValueError(str(exc)[:100]) from None
 

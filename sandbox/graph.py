@@ -20,7 +20,7 @@ from typing import Any, Optional
 from aiohttp import BodyPartReader, web
 
 from sandbox import limits
-from sandbox.bodies import media_type, parse_json
+from sandbox.bodies import META_MEDIA, media_type, parse_json
 from sandbox.config import Business, SandboxConfig
 from sandbox.store import Chats
 from sandbox.webhooks import Webhooks, new_wamid
@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 VERSION = r"{version:v[0-9]+\.[0-9]+}"
 OUTSIDE_WINDOW = 131047
 TYPING_SECONDS = 25.0  # Meta dismisses the indicator after 25 s or with the next message
-MEDIA_MAX = 100 * 1024 * 1024
+MEDIA_MAX = 8 * 1024 * 1024  # the sandbox's body limit (Meta: 100 MB documents)
 TEMPLATES = Path(__file__).with_name("templates.json")
 
 
@@ -218,6 +218,9 @@ class GraphStandIn:
             return graph_error(400, 100, "Invalid parameter", f"multipart: {str(exc)[:80]}")
         if not data or len(data) > MEDIA_MAX:
             return graph_error(400, 131053, "Media upload error", "file: missing or too large")
+        if media_type(mime_type) not in META_MEDIA:
+            return graph_error(400, 131053, "Media upload error",
+                               f"type: {media_type(mime_type)} is not a supported media type")
         return web.json_response({"id": await self.media.save(data, mime_type or
                                                              "application/octet-stream")})
 

@@ -30,7 +30,7 @@ from typing import Any, Optional
 from aiohttp import web
 
 from sandbox import customer as customer_side
-from sandbox.bodies import CUSTOMER_IMAGES, dump_json, media_type, parse_json
+from sandbox.bodies import CUSTOMER_IMAGES, SHOWN_INLINE, dump_json, media_type, parse_json
 from sandbox.config import Business, SandboxConfig
 from sandbox.graph import Media
 from sandbox.store import Chats, Key
@@ -251,4 +251,7 @@ class Phone:
         if found is None:
             raise web.HTTPNotFound()
         data, mime_type = found
-        return web.Response(body=data, content_type=mime_type or "application/octet-stream")
+        headers = {"Content-Security-Policy": "sandbox", "Cache-Control": "private"}
+        if mime_type not in SHOWN_INLINE:
+            headers["Content-Disposition"] = "attachment"
+        return web.Response(body=data, content_type=mime_type, headers=headers)

@@ -148,7 +148,7 @@ class XenditSandbox:
     def close(self, invoice_id: str, status: str, channel: str = "OVO") -> dict[str, Any]:
         """PENDING → PAID | EXPIRED, then the callback (``ApiError`` if not pending)."""
         invoice = self.state.close_invoice(invoice_id, status, channel)
-        logger.info("invoice %s (%s) is %s", invoice_id, invoice["external_id"], status)
+        logger.info("invoice for %s is %s", invoice["external_id"], status)
         self.changed()
         self.send_callback(invoice_id)
         return invoice

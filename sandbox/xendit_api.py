@@ -9,12 +9,12 @@ import base64
 import binascii
 import functools
 import hmac
-import json
 import logging
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from aiohttp import web
 
+from sandbox.bodies import parse_json
 from sandbox.xendit_state import ApiError
 
 if TYPE_CHECKING:
@@ -46,8 +46,8 @@ async def json_body(request: web.Request) -> Any:
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        return parse_json(raw)
+    except ValueError:
         raise ApiError(400, "API_VALIDATION_ERROR", "request body is not valid JSON") from None
 
 
@@ -88,8 +88,8 @@ class XenditApi:
     async def create_invoice(self, request: web.Request) -> Any:
         """``POST /v2/invoices``."""
         invoice = self.state.create_invoice(await json_body(request))
-        logger.info("invoice %s created for %s: %d %s", invoice["id"], invoice["external_id"],
-                    invoice["amount"], invoice["currency"])
+        logger.info("invoice created for %s: %d %s", invoice["external_id"],
+                    invoice["amount"], invoice["currency"])  # its id is the checkout link
         return invoice
 
     async def get_invoice(self, request: web.Request) -> Any:

@@ -247,3 +247,22 @@ def test_outside_the_24_hour_window_only_a_template_gets_through(config: Sandbox
                                  timeout=5).status_code == 400
     finally:
         running.stop()
+
+
+def test_media_is_only_what_meta_takes_and_never_runs_on_the_phones_origin(
+        sandbox: RunningApp) -> None:
+    def upload(kind: str) -> requests.Response:
+        return requests.post(f"{sandbox.url}/v25.0/{SPA.phone_number_id}/media", headers=AUTH,
+                             files={"file": ("f", b"<script>alert(1)</script>", kind)},
+                             data={"type": kind, "messaging_product": "whatsapp"}, timeout=5)
+
+    for kind in ("text/html", "image/svg+xml", "application/javascript"):
+        refused = upload(kind)
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == 131053, kind
+    for kind, attachment in (("text/plain", True), ("application/pdf", False)):
+        media_id = upload(kind).json()["id"]
+        served = requests.get(f"{sandbox.url}/media/{media_id}", timeout=5)
+        assert served.headers["content-type"].startswith(kind)
+        assert served.headers["content-security-policy"] == "sandbox"
+        assert served.headers["x-content-type-options"] == "nosniff"
+        assert ("content-disposition" in served.headers) == attachment
