@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import logging
 import secrets
 import time
@@ -28,6 +29,7 @@ from sandbox.webhooks import Webhooks, new_wamid
 logger = logging.getLogger(__name__)
 VERSION = r"{version:v[0-9]+\.[0-9]+}"
 OUTSIDE_WINDOW = 131047
+REJECTED_KEPT = 64 * 1024  # bytes of a refused body the phone keeps to show
 TYPING_SECONDS = 25.0  # Meta dismisses the indicator after 25 s or with the next message
 MEDIA_MAX = 8 * 1024 * 1024  # the sandbox's body limit (Meta: 100 MB documents)
 TEMPLATES = Path(__file__).with_name("templates.json")
@@ -128,7 +130,7 @@ class GraphStandIn:
             logger.info("refused a %s message: %s", _kind(body), first.rule)
             if key[1]:
                 self.chats.add(key, {"id": new_wamid(), "direction": "out", "status": "rejected",
-                                     "message": body, "errors": [
+                                     "message": kept_body(body), "errors": [
                                          {"code": v.code, "title": v.title, "rule": v.rule}
                                          for v in broken]})
             return graph_error(404 if first.code == 132001 else 400, first.code, first.title,
@@ -250,3 +252,13 @@ def recipient(to: Any) -> Optional[str]:
         return None
     digits = to.strip().lstrip("+").replace(" ", "").replace("-", "")
     return digits if digits.isascii() and digits.isdigit() and 6 <= len(digits) <= 20 else None
+
+
+def kept_body(body: Any) -> Any:
+    """What the phone keeps of a refused body: all of it, unless it is huge."""
+    size = len(json.dumps(body, default=str))
+    if size <= REJECTED_KEPT:
+        return body
+    kind = body.get("type") if isinstance(body, dict) else None
+    return {"type": kind if isinstance(kind, str) else "unknown",
+            "note": f"{size} bytes, too large to keep"}

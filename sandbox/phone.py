@@ -128,7 +128,7 @@ class Phone:
                     break
                 line = json.dumps(data, separators=(",", ":"))
                 await response.write(f"event: {event}\ndata: {line}\n\n".encode())
-        except (ConnectionResetError, asyncio.CancelledError):
+        except ConnectionResetError:
             pass
         finally:
             self.chats.unlisten(key, queue)

@@ -14,6 +14,7 @@ from typing import Any, Optional
 logger = logging.getLogger(__name__)
 Key = tuple[str, str]  # (business phone_number_id, customer number)
 HISTORY_LIMIT = 500  # messages kept per chat
+LISTENER_BACKLOG = 500  # events a page may fall behind before it is told to reload
 
 
 class Chats:
@@ -31,8 +32,12 @@ class Chats:
     async def open(self) -> None:
         """Load what an earlier run kept, then start the background writer."""
         if self.path is not None:
-            for key, message in await asyncio.to_thread(self._load):
+            loaded = await asyncio.to_thread(self._load)
+            for key, message in loaded:
                 self._put(key, message)
+            kept = [(key, m) for key, chat in self._chats.items() for m in chat]
+            if len(kept) < len(loaded):  # statuses and old messages written over and over
+                await asyncio.to_thread(self._rewrite, kept)
         self._writes = asyncio.Queue()
         self._writer = asyncio.create_task(self._write_forever())
 
@@ -59,6 +64,16 @@ class Chats:
             except (ValueError, KeyError, TypeError, RecursionError):
                 logger.warning("skipped an unreadable line of %s", self.path.name)
         return loaded
+
+    def _rewrite(self, kept: list[tuple[Key, dict[str, Any]]]) -> None:
+        """Replace the file with one line per kept message (atomically)."""
+        assert self.path is not None
+        fresh = self.path.with_suffix(".jsonl.new")
+        with fresh.open("w", encoding="utf-8") as handle:
+            for key, message in kept:
+                handle.write(json.dumps({"business": key[0], "customer": key[1],
+                                         "message": message}, separators=(",", ":")) + "\n")
+        fresh.replace(self.path)
 
     async def _write_forever(self) -> None:
         assert self._writes is not None
@@ -110,9 +125,15 @@ class Chats:
         return message
 
     def signal(self, key: Key, event: str, data: dict[str, Any]) -> None:
-        """Tell the pages of a chat something that is not a message (the typing indicator)."""
+        """Tell the pages of a chat something that is not a message (the typing indicator).
+        A page that fell behind is told to reload instead of being queued without bound."""
         for queue in list(self._listeners.get(key, ())):
-            queue.put_nowait((event, data))
+            if queue.full():
+                while not queue.empty():
+                    queue.get_nowait()
+                queue.put_nowait(("reload", {}))
+            else:
+                queue.put_nowait((event, data))
 
     def _put(self, key: Key, message: dict[str, Any]) -> None:
         chat = self._chats[key]
@@ -136,7 +157,7 @@ class Chats:
     # ------------------------------------------------------------------ listening
     def listen(self, key: Key) -> asyncio.Queue:
         """A queue of (event, data) for one chat; give it back with ``unlisten``."""
-        queue: asyncio.Queue = asyncio.Queue()
+        queue: asyncio.Queue = asyncio.Queue(maxsize=LISTENER_BACKLOG)
         self._listeners[key].add(queue)
         return queue
 
@@ -144,8 +165,14 @@ class Chats:
         """End every page's event stream (the server is stopping; pages reconnect)."""
         for queues in self._listeners.values():
             for queue in queues:
+                while queue.full():
+                    queue.get_nowait()
                 queue.put_nowait(("close", {}))
 
     def unlisten(self, key: Key, queue: asyncio.Queue) -> None:
         """Stop telling this queue."""
-        self._listeners[key].discard(queue)
+        listeners = self._listeners.get(key)
+        if listeners is not None:
+            listeners.discard(queue)
+            if not listeners:
+                del self._listeners[key]

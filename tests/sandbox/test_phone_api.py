@@ -2,6 +2,7 @@
 its status, validation) and the chats kept across restarts."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import hashlib
@@ -322,6 +323,9 @@ def test_the_chats_survive_a_restart(config: SandboxConfig, product: Product,
         assert after[3]["status"] == "delivered"  # the update written after the add
     finally:
         third.stop()
+    # each start compacts the file: one line per message kept, not one per change
+    lines = (tmp_path / "chats.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == len(after)
 
 
 def test_an_unreadable_line_of_the_chats_file_is_skipped(config: SandboxConfig,
@@ -348,3 +352,25 @@ def test_an_unreadable_line_of_the_chats_file_is_skipped(config: SandboxConfig,
         assert say(second, customer, "still works")["status"] == "sending"
     finally:
         second.stop()
+
+
+def test_a_page_that_falls_behind_is_told_to_reload_not_queued_without_bound() -> None:
+    from sandbox.store import LISTENER_BACKLOG, Chats
+
+    async def scenario() -> list[str]:
+        chats = Chats(None)
+        await chats.open()
+        key = (SPA.phone_number_id, "6281234500001")
+        queue = chats.listen(key)
+        for number in range(LISTENER_BACKLOG + 5):
+            chats.add(key, {"id": f"wamid.{number}", "direction": "out", "status": "accepted",
+                            "message": {}})
+        events = [queue.get_nowait()[0] for _ in range(queue.qsize())]
+        chats.unlisten(key, queue)
+        await chats.close()
+        return events
+
+    events = asyncio.run(scenario())
+    assert len(events) <= LISTENER_BACKLOG and "reload" in events
+    assert events[events.index("reload"):] == ["reload"] + ["message"] * (
+        len(events) - events.index("reload") - 1)
