@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -180,11 +181,12 @@ def test_two_customers_racing_for_one_time(context, sandbox_stack):
         phone.page.wait_for_function(
             """([n]) => [...document.querySelectorAll('.msg.out')].slice(n)
                 .some(m => /Booked ✅|just taken/.test(m.innerText))""", arg=[before])
-        answers.append(phone.page.locator(".msg.out").last.inner_text())
+        outcome = phone.page.locator(".msg.out").filter(has_text=re.compile("Booked ✅|just taken"))
+        answers.append(outcome.last.inner_text())
         phone.shot("outcome")
     assert sorted("Booked ✅" in a for a in answers) == [False, True], answers
     loser = next(phone for (phone, _), a in zip(tabs, answers) if "just taken" in a)
-    offered = loser.page.locator(".msg.out").last
+    offered = loser.page.locator(".msg.out", has_text="just taken").last
     assert offered.locator("button.reply-button, button.list-button").count() > 0
     assert sandbox_stack.db.bookings.count_documents(
         {"customer_id": {"$in": ["6281230000005", "6281230000006"]}}) == 1
@@ -210,7 +212,8 @@ def test_a_payload_over_a_cloud_api_limit_shows_the_error_bubble(context, sandbo
     assert status == 400 and answer["error"]["code"] == 131009
     bubble = phone.page.locator(".msg.rejected").last
     bubble.wait_for()
-    assert "buttons" in bubble.inner_text() and "3" in bubble.inner_text()
+    assert "interactive.action.buttons: at most 3 buttons (got 4)" in bubble.inner_text()
+    assert "131009" in bubble.inner_text()
     phone.shot("error-bubble")
 
 
@@ -265,3 +268,57 @@ def graph_post(stack, body: dict) -> tuple[int, dict]:
             return answer.status, json.loads(answer.read())
     except urllib.error.HTTPError as refused:
         return refused.code, json.loads(refused.read())
+
+
+def test_quotes_formatting_and_the_typing_indicator(context, sandbox_stack):
+    phone = PhonePage(context, sandbox_stack, "Ike", "6281230000009", "8-chat").open_chat(
+        SPA_NAME)
+    menu = phone.send("Hi", "booking assistant")
+    # a reply that quotes the bot's greeting
+    menu.hover()
+    menu.locator(".msg-reply").click()
+    phone.page.locator("#reply-preview").wait_for()
+    mine = phone.page.locator(".msg.in").count()
+    phone.page.fill("#composer", "what services do you have")
+    phone.page.click("#send")
+    quoting = phone.page.locator(".msg.in").nth(mine)
+    assert quoting.locator(".quote").get_attribute("data-quoted-id") == menu.get_attribute(
+        "data-id")
+    # the bot marks it read with the typing indicator, then answers in WhatsApp formatting
+    status, _ = graph_post(sandbox_stack, {"messaging_product": "whatsapp", "status": "read",
+                                           "message_id": quoting.get_attribute("data-id"),
+                                           "typing_indicator": {"type": "text"}})
+    assert status == 200
+    phone.page.locator("#typing").wait_for()
+    assert phone.page.inner_text("#chat-status") == "typing…"
+    phone.shot("typing")
+    status, _ = graph_post(sandbox_stack, {
+        "messaging_product": "whatsapp", "to": "6281230000009", "type": "text",
+        "text": {"body": "*Bold* and _italic_ and ~gone~, see https://example.com/spa"}})
+    assert status == 200
+    formatted = phone.page.locator(".msg.out", has_text="see https://example.com/spa").last
+    assert formatted.locator("strong, b").first.inner_text() == "Bold"
+    assert formatted.locator("em, i").first.inner_text() == "italic"
+    assert formatted.locator("a[href='https://example.com/spa']").count() == 1
+    phone.page.locator("#typing").wait_for(state="hidden")  # the message ends the typing
+    phone.shot("formatting")
+
+
+def test_after_a_day_of_silence_the_bot_may_only_send_a_template(context, sandbox_stack):
+    phone = PhonePage(context, sandbox_stack, "Joko", "6281230000010", "9-window")
+    book_by_tapping(phone, "Deep Tissue Massage")
+    pay = phone.wait_bot("please pay", 0)
+    phone.page.click("#chat-menu-button")
+    phone.page.click("#menu-age")  # "Pretend a day passed"
+    with context.expect_page() as opened:
+        pay.locator("a.cta-button").click()
+    before = phone.bot_count()
+    opened.value.click("#expire-button")
+    # Meta refuses the expiry news (131047), and the bot sends its approved template instead
+    template = phone.page.locator(".msg.out[data-type=template]").last
+    template.wait_for()
+    assert "We have news about your booking" in template.inner_text()
+    refused = phone.page.locator(".msg.out[data-status=failed]").last
+    assert "131047" in refused.inner_text() and "has expired" in refused.inner_text()
+    assert phone.bot_count() > before
+    phone.shot("template-instead")
