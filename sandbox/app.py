@@ -12,8 +12,9 @@ from aiohttp import web
 from sandbox import xendit
 from sandbox.config import SandboxConfig
 from sandbox.flows import FlowsClient
-from sandbox.graph import TEMPLATES, GraphStandIn, Media
+from sandbox.graph import TEMPLATES, GraphStandIn
 from sandbox.guard import guard
+from sandbox.media import Media
 from sandbox.phone import Phone
 from sandbox.store import Chats
 from sandbox.webhooks import Webhooks

@@ -8,6 +8,8 @@ import math
 import re
 from typing import Any
 
+from aiohttp import web
+
 MEDIA_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&.+^_-]{0,62}/[A-Za-z0-9][A-Za-z0-9!#$&.+^_-]{0,62}")
 CUSTOMER_IMAGES = {"image/jpeg", "image/png", "image/webp"}  # what WhatsApp sends as images
 # What the Cloud API takes as media (Meta's "supported media types")
@@ -51,3 +53,21 @@ def media_type(raw: str, default: str = "application/octet-stream") -> str:
     not one (a newline, a charset-only value...)."""
     head = raw.split(";", 1)[0].strip().lower()
     return head if MEDIA_TYPE.fullmatch(head) else default
+
+
+class BadRequest(web.HTTPBadRequest):
+    """A 400 with a JSON reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(text=json.dumps({"error": reason}), content_type="application/json")
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object (400 otherwise)."""
+    try:
+        body = parse_json(await request.read())
+    except ValueError:
+        raise BadRequest("the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body is not a JSON object")
+    return body

@@ -24,7 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from sandbox.config import SandboxConfig
-from sandbox.phone import BadRequest, Phone
+from sandbox.bodies import BadRequest, json_body
+from sandbox.phone import Phone
 
 logger = logging.getLogger(__name__)
 ACTIONS = {"INIT", "data_exchange", "BACK", "complete"}
@@ -91,7 +92,7 @@ class FlowsClient:
         """One round trip with the Flows endpoint, as the WhatsApp client makes it for the
         Flow message ``message_id`` of the chat (its flow id and token come from that
         message); ``complete`` ends the Flow on the phone, without the endpoint."""
-        body = await Phone.json_body(request)
+        body = await json_body(request)
         business = self.config.business(str(body.get("business")))
         customer = str(body.get("customer") or "")
         if business is None or not (customer.isascii() and customer.isdigit()

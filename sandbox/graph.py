@@ -23,6 +23,7 @@ from aiohttp import BodyPartReader, web
 from sandbox import limits
 from sandbox.bodies import META_MEDIA, media_type, parse_json
 from sandbox.config import Business, SandboxConfig
+from sandbox.media import Media
 from sandbox.store import Chats
 from sandbox.webhooks import Webhooks, new_wamid
 
@@ -42,40 +43,6 @@ def graph_error(status: int, code: int, title: str, details: str = "") -> web.Re
     if details:
         error["error_data"] = {"messaging_product": "whatsapp", "details": details}
     return web.json_response({"error": error}, status=status)
-
-
-class Media:
-    """Uploaded media (the bot's uploads, the customer's photos) under ``data_dir/media``."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.types: dict[str, str] = {}
-
-    async def save(self, data: bytes, mime_type: str) -> str:
-        """Keep the bytes (their media type reduced to ``type/subtype``); their media id."""
-        mime_type = media_type(mime_type)
-        media_id = str(10**15 + secrets.randbelow(9 * 10**15))
-        await asyncio.to_thread(self._write, media_id, data, mime_type)
-        self.types[media_id] = mime_type
-        return media_id
-
-    def _write(self, media_id: str, data: bytes, mime_type: str) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / media_id).write_bytes(data)
-        (self.root / f"{media_id}.type").write_text(mime_type)
-
-    async def read(self, media_id: str) -> Optional[tuple[bytes, str]]:
-        """(bytes, mime type) of a kept medium, or None."""
-        if not media_id.isdigit():
-            return None
-        return await asyncio.to_thread(self._read, media_id)
-
-    def _read(self, media_id: str) -> Optional[tuple[bytes, str]]:
-        path = self.root / media_id
-        if not path.exists():
-            return None
-        kind = self.types.get(media_id) or (self.root / f"{media_id}.type").read_text()
-        return path.read_bytes(), media_type(kind)
 
 
 class GraphStandIn:

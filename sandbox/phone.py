@@ -30,22 +30,16 @@ from typing import Any, Optional
 from aiohttp import web
 
 from sandbox import customer as customer_side
-from sandbox.bodies import CUSTOMER_IMAGES, SHOWN_INLINE, dump_json, media_type, parse_json
+from sandbox.bodies import (CUSTOMER_IMAGES, SHOWN_INLINE, BadRequest, dump_json, json_body,
+                            media_type)
 from sandbox.config import Business, SandboxConfig
-from sandbox.graph import Media
+from sandbox.media import Media
 from sandbox.store import Chats, Key
 from sandbox.webhooks import Webhooks, new_wamid
 
 logger = logging.getLogger(__name__)
 IMAGE_MAX = 5 * 1024 * 1024  # WhatsApp's limit for images
 HEARTBEAT_SECONDS = 15.0
-
-
-class BadRequest(web.HTTPBadRequest):
-    """A 400 with a JSON reason."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(text=json.dumps({"error": reason}), content_type="application/json")
 
 
 class Phone:
@@ -81,17 +75,6 @@ class Phone:
         if not (customer.isascii() and customer.isdigit() and 8 <= len(customer) <= 15):
             raise BadRequest("a customer number is 8 to 15 digits")
         return business, customer
-
-    @staticmethod
-    async def json_body(request: web.Request) -> dict[str, Any]:
-        """The request's JSON object (400 otherwise)."""
-        try:
-            body = parse_json(await request.read())
-        except ValueError:
-            raise BadRequest("the body is not JSON") from None
-        if not isinstance(body, dict):
-            raise BadRequest("the body is not a JSON object")
-        return body
 
     # ------------------------------------------------------------------ routes
     async def config_view(self, request: web.Request) -> web.Response:
@@ -137,7 +120,7 @@ class Phone:
     async def send(self, request: web.Request) -> web.Response:
         """The customer sends a message: kept, shown, then posted to the product."""
         business, customer = self.chat_of(request)
-        body = await self.json_body(request)
+        body = await json_body(request)
         name = body.get("name") if isinstance(body.get("name"), str) else ""
         message = await self.inbound(business, customer, body.get("message"))
         return web.json_response(self.deliver_new(business, customer, name, message))
@@ -219,7 +202,7 @@ class Phone:
     async def read(self, request: web.Request) -> web.Response:
         """The customer saw these bot messages: each gets a ``read`` status webhook."""
         business, customer = self.chat_of(request)
-        body = await self.json_body(request)
+        body = await json_body(request)
         ids = body.get("ids")
         if not isinstance(ids, list):
             raise BadRequest("ids must be a list")
@@ -237,7 +220,7 @@ class Phone:
     async def age(self, request: web.Request) -> web.Response:
         """Pretend ``hours`` passed in this chat (to see what the 24-hour window does)."""
         business, customer = self.chat_of(request)
-        hours = (await self.json_body(request)).get("hours")
+        hours = (await json_body(request)).get("hours")
         if isinstance(hours, bool) or not isinstance(hours, (int, float)) or \
                 not 0 < hours <= 24 * 30:
             raise BadRequest("hours must be a number from 0 to 720")

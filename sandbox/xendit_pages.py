@@ -1,5 +1,5 @@
 """The Xendit stand-in's pages: the hosted checkout a customer opens from the invoice link, and
-the dashboard. Server-rendered from ``sandbox/static/checkout.html`` and ``xendit.html`` (read
+the dashboard. Server-rendered from ``sandbox/templates/checkout.html`` and ``xendit.html`` (read
 once at start-up); their CSS and JS are served by the app at ``/static/``. Everything that came
 from the product (external ids, descriptions, items, URLs) is escaped.
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-STATIC = Path(__file__).resolve().parent / "static"
+PAGES = Path(__file__).resolve().parent / "templates"  # filled in here, never served raw
 MAX_ROWS = 200  # per dashboard table, newest first
 _WALLETS = {"OVO": ("OVO", "OVO"), "DANA": ("DANA", "DANA"),
             "SHOPEEPAY": ("ShopeePay", "SPay"), "LINKAJA": ("LinkAja", "LA")}  # name, logo
@@ -93,8 +93,8 @@ class XenditPages:
     async def load(self) -> None:
         """Read the page templates (once, off the event loop)."""
         checkout, dashboard = await asyncio.gather(
-            asyncio.to_thread((STATIC / "checkout.html").read_text, "utf-8"),
-            asyncio.to_thread((STATIC / "xendit.html").read_text, "utf-8"))
+            asyncio.to_thread((PAGES / "checkout.html").read_text, "utf-8"),
+            asyncio.to_thread((PAGES / "xendit.html").read_text, "utf-8"))
         self.checkout_page, self.dashboard_page = Template(checkout), Template(dashboard)
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
