@@ -135,7 +135,10 @@ def test_book_through_the_flow_form(context, sandbox_stack):
     phone.shot("calendar")
     form.locator(f"[data-date='{tuesdays[-1]}']").click(force=True)
     assert form.locator("#flow-footer").is_disabled()  # the Tuesday was not taken
-    day = form.locator("[data-date]:not([aria-disabled=true])").first
+    bookable = form.locator("[data-date]:not([aria-disabled=true])")
+    if not bookable.count():  # the rest of this month is taken or off: the next month
+        form.locator("button.cal-next").click()
+    day = bookable.first
     chosen = date.fromisoformat(day.get_attribute("data-date"))
     day.click()
     form.locator("#flow-footer").click()
