@@ -20,6 +20,7 @@ from aiohttp import web
 from sandbox.config import SandboxConfig
 from sandbox.xendit import XENDIT_SANDBOX, XenditSandbox, setup
 from sandbox.xendit_state import SETTLE_SECONDS
+from tests.sandbox.app_runner import RunningApp
 from tools.mongod import free_port
 
 SECRET = "xnd_development_sandbox_side_test"
@@ -78,37 +79,23 @@ class Receiver:
         self.server.server_close()
 
 
-class RunningSandbox:
+class RunningSandbox(RunningApp):
     """The stand-in's aiohttp app (as app.py mounts it, plus /static) on its own loop and
     thread."""
 
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
-        self.url = f"http://127.0.0.1:{config.port}"
-        self.api = f"{self.url}/xendit"
-        app = web.Application()
-        setup(app, config)
-        app.router.add_static("/static", STATIC)
-        self.service: XenditSandbox = app[XENDIT_SANDBOX]
-        self.runner = web.AppRunner(app)
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.call(self._start())
+        self.api = f"http://127.0.0.1:{config.port}/xendit"
+        self.service: XenditSandbox
 
-    async def _start(self) -> None:
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.config.port).start()
+        def make_app() -> web.Application:
+            app = web.Application()
+            setup(app, config)
+            app.router.add_static("/static", STATIC)
+            self.service = app[XENDIT_SANDBOX]
+            return app
 
-    def call(self, coroutine: Any) -> Any:
-        """Run a coroutine on the sandbox's loop and wait for it."""
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=15)
-
-    def on_loop(self, function: Callable[[], Any]) -> Any:
-        """Run a plain function on the sandbox's loop (where its state lives)."""
-        async def run() -> Any:
-            return function()
-        return self.call(run())
+        super().__init__(make_app, config.port)
 
     def until(self, check: Callable[[], Any], timeout: float = 5.0) -> Any:
         """Poll ``check`` on the loop (every 50 ms) until it gives something truthy."""
@@ -121,11 +108,6 @@ class RunningSandbox:
             raise AssertionError(f"nothing came of {check} in {timeout} s")
         return self.call(poll())
 
-    def stop(self) -> None:
-        self.call(self.runner.cleanup())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=5)
-        self.loop.close()
 
 
 def make_config(tmp: Path, product_url: str) -> SandboxConfig:
