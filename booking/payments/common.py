@@ -4,13 +4,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Optional
+import logging
+from typing import Any, Callable, Optional
 
 from pymongo.database import Database
 
 from booking.bookings import BookingService
+from booking.db import with_retries
 from booking.errors import BookingError
-from booking.xendit import XenditClient
+from booking.xendit import XenditClient, XenditError
+
+logger = logging.getLogger(__name__)
 
 # Payment (invoice attempt) states: CREATING → PENDING → PAID | EXPIRED.
 CREATING, PENDING, PAID, LAPSED = "CREATING", "PENDING", "PAID", "EXPIRED"
@@ -117,6 +121,21 @@ class Context:
     def db(self) -> Database:
         """The core's database."""
         return self.core.db
+
+    def follow_requested(self, collection: str, id_field: str,
+                         read: Callable[[str], dict[str, Any]],
+                         apply: Callable[[dict[str, Any], dict[str, Any]], None]) -> int:
+        """Read each REQUESTED document's object from Xendit (``read(doc[id_field])``) and
+        ``apply`` its status; how many were read (one that cannot be read waits)."""
+        docs = with_retries(lambda: list(self.db[collection].find({"state": REQUESTED})))
+        for doc in docs:
+            try:
+                answer = read(doc[id_field])
+            except XenditError as exc:
+                logger.warning("cannot read %s %s: %s", collection[:-1], doc["_id"], exc)
+                continue
+            apply(doc, answer)
+        return len(docs)
 
     def now(self) -> datetime:
         """The core's clock: one time for bookings and payments."""

@@ -183,15 +183,8 @@ class Payouts:
 
     def refresh(self) -> int:
         """Read payouts not yet final from Xendit and record their status."""
-        docs = with_retries(lambda: list(self.ctx.db.payouts.find({"state": REQUESTED})))
-        for doc in docs:
-            try:
-                answer = self.ctx.client.get_payout(doc["payout_id"])
-            except XenditError as exc:
-                logger.warning("cannot read payout %s: %s", doc["_id"], exc)
-                continue
-            self.apply_status(doc, answer)
-        return len(docs)
+        return self.ctx.follow_requested("payouts", "payout_id", self.ctx.client.get_payout,
+                                         self.apply_status)
 
     # ----------------------------------------------------------------- cancel and refund
     def cancel_unsent(self, code: str) -> int:

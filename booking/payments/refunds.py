@@ -217,12 +217,5 @@ class Refunds:
 
     def refresh(self) -> int:
         """Read requested refunds from Xendit and record their status; how many were read."""
-        docs = with_retries(lambda: list(self.ctx.db.refunds.find({"state": REQUESTED})))
-        for doc in docs:
-            try:
-                answer = self.ctx.client.get_refund(doc["refund_id"])
-            except XenditError as exc:
-                logger.warning("cannot read refund %s: %s", doc["_id"], exc)
-                continue
-            self.apply_status(doc, answer)
-        return len(docs)
+        return self.ctx.follow_requested("refunds", "refund_id", self.ctx.client.get_refund,
+                                         self.apply_status)
