@@ -11,7 +11,8 @@ import signal
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -37,6 +38,11 @@ class SandboxStack:
     graph_token: str  # what the Graph stand-in expects (the product's WHATSAPP_ACCESS_TOKEN)
     db: object
     startup: str
+    log: deque = field(default_factory=lambda: deque(maxlen=60))  # the stack's newest lines
+
+    def log_tail(self) -> str:
+        """The stack's newest log lines, for a failure message."""
+        return "".join(list(self.log))
 
 
 @pytest.fixture(scope="module")
@@ -63,13 +69,14 @@ def sandbox_stack(mongo_url: str, tmp_path_factory) -> Iterator[SandboxStack]:
             break
     else:
         raise AssertionError("the stack did not start:\n" + "".join(lines[-40:]))
-    threading.Thread(target=proc.stdout.read, daemon=True).start()  # keep draining the log
     startup = "".join(lines)
     match = re.search(r"Open (http://127\.0\.0\.1:\d+) to chat as a customer", startup)
     assert match, startup
+    stack = SandboxStack(match.group(1), f"http://127.0.0.1:{ports['RASA_PORT']}", token,
+                         client.sandbox_e2e, startup)
+    threading.Thread(target=lambda: stack.log.extend(proc.stdout), daemon=True).start()
     try:
-        yield SandboxStack(match.group(1), f"http://127.0.0.1:{ports['RASA_PORT']}", token,
-                           client.sandbox_e2e, startup)
+        yield stack
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)

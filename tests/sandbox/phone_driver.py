@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
 from tests.sandbox.conftest import SandboxStack, shot
 
 NEWEST_BOT_MESSAGES = """([before, text]) => [...document.querySelectorAll('.msg.out')]
@@ -41,7 +43,13 @@ class PhonePage:
 
     def wait_bot(self, text: str, before: int) -> Any:
         """The newest bot bubble containing ``text`` that came after the first ``before``."""
-        self.page.wait_for_function(NEWEST_BOT_MESSAGES, arg=[before, text], timeout=60_000)
+        try:
+            self.page.wait_for_function(NEWEST_BOT_MESSAGES, arg=[before, text], timeout=60_000)
+        except PlaywrightTimeout:
+            self.shot("timed-out")
+            came = self.page.locator(".msg.out").all_inner_texts()[before:]
+            raise AssertionError(f"no bot message with {text!r}; after it came {came!r}\n"
+                                 f"the stack's log ends:\n{self.stack.log_tail()}") from None
         return self.page.locator(".msg.out", has_text=text).last
 
     def shot(self, step: str) -> None:

@@ -282,12 +282,12 @@ def test_quotes_formatting_and_the_typing_indicator(context, sandbox_stack):
     menu.locator(".msg-reply").click()
     phone.page.locator("#reply-preview").wait_for()
     mine = phone.page.locator(".msg.in").count()
-    phone.page.fill("#composer", "what services do you have")
-    phone.page.click("#send")
+    phone.send("what services do you have", "Tap one to book it")  # the answer's last bubble
     quoting = phone.page.locator(".msg.in").nth(mine)
     assert quoting.locator(".quote").get_attribute("data-quoted-id") == menu.get_attribute(
         "data-id")
-    # the bot marks it read with the typing indicator, then answers in WhatsApp formatting
+    # once the bot has answered (its answer would end the typing), the Graph API is told to
+    # mark the message read with the typing indicator; then a message in WhatsApp formatting
     status, _ = graph_post(sandbox_stack, {"messaging_product": "whatsapp", "status": "read",
                                            "message_id": quoting.get_attribute("data-id"),
                                            "typing_indicator": {"type": "text"}})
