@@ -43,8 +43,10 @@ from booking.models import (
     ACTIVE_STATUSES,
     ALLOWED_TRANSITIONS,
     CANCELLED,
+    COMPLETED,
     CONFIRMED,
     EXPIRED,
+    NO_SHOW,
     PENDING_PAYMENT,
     UPCOMING_STATUSES,
     Booking,
@@ -374,6 +376,8 @@ class BookingService(PaymentHolds, Rescheduling):
 
 _EVENT_FOR_STATUS = {
     CANCELLED: orders.CANCELLED,
+    COMPLETED: orders.COMPLETED,
+    NO_SHOW: orders.NO_SHOW,
     CONFIRMED: orders.PAYMENT_SUCCEEDED,
     EXPIRED: orders.PAYMENT_EXPIRED,
     PENDING_PAYMENT: orders.RECOVERY_STARTED,

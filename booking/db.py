@@ -52,6 +52,7 @@ def ensure_indexes(db: Database) -> None:
     db.bookings.create_index("usage_slot", unique=True,
                              partialFilterExpression={"usage_slot": {"$exists": True}})
     db.bookings.create_index([("business_id", ASCENDING), ("usage_month", ASCENDING)])
+    db.bookings.create_index([("business_id", ASCENDING), ("start", ASCENDING)])  # the console
     # Per-customer limits (booking.limits): slot n of a customer at a business is taken once.
     for field in ("hold_slot", "upcoming_slot"):
         db.bookings.create_index(field, unique=True,
@@ -64,6 +65,8 @@ def ensure_indexes(db: Database) -> None:
         partialFilterExpression={"status": "OPEN"})
     db.order_events.create_index([("business_id", ASCENDING), ("at", ASCENDING)])
     db.order_events.create_index([("order_id", ASCENDING), ("at", ASCENDING)])
+    db.order_events.create_index([("data.code", ASCENDING), ("at", ASCENDING)])
+    db.booking_notices.create_index([("state", ASCENDING), ("created_at", ASCENDING)])
 
 
 def is_transient(exc: BaseException) -> bool:

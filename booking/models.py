@@ -161,6 +161,7 @@ class Booking:
     hold_until: Optional[datetime] = None
     occupied_start: Optional[datetime] = None
     occupied_end: Optional[datetime] = None
+    arrived_at: Optional[datetime] = None  # the front desk saw the customer arrive
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> "Booking":
@@ -188,4 +189,5 @@ class Booking:
             hold_until=doc.get("hold_until"),
             occupied_start=doc.get("occupied_start"),
             occupied_end=doc.get("occupied_end"),
+            arrived_at=doc.get("arrived_at"),
         )

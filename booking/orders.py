@@ -24,10 +24,15 @@ CANCELLED = "cancelled"
 RESCHEDULED = "rescheduled"
 CONFLICT = "conflict"
 SESSION_EXPIRED = "session_expired"
+# The front desk (console): what happened at the spa.
+ARRIVED = "arrived"
+COMPLETED = "completed"
+NO_SHOW = "no_show"
+NOTE_CHANGED = "note_changed"
 EVENT_TYPES = frozenset({
     ORDER_RECEIVED, SLOT_SELECTED, BOOKING_CREATED, PENDING_PAYMENT, PAYMENT_SUCCEEDED,
     PAYMENT_FAILED, PAYMENT_EXPIRED, RECOVERY_STARTED, CANCELLED, RESCHEDULED, CONFLICT,
-    SESSION_EXPIRED,
+    SESSION_EXPIRED, ARRIVED, COMPLETED, NO_SHOW, NOTE_CHANGED,
 })
 
 
@@ -72,3 +77,11 @@ class OrderLog:
     def events(self, order_id: str) -> list[dict[str, Any]]:
         """Every event of an order, oldest first."""
         return list(self.events_collection.find({"order_id": order_id}, {"_id": 0}).sort("at", 1))
+
+    def booking_events(self, code: str, order_id: Optional[str] = None) -> list[dict[str, Any]]:
+        """The events of one booking (those naming its code, and its order's own steps
+        before it had one), oldest first."""
+        query: dict[str, Any] = {"data.code": code}
+        if order_id:
+            query = {"$or": [query, {"order_id": order_id, "data.code": {"$exists": False}}]}
+        return list(self.events_collection.find(query, {"_id": 0}).sort("at", 1))

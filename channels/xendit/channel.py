@@ -21,8 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Awaitable, Callable, Dict, Optional, Text, TypeVar, Union
 
 from pymongo.errors import PyMongoError
-from rasa.core.channels.channel import (CollectingOutputChannel, InputChannel, OutputChannel,
-                                        UserMessage)
+from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -31,6 +30,7 @@ from booking.errors import BookingError
 from booking.payments import CallbackError, PaymentService
 from booking.xendit import XenditError
 from channels.http_guard import Refused, RequestGuard, one_header, same_secret
+from channels.notices import CustomerOutputs, tell
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class XenditInput(InputChannel):
     def __init__(self, callback_token: str, reconcile_seconds: float = 60) -> None:
         self.callback_token = callback_token
         self.reconcile_seconds = reconcile_seconds
-        self._whatsapp: Any = None
+        self.outputs = CustomerOutputs()  # the customer's own channel for the news
         self._tasks: set[asyncio.Task] = set()
         self._notifying: Optional[asyncio.Task] = None
         self._again = False
@@ -96,18 +96,6 @@ class XenditInput(InputChannel):
 
         return payment_service()
 
-    def output_for(self, conversation: dict[str, Any]) -> OutputChannel:
-        """The customer's own channel: WhatsApp from the business number, else collected
-        (REST and shell conversations read it from the tracker). Its first use connects to
-        MongoDB (the WhatsApp inbox): call it from a worker thread."""
-        if conversation.get("channel") == "whatsapp":
-            if self._whatsapp is None:
-                from channels.whatsapp.channel import WhatsAppConfig, WhatsAppInput
-
-                self._whatsapp = WhatsAppInput(WhatsAppConfig.from_env())
-            return self._whatsapp.output_for(conversation.get("phone_number_id"))
-        return CollectingOutputChannel()
-
     # ------------------------------------------------------------------ routes
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
         bp = Blueprint("xendit_webhook", __name__)
@@ -122,8 +110,7 @@ class XenditInput(InputChannel):
                 task.cancel()
             self._front.shutdown(wait=False)
             self._back.shutdown(wait=False)
-            if self._whatsapp is not None:
-                await self._whatsapp.graph.close()
+            await self.outputs.close()
 
         @bp.route("/", methods=["GET"])
         async def health(request: Request) -> HTTPResponse:
@@ -225,19 +212,8 @@ class XenditInput(InputChannel):
                 if self._again:
                     continue
                 return
-            ok, error = True, ""
-            conversation = notice.get("conversation") or {}
-            try:
-                output = await self._run(self._back, self.output_for, conversation)
-                await on_new_message(UserMessage(
-                    notice_text(notice), output,
-                    conversation.get("sender_id"), input_channel=conversation.get("channel"),
-                    metadata={"business_id": conversation.get("business_id"),
-                              "phone_number_id": conversation.get("phone_number_id")}))
-            except Exception as exc:  # recorded; the next notice still goes out
-                logger.exception("telling %s about payment %s failed",
-                                 conversation.get("sender_id"), notice["payment_id"])
-                ok, error = False, repr(exc)
+            ok, error = await tell(self.outputs, self._back, notice, notice_text(notice),
+                                   on_new_message)
             await self._run(self._back, self.payments.finish_notice, notice["_id"], ok, error)
 
     async def _periodic(self, on_new_message: OnNewMessage) -> None:

@@ -1,0 +1,56 @@
+"""The business's changes to a booking, told in the customer's conversation (triggered by the
+server as the external intent ``EXTERNAL_booking_update`` from ``booking_notices``, which the
+console writes: see ``channels/notices.py``)."""
+from __future__ import annotations
+
+from typing import List, Text
+
+from rasa_sdk.events import EventType, SlotSet
+
+from actions import present
+from actions.base import BookingAction, Turn, show_menu
+from booking.errors import UnknownEntityError
+from booking.notices import BOOKED_BY_DESK, CANCELLED_BY_BUSINESS, MOVED, BookingNotices
+
+
+class ActionBookingUpdate(BookingAction):
+    """Tells the customer that the business moved, cancelled or made their booking."""
+
+    def name(self) -> Text:
+        return "action_booking_update"
+
+    def act(self, turn: Turn) -> List[EventType]:
+        code = turn.entity("booking_code") or ""
+        notice_id = turn.entity("notice") or ""
+        notice = BookingNotices(turn.core.db, turn.core.clock).get(notice_id) if notice_id else None
+        if notice is None or notice.get("code") != code:
+            return show_menu(turn)  # not news the server wrote: someone typed the intent
+        if (notice.get("conversation") or {}).get("sender_id") != turn.tracker.sender_id:
+            return []  # news goes only to the booking's own conversation
+        try:
+            booking = turn.core.get(code)
+        except UnknownEntityError:
+            return []
+        if booking.customer_id != turn.customer_id or booking.business_id != turn.business.id:
+            return []
+        service = turn.catalog.service(booking.service_id)
+        staff = turn.catalog.staff_member(booking.staff_id).name
+        when = present.local_time(booking.start, turn.tz)
+        kind, details = notice.get("kind"), notice.get("details") or {}
+        if kind == MOVED:
+            turn.say(f"{turn.business.name} has moved your booking {code}: {service.name} is "
+                     f"now on {when} with {staff}. Reply here if that time does not suit you.",
+                     present.menu_buttons())
+        elif kind == CANCELLED_BY_BUSINESS:
+            refund = int(details.get("refund") or 0)
+            was = present.local_time(details["start"], turn.tz) if details.get("start") else when
+            text = (f"Sorry: {turn.business.name} has cancelled your booking {code} "
+                    f"({service.name}, {was}).")
+            if refund:
+                text += f" The full {present.rupiah(refund)} you paid will be refunded."
+            turn.say(text, [present.button("Book again", "book_service", service=service.id),
+                            present.button("Talk to a person", "human_handoff")])
+        elif kind == BOOKED_BY_DESK:
+            turn.say(f"You're booked at {turn.business.name} ✅ {service.name} on {when} with "
+                     f"{staff}. Your booking code is {code}.", present.menu_buttons())
+        return [SlotSet("booking_code", None)]

@@ -1,0 +1,155 @@
+"""News the server writes for customers, sent in their own conversation.
+
+The console (another process) records what the business changed about a booking in
+``booking_notices`` (``booking.notices``). This channel, served by every Rasa server, claims
+those notices one at a time (a claim is atomic, so two servers never tell twice) and hands each
+to Rasa as the external intent ``EXTERNAL_booking_update``: the dialogue records it in the
+customer's history and the reply leaves through the customer's channel, the same outbound path
+as every bot message (WhatsApp: retries, deferral, the template outside the 24-hour window).
+
+It listens to nothing from outside: its only route is a health check. It polls every
+``NOTICES_POLL_SECONDS`` (default 2; one indexed query).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Awaitable, Callable, Dict, Optional, Text
+
+from pymongo.errors import PyMongoError
+from rasa.core.channels.channel import (CollectingOutputChannel, InputChannel, OutputChannel,
+                                        UserMessage)
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from booking.errors import BookingError
+from booking.notices import BookingNotices
+
+logger = logging.getLogger(__name__)
+OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+
+
+def booking_news_text(notice: dict[str, Any]) -> str:
+    """The external intent, as a payload Rasa parses without NLU."""
+    entities = {"booking_code": notice["code"], "notice": notice["_id"]}
+    return "/EXTERNAL_booking_update" + json.dumps(entities, separators=(",", ":"))
+
+
+class CustomerOutputs:
+    """The customer's own channel for news the server starts: WhatsApp from the business
+    number, else collected (REST and shell conversations read it from the tracker)."""
+
+    def __init__(self) -> None:
+        self._whatsapp: Any = None
+
+    def output_for(self, conversation: dict[str, Any]) -> OutputChannel:
+        """The output channel of ``conversation``. Its first use connects to MongoDB (the
+        WhatsApp inbox): call it from a worker thread."""
+        if conversation.get("channel") == "whatsapp":
+            if self._whatsapp is None:
+                from channels.whatsapp.channel import WhatsAppConfig, WhatsAppInput
+
+                self._whatsapp = WhatsAppInput(WhatsAppConfig.from_env())
+            return self._whatsapp.output_for(conversation.get("phone_number_id"))
+        return CollectingOutputChannel()
+
+    async def close(self) -> None:
+        """Close the Graph API session, if one was opened."""
+        if self._whatsapp is not None:
+            await self._whatsapp.graph.close()
+
+
+async def tell(outputs: CustomerOutputs, pool: ThreadPoolExecutor, notice: dict[str, Any],
+               text: str, on_new_message: OnNewMessage) -> tuple[bool, str]:
+    """Hand one notice to the dialogue; whether it went, and why not."""
+    conversation = notice.get("conversation") or {}
+    try:
+        output = await asyncio.get_running_loop().run_in_executor(
+            pool, outputs.output_for, conversation)
+        await on_new_message(UserMessage(
+            text, output, conversation.get("sender_id"), input_channel=conversation.get("channel"),
+            metadata={"business_id": conversation.get("business_id"),
+                      "phone_number_id": conversation.get("phone_number_id")}))
+    except Exception as exc:  # recorded; the next notice still goes out
+        logger.exception("telling notice %s failed", notice.get("_id"))
+        return False, repr(exc)
+    return True, ""
+
+
+class NoticesInput(InputChannel):
+    """Sends the business's booking news; see the module docstring."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return "notices"
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
+        return cls(float(os.environ.get("NOTICES_POLL_SECONDS") or 2))
+
+    def __init__(self, poll_seconds: float = 2.0) -> None:
+        self.poll_seconds = poll_seconds
+        self.outputs = CustomerOutputs()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="notices")
+        self._task: Optional[asyncio.Task] = None
+        self._queue: Optional[BookingNotices] = None
+
+    def queue(self) -> BookingNotices:
+        """The notices queue (connects to MongoDB: call from the worker thread)."""
+        if self._queue is None:
+            from booking.runtime import booking_service
+
+            core = booking_service()
+            self._queue = BookingNotices(core.db, core.clock)
+        return self._queue
+
+    async def drain(self, on_new_message: OnNewMessage) -> int:
+        """Send every pending notice; how many were handed to the dialogue."""
+        loop = asyncio.get_running_loop()
+        sent = 0
+        while True:
+            try:
+                notice = await loop.run_in_executor(self._pool, lambda: self.queue().claim())
+            except (PyMongoError, BookingError) as exc:
+                logger.error("cannot read booking notices: %s", exc)
+                return sent
+            if notice is None:
+                return sent
+            ok, error = await tell(self.outputs, self._pool, notice, booking_news_text(notice),
+                                   on_new_message)
+            sent += ok
+            await loop.run_in_executor(self._pool, self.queue().finish, notice["_id"], ok, error)
+
+    async def _periodic(self, on_new_message: OnNewMessage) -> None:
+        while True:
+            try:
+                await self.drain(on_new_message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # keep sending on the next round
+                logger.exception("sending booking notices failed")
+            await asyncio.sleep(self.poll_seconds)
+
+    def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
+        bp = Blueprint("booking_notices", __name__)
+
+        @bp.listener("after_server_start")
+        async def start(app: Any, loop: Any) -> None:
+            self._task = asyncio.ensure_future(self._periodic(on_new_message))
+
+        @bp.listener("before_server_stop")
+        async def stop(app: Any, loop: Any) -> None:
+            if self._task is not None:
+                self._task.cancel()
+            self._pool.shutdown(wait=False)
+            await self.outputs.close()
+
+        @bp.route("/", methods=["GET"])
+        async def health(request: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        return bp
