@@ -17,13 +17,14 @@ export PYTHONDONTWRITEBYTECODE := 1
 PYTHON310 := $(shell for p in $$HOME/.pyenv/versions/3.10*/bin/python3.10 $$(command -v python3.10); do \
 	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null && { echo "$$p"; break; }; done)
 
-.PHONY: help install run run-cluster cluster-deps test-deps shell test unit train seed report reconcile bench nlu-eval flows-keys mongo-start mongo-stop clean
+.PHONY: help install run run-cluster cluster-deps test-deps shell test unit train seed report admin reconcile bench nlu-eval flows-keys mongo-start mongo-stop clean
 
 help:
 	@echo "make run     install, start MongoDB, seed, train if needed, run the sandbox (local WhatsApp"
 	@echo "             phone and Xendit, when no credentials are set), action + Rasa servers"
 	@echo "make test    the same set-up, then every test"
 	@echo "make shell   talk to the bot in the terminal (rasa shell)"
+	@echo "make admin ARGS=\"add|reset|remove|list ...\"  console accounts (owners, front desk)"
 	@echo "make run-cluster  2 Rasa + 2 action servers behind nginx, Redis lock store, shared MongoDB"
 	@echo "make train | seed | report | reconcile | bench | nlu-eval | flows-keys | unit | mongo-start | mongo-stop | clean"
 
@@ -50,6 +51,11 @@ seed: $(STAMP)
 
 report: $(STAMP)
 	$(PY) -m tools.report $(ARGS)
+
+# Console accounts: make admin ARGS="add --business ID --username NAME --role owner|staff",
+# "reset --username NAME", "remove --username NAME", "list [--business ID]".
+admin: $(STAMP)
+	$(PY) -m tools.admin $(ARGS)
 
 # Payments: apply what Xendit knows and callbacks missed (the Rasa server also does it every minute).
 reconcile: $(STAMP)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional
 
 from booking.settings import production
-from tools import sandbox_env, seed
+from tools import console_env, sandbox_env, seed
 from tools.mongod import LocalMongod
 
 logger = logging.getLogger("run")
@@ -35,6 +35,7 @@ def service_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("MONGODB_DB", "booking")
     env.setdefault("RASA_PORT", "5005")
+    env.setdefault("CONSOLE_PORT", "8001")
     env.setdefault("ACTION_SERVER_PORT", "5055")
     env.setdefault("ACTION_SERVER_URL", f"http://127.0.0.1:{env['ACTION_SERVER_PORT']}/webhook")
     secure_defaults(env)
@@ -199,6 +200,11 @@ def main(argv: Optional[list[str]] = None) -> int:
             print(f"Action server: http://127.0.0.1:{env['ACTION_SERVER_PORT']}/webhook",
                   flush=True)
             shell = args.mode == "shell"
+            if not shell:  # starts while the Rasa server loads its model
+                logins = console_env.local_owners(env)
+                console = subprocess.Popen(console_env.command(), cwd=ROOT, env=env,
+                                           start_new_session=True)
+                children.append(("console", console))
             rasa = subprocess.Popen(rasa_server_command(env, loopback_only=shell), cwd=ROOT,
                                     env=env, start_new_session=True)
             children.append(("rasa server", rasa))
@@ -211,6 +217,11 @@ def main(argv: Optional[list[str]] = None) -> int:
             local = ("PRODUCTION is set: REST and socket.io are off" if production(env) else
                      "REST: /webhooks/rest/webhook, socket.io: /socket.io")
             print(f"Rasa server:   http://127.0.0.1:{env['RASA_PORT']} ({local})", flush=True)
+            wait_http(f"http://127.0.0.1:{env['CONSOLE_PORT']}/health", console, 60, "console",
+                      expect=b'"console"')
+            print(f"Console:       http://127.0.0.1:{env['CONSOLE_PORT']} (for the business; "
+                  f"`make admin ARGS=\"reset --username NAME\"` sets a new password)\n"
+                  + "\n".join(logins), flush=True)
             if sandbox:
                 print(sandbox_banner(env, sandbox), flush=True)
             print("Ready. Press Ctrl-C to stop.", flush=True)

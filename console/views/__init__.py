@@ -1,0 +1,12 @@
+"""The console's pages: one module per page family, each a small request → core → template."""
+from __future__ import annotations
+
+from sanic import Sanic
+
+from console.views import auth, bookings, calendar
+
+
+def register(app: Sanic) -> None:
+    """Add every page's routes to ``app``."""
+    for module in (auth, calendar, bookings):
+        module.register(app)

@@ -1,0 +1,93 @@
+"""Signing in and out."""
+from __future__ import annotations
+
+import logging
+import secrets
+from urllib.parse import urlparse
+
+from sanic import Sanic
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from console.accounts import LoginFailed, LoginRefused, LoginThrottled
+from console.web import (LOGIN_CSRF_COOKIE, SESSION_COOKIE, blocking, form, redirect, render,
+                         services, session_of)
+
+logger = logging.getLogger(__name__)
+
+
+def _safe_next(target: str) -> str:
+    """Only a path of this site (never ``//evil.example`` or ``https://…``)."""
+    parsed = urlparse(target)
+    if not target.startswith("/") or target.startswith("//") or parsed.scheme or parsed.netloc:
+        return "/"
+    return target
+
+
+def _cookie(resp: HTTPResponse, name: str, value: str, request: Request, max_age: int) -> None:
+    resp.cookies[name] = value
+    morsel = resp.cookies[name]
+    morsel["httponly"] = True
+    morsel["samesite"] = "Strict" if name == SESSION_COOKIE else "Lax"
+    morsel["path"] = "/"
+    morsel["max-age"] = max_age
+    if services(request).config.secure_cookies:
+        morsel["secure"] = True
+
+
+def login_page(request: Request, status: int = 200, message: str = "",
+               username: str = "") -> HTTPResponse:
+    """The login form with a fresh double-submit CSRF token."""
+    token = secrets.token_urlsafe(24)
+    resp = render(request, "login.html", status=status, login_csrf=token, message=message,
+                  username=username, next=_safe_next(request.args.get("next") or
+                                                     form(request, "next", 300) or "/"))
+    _cookie(resp, LOGIN_CSRF_COOKIE, token, request, 3600)
+    return resp
+
+
+def register(app: Sanic) -> None:
+    """The routes of this module."""
+
+    @app.get("/login")
+    async def show_login(request: Request) -> HTTPResponse:
+        if session_of(request) is not None:
+            return redirect("/")
+        return login_page(request)
+
+    @app.post("/login")
+    async def do_login(request: Request) -> HTTPResponse:
+        svc = services(request)
+        username = form(request, "username", 64).strip().lower()
+        password = form(request, "password", 256)
+        try:
+            account = await blocking(svc.accounts.authenticate, username, password, svc.clock())
+        except LoginRefused as refused:
+            # Audited only for a real account (a password typed as the username is not kept).
+            known = await blocking(svc.accounts.by_username, username) if username else None
+            if known is not None:
+                await blocking(svc.audit.record, known.business_id, known.username,
+                               "login_refused", known.username, None,
+                               {"reason": type(refused).__name__}, svc.clock())
+            resp = login_page(request, 401 if isinstance(refused, LoginFailed) else 429,
+                              refused.message, username)
+            if isinstance(refused, LoginThrottled):
+                resp.headers["retry-after"] = str(refused.retry_after_seconds)
+            return resp
+        token, session = await blocking(svc.sessions.create, account, svc.clock())
+        await blocking(svc.audit.record, account.business_id, account.username, "login", "",
+                       None, None, svc.clock())
+        resp = redirect(_safe_next(form(request, "next", 300) or "/"))
+        _cookie(resp, SESSION_COOKIE, token, request, svc.config.absolute_hours * 3600)
+        del resp.cookies[LOGIN_CSRF_COOKIE]
+        return resp
+
+    @app.post("/logout")
+    async def do_logout(request: Request) -> HTTPResponse:
+        svc = services(request)
+        token = request.cookies.get(SESSION_COOKIE)
+        if token:
+            await blocking(svc.sessions.end, token[:200])
+        resp = redirect("/login")
+        del resp.cookies[SESSION_COOKIE]
+        return resp

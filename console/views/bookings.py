@@ -1,0 +1,124 @@
+"""One booking: who, what, when, the money, its history; and what the desk does to it
+(arrived, completed, no-show, cancel, move, notes). Each change is written to the audit log."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any, Callable
+from urllib.parse import quote
+
+from sanic import Sanic
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from booking.errors import (BookingError, InvalidTransitionError, SlotConflictError,
+                            UnknownEntityError, ValidationError)
+from booking.models import Booking
+from console.web import (actor, blocking, form, not_found, redirect, render, services,
+                         session_of, signed_in)
+
+logger = logging.getLogger(__name__)
+
+# What the page says after a change (fixed texts: nothing from the URL is shown as is).
+DONE = {"arrived": "Marked as arrived.", "completed": "Marked as completed.",
+        "no_show": "Marked as a no-show: the time is free again.",
+        "cancelled": "Cancelled. The customer is told on WhatsApp.",
+        "refund": "Cancelled. The customer is told on WhatsApp, and the payment is refunded.",
+        "moved": "Moved. The customer is told on WhatsApp.", "notes": "Notes saved."}
+
+
+def _audit_view(booking: Booking) -> dict[str, Any]:
+    return {"status": booking.status, "start": booking.start.isoformat(),
+            "staff_id": booking.staff_id, "notes": booking.notes,
+            "arrived": booking.arrived_at is not None}
+
+
+async def _detail(request: Request, code: str, status: int = 200, error: str = "",
+                  alternatives: Any = ()) -> HTTPResponse:
+    svc = services(request)
+    business_id = session_of(request).business_id
+    try:
+        booking = await blocking(svc.desk.booking, business_id, code)
+        history = await blocking(svc.desk.history, business_id, code)
+        money = await blocking(svc.desk.money, business_id, code)
+    except UnknownEntityError:
+        return not_found(request)
+    catalog = svc.desk.core.catalog
+    return render(request, "booking.html", status=status, booking=booking,
+                  service=catalog.services.get(booking.service_id),
+                  member=catalog.staff.get(booking.staff_id),
+                  villa=catalog.villas.get(booking.villa_id) if booking.villa_id else None,
+                  history=history, money=money, error=error, alternatives=alternatives,
+                  done=DONE.get(request.args.get("done") or "", ""),
+                  now=svc.clock(), started=svc.clock() >= booking.start)
+
+
+async def _change(request: Request, code: str, action: str,
+                  call: Callable[[], Any]) -> HTTPResponse:
+    """Run a desk change; audit it; back to the booking with what happened."""
+    svc = services(request)
+    business_id = session_of(request).business_id
+    try:
+        before = await blocking(svc.desk.booking, business_id, code)
+        result = await blocking(call)
+    except UnknownEntityError:
+        return not_found(request)
+    except SlotConflictError as exc:
+        return await _detail(request, code, 409, f"That time is taken: {exc}.",
+                             exc.alternatives)
+    except InvalidTransitionError as exc:
+        return await _detail(request, code, 409, f"Not possible now: the booking is "
+                                                 f"{(exc.current or 'changed').lower()}.")
+    except (ValidationError, BookingError) as exc:
+        return await _detail(request, code, 400, f"Not possible: {exc}.")
+    after = result[0] if isinstance(result, tuple) else result
+    await blocking(svc.audit.record, business_id, actor(request), action, code,
+                   _audit_view(before), _audit_view(after), svc.clock())
+    done = action
+    if action == "cancelled" and isinstance(result, tuple) and result[1]:
+        done = "refund"
+    return redirect(f"/bookings/{quote(code)}?done={done}")
+
+
+def register(app: Sanic) -> None:
+    """The routes of this module."""
+
+    @app.get("/bookings/<code>")
+    @signed_in
+    async def show(request: Request, code: str) -> HTTPResponse:
+        return await _detail(request, code[:32])
+
+    @app.post("/bookings/<code>/<action>")
+    @signed_in
+    async def change(request: Request, code: str, action: str) -> HTTPResponse:
+        svc = services(request)
+        desk, business_id, who = svc.desk, session_of(request).business_id, actor(request)
+        code = code[:32]
+        if action == "arrived":
+            return await _change(request, code, "arrived",
+                                 lambda: desk.arrived(business_id, code, who))
+        if action == "completed":
+            return await _change(request, code, "completed",
+                                 lambda: desk.completed(business_id, code, who))
+        if action == "no-show":
+            return await _change(request, code, "no_show",
+                                 lambda: desk.no_show(business_id, code, who))
+        if action == "cancel":
+            reason = form(request, "reason", 300)
+            return await _change(request, code, "cancelled",
+                                 lambda: desk.cancel(business_id, code, who, reason))
+        if action == "notes":
+            notes = form(request, "notes", 4000)
+            return await _change(request, code, "notes",
+                                 lambda: desk.set_notes(business_id, code, notes, who))
+        if action == "move":
+            try:
+                start = datetime.fromisoformat(form(request, "start", 40))
+            except ValueError:
+                return await _detail(request, code, 400, "Pick a time on the calendar.")
+            if start.tzinfo is None:
+                start = start.replace(tzinfo=timezone.utc)
+            staff_id = form(request, "staff", 64) or None
+            return await _change(request, code, "moved",
+                                 lambda: desk.reschedule(business_id, code, start, staff_id, who))
+        return not_found(request)

@@ -1,0 +1,127 @@
+"""The day: one column per staff member, bookings placed by time and coloured by status, the
+hours they do not work shaded; in "move" mode, the free start times to move a booking to."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Optional
+from zoneinfo import ZoneInfo
+
+from sanic import Sanic
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from booking.desk import DayPlan
+from booking.errors import UnknownEntityError
+from console.web import blocking, not_found, redirect, render, services, session_of, signed_in
+
+DEFAULT_HOURS = (8, 20)  # shown when nobody works that day
+
+
+@dataclass(frozen=True)
+class Block:
+    """Something drawn in a column, as percentages of the day's visible height."""
+
+    top: float
+    height: float
+    item: Any = None
+    label: str = ""
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def visible_hours(plan: DayPlan, tz: ZoneInfo) -> tuple[int, int]:
+    """The first and last local hour the calendar shows: everyone's working hours and every
+    booking, whole hours."""
+    moments = [_utc(m) for c in plan.columns for w in c.windows for m in w]
+    moments += [_utc(m) for b in plan.bookings for m in (b.start, b.end)]
+    if not moments:
+        return DEFAULT_HOURS
+    local = [m.astimezone(tz) for m in moments]
+    first = min(m.hour for m in local)
+    last = max(m.hour + (1 if (m.minute or m.second) else 0) if m.date() == plan.day else 24
+               for m in local)
+    return first, max(last, first + 1)
+
+
+def layout(plan: DayPlan, tz: ZoneInfo, free: Optional[list] = None) -> dict[str, Any]:
+    """What the day template draws: the hour lines and, per staff member, working windows,
+    bookings and (when moving a booking) free start times."""
+    first, last = visible_hours(plan, tz)
+    top = datetime.combine(plan.day, datetime.min.time(), tz) + timedelta(hours=first)
+    span = (last - first) * 60.0
+
+    def block(start: datetime, end: datetime, item: Any = None, label: str = "") -> Block:
+        begin = (_utc(start) - top).total_seconds() / 60
+        length = (_utc(end) - _utc(start)).total_seconds() / 60
+        return Block(round(max(begin, 0) / span * 100, 3), round(length / span * 100, 3), item,
+                     label)
+
+    columns = []
+    for column in plan.columns:
+        starts = [s for s in (free or []) if column.staff.id in s.staff_ids]
+        columns.append({
+            "staff": column.staff,
+            "windows": [block(a, b) for a, b in column.windows],
+            "bookings": [block(b.start, b.end, b) for b in column.bookings],
+            "free": [block(s.start, s.start + timedelta(minutes=15), s.start,
+                           s.start.astimezone(tz).strftime("%H:%M")) for s in starts],
+        })
+    hours = [(h, round((h - first) * 60 / span * 100, 3)) for h in range(first, last)]
+    return {"hours": hours, "columns": columns}
+
+
+def register(app: Sanic) -> None:
+    """The routes of this module."""
+
+    @app.get("/")
+    @signed_in
+    async def home(request: Request) -> HTTPResponse:
+        svc = services(request)
+        business = svc.desk.core.catalog.business(session_of(request).business_id)
+        return redirect(f"/day/{svc.clock().astimezone(business.tz).date().isoformat()}")
+
+    @app.get("/day/<day>")
+    @signed_in
+    async def day_page(request: Request, day: str) -> HTTPResponse:
+        try:
+            shown = date.fromisoformat(day)
+        except ValueError:
+            return not_found(request)
+        svc = services(request)
+        business_id = session_of(request).business_id
+        plan = await blocking(svc.desk.day, business_id, shown)
+        tz = plan.business.tz
+        moving, free = None, None
+        code = request.args.get("move")
+        if code:
+            try:
+                moving = await blocking(svc.desk.booking, business_id, code[:32])
+            except UnknownEntityError:
+                return not_found(request)
+            free = await blocking(svc.desk.core.free_slots, moving.service_id, shown)
+        catalog = svc.desk.core.catalog
+        return render(request, "day.html", plan=plan, grid=layout(plan, tz, free), day=shown,
+                      previous=shown - timedelta(days=1), following=shown + timedelta(days=1),
+                      moving=moving, services=catalog.services, staff=catalog.staff,
+                      counts=_counts(plan))
+
+    @app.get("/day")
+    @signed_in
+    async def pick_day(request: Request) -> HTTPResponse:
+        chosen = (request.args.get("date") or "")[:10]
+        try:
+            date.fromisoformat(chosen)
+        except ValueError:
+            return redirect("/")
+        move = request.args.get("move")
+        return redirect(f"/day/{chosen}" + (f"?move={move[:32]}" if move else ""))
+
+
+def _counts(plan: DayPlan) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for booking in plan.bookings + plan.released:
+        counts[booking.status] = counts.get(booking.status, 0) + 1
+    return counts
