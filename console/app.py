@@ -18,8 +18,8 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from console import views
-from console.web import (HERE, LOGIN_CSRF_COOKIE, SESSION_COOKIE, Services, blocking, form,
-                         not_found, render, services)
+from console.web import (HERE, LOGIN_CSRF_COOKIE, SESSION_COOKIE, Services, blocking, catalog,
+                         form, not_found, render, services)
 
 logger = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 64 * 1024  # forms only: notes, catalog entries
@@ -44,6 +44,9 @@ def create_app(svc: Services, name: str = "console") -> Sanic:
         if token:
             request.ctx.session = await blocking(services(request).sessions.get, token[:200],
                                                  services(request).clock())
+        if request.ctx.session is not None:
+            request.ctx.business = (await catalog(request)).business(
+                request.ctx.session.business_id)
         if request.method == "POST":
             return _refused_post(request)
         return None

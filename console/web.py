@@ -74,13 +74,17 @@ def session_of(request: Request) -> Any:
     return getattr(request.ctx, "session", None)
 
 
+async def catalog(request: Request) -> Any:
+    """The catalog snapshot (it may be read from MongoDB: never on the event loop)."""
+    return await blocking(lambda: services(request).desk.core.catalog)
+
+
 def render(request: Request, name: str, status: int = 200, **context: Any) -> HTTPResponse:
-    """A page from ``console/templates`` with the session, its CSRF token and the business."""
+    """A page from ``console/templates`` with the session, its CSRF token and the business
+    (loaded with the session, see ``console.app``)."""
     session = session_of(request)
     svc = services(request)
-    business = None
-    if session is not None:
-        business = svc.desk.core.catalog.business(session.business_id)
+    business = getattr(request.ctx, "business", None) if session is not None else None
     html = TEMPLATES.get_template(name).render(
         session=session, csrf=session.csrf_token if session else "", business=business,
         tz=business.tz if business else ZoneInfo("UTC"), path=request.path,

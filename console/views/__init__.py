@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from sanic import Sanic
 
-from console.views import auth, bookings, calendar
+from console.views import auth, bookings, calendar, dashboard, sheets
 
 
 def register(app: Sanic) -> None:
     """Add every page's routes to ``app``."""
-    for module in (auth, calendar, bookings):
+    for module in (auth, calendar, bookings, dashboard, sheets):
         module.register(app)

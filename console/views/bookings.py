@@ -14,7 +14,7 @@ from sanic.response import HTTPResponse
 from booking.errors import (BookingError, InvalidTransitionError, SlotConflictError,
                             UnknownEntityError, ValidationError)
 from booking.models import Booking
-from console.web import (actor, blocking, form, not_found, redirect, render, services,
+from console.web import (actor, blocking, catalog, form, not_found, redirect, render, services,
                          session_of, signed_in)
 
 logger = logging.getLogger(__name__)
@@ -43,11 +43,11 @@ async def _detail(request: Request, code: str, status: int = 200, error: str = "
         money = await blocking(svc.desk.money, business_id, code)
     except UnknownEntityError:
         return not_found(request)
-    catalog = svc.desk.core.catalog
+    snapshot = await catalog(request)
     return render(request, "booking.html", status=status, booking=booking,
-                  service=catalog.services.get(booking.service_id),
-                  member=catalog.staff.get(booking.staff_id),
-                  villa=catalog.villas.get(booking.villa_id) if booking.villa_id else None,
+                  service=snapshot.services.get(booking.service_id),
+                  member=snapshot.staff.get(booking.staff_id),
+                  villa=snapshot.villas.get(booking.villa_id) if booking.villa_id else None,
                   history=history, money=money, error=error, alternatives=alternatives,
                   done=DONE.get(request.args.get("done") or "", ""),
                   now=svc.clock(), started=svc.clock() >= booking.start)
@@ -64,8 +64,7 @@ async def _change(request: Request, code: str, action: str,
     except UnknownEntityError:
         return not_found(request)
     except SlotConflictError as exc:
-        return await _detail(request, code, 409, f"That time is taken: {exc}.",
-                             exc.alternatives)
+        return await _detail(request, code, 409, f"Not moved: {exc}.", exc.alternatives)
     except InvalidTransitionError as exc:
         return await _detail(request, code, 409, f"Not possible now: the booking is "
                                                  f"{(exc.current or 'changed').lower()}.")

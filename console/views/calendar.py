@@ -13,7 +13,8 @@ from sanic.response import HTTPResponse
 
 from booking.desk import DayPlan
 from booking.errors import UnknownEntityError
-from console.web import blocking, not_found, redirect, render, services, session_of, signed_in
+from console.web import (blocking, catalog, not_found, redirect, render, services, session_of,
+                         signed_in)
 
 DEFAULT_HOURS = (8, 20)  # shown when nobody works that day
 
@@ -79,9 +80,8 @@ def register(app: Sanic) -> None:
     @app.get("/")
     @signed_in
     async def home(request: Request) -> HTTPResponse:
-        svc = services(request)
-        business = svc.desk.core.catalog.business(session_of(request).business_id)
-        return redirect(f"/day/{svc.clock().astimezone(business.tz).date().isoformat()}")
+        business = request.ctx.business
+        return redirect(f"/day/{services(request).clock().astimezone(business.tz).date()}")
 
     @app.get("/day/<day>")
     @signed_in
@@ -102,10 +102,10 @@ def register(app: Sanic) -> None:
             except UnknownEntityError:
                 return not_found(request)
             free = await blocking(svc.desk.core.free_slots, moving.service_id, shown)
-        catalog = svc.desk.core.catalog
+        snapshot = await catalog(request)
         return render(request, "day.html", plan=plan, grid=layout(plan, tz, free), day=shown,
                       previous=shown - timedelta(days=1), following=shown + timedelta(days=1),
-                      moving=moving, services=catalog.services, staff=catalog.staff,
+                      moving=moving, services=snapshot.services, staff=snapshot.staff,
                       counts=_counts(plan))
 
     @app.get("/day")

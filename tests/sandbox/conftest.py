@@ -39,6 +39,14 @@ class SandboxStack:
     db: object
     startup: str
     log: deque = field(default_factory=lambda: deque(maxlen=60))  # the stack's newest lines
+    console_url: str = ""
+
+    def console_login(self, business_name: str) -> tuple[str, str]:
+        """The owner account `make run` made for a business, as it printed it."""
+        match = re.search(rf"{re.escape(business_name)}: (\S+) / (\S+)  \(shown once\)",
+                          self.startup)
+        assert match, self.startup
+        return match.group(1), match.group(2)
 
     def log_tail(self) -> str:
         """The stack's newest log lines, for a failure message."""
@@ -53,7 +61,7 @@ def sandbox_stack(mongo_url: str, tmp_path_factory) -> Iterator[SandboxStack]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("WHATSAPP_", "XENDIT_", "SANDBOX")) and k != "PRODUCTION"}
     ports = {name: str(free_port()) for name in ("RASA_PORT", "ACTION_SERVER_PORT",
-                                                 "SANDBOX_PORT")}
+                                                 "SANDBOX_PORT", "CONSOLE_PORT")}
     token = secrets.token_urlsafe(16)
     env.update(ports, MONGODB_URL=mongo_url, MONGODB_DB="sandbox_e2e", SANDBOX_GRAPH_TOKEN=token,
                SANDBOX_DATA_DIR=str(tmp_path_factory.mktemp("sandbox")))
@@ -73,7 +81,8 @@ def sandbox_stack(mongo_url: str, tmp_path_factory) -> Iterator[SandboxStack]:
     match = re.search(r"Open (http://127\.0\.0\.1:\d+) to chat as a customer", startup)
     assert match, startup
     stack = SandboxStack(match.group(1), f"http://127.0.0.1:{ports['RASA_PORT']}", token,
-                         client.sandbox_e2e, startup)
+                         client.sandbox_e2e, startup,
+                         console_url=f"http://127.0.0.1:{ports['CONSOLE_PORT']}")
     threading.Thread(target=lambda: stack.log.extend(proc.stdout), daemon=True).start()
     try:
         yield stack

@@ -1,0 +1,96 @@
+"""The console in a real browser, on the stack `make run` starts (sandbox phone, Rasa, action
+server, console): the owner signs in with the account `make run` printed, sees the booking a
+customer made on the phone, moves it (the customer's phone hears of it), records a no-show.
+Screenshots under results/console/."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from booking.bookings import BookingRequest, BookingService
+from booking.catalog import CatalogRepository
+from tests.sandbox.conftest import ROOT, browser, context, sandbox_stack  # noqa: F401 (fixtures)
+from tests.sandbox.phone_driver import PhonePage
+from tests.sandbox.test_phone_e2e import SPA_NAME, book_by_tapping
+
+pytestmark = pytest.mark.e2e
+SHOTS = ROOT / "results" / "console"
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(context, stack, business: str = SPA_NAME):
+    username, password = stack.console_login(business)
+    page = context.new_page()
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(stack.console_url)
+    page.wait_for_url("**/login**")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    shot(page, "01-login")
+    page.click("#sign-in")
+    page.locator("#day-title").wait_for()
+    return page
+
+
+def test_the_owner_sees_a_phone_booking_moves_it_and_the_phone_is_told(context, sandbox_stack):
+    phone = PhonePage(context, sandbox_stack, "Nyoman", "6281230000021", "c1-phone")
+    code = book_by_tapping(phone, "Deep Tissue Massage")
+    booking = sandbox_stack.db.bookings.find_one({"code": code})
+    tz_day = (booking["start"].replace(tzinfo=timezone.utc) + timedelta(hours=8)).date()
+
+    desk = sign_in(context, sandbox_stack)
+    desk.goto(f"{sandbox_stack.console_url}/day/{tz_day.isoformat()}")
+    block = desk.locator(f"a.booking[data-code='{code}']")
+    block.wait_for()
+    assert "Nyoman" in block.inner_text() and "Deep Tissue" in block.inner_text()
+    shot(desk, "02-day-calendar")
+    block.click()
+    desk.locator("#booking-code").wait_for()
+    assert desk.inner_text("#booking-status") in ("confirmed", "pending payment")
+    shot(desk, "03-booking")
+
+    desk.click("#move")
+    desk.locator("#move-banner").wait_for()
+    free = desk.locator(".column form.free button")
+    assert free.count() > 0
+    shot(desk, "04-move-pick-a-time")
+    target = free.last
+    label = target.get_attribute("data-start")
+    before = phone.bot_count()
+    target.click()
+    desk.locator("#done").wait_for()
+    assert "Moved" in desk.inner_text("#done")
+    assert label in desk.inner_text("#booking-when")
+    shot(desk, "05-moved")
+
+    told = phone.wait_bot("has moved your booking", before)
+    assert code in told.inner_text() and label in told.inner_text()
+    phone.shot("told-of-the-move")
+    entry = sandbox_stack.db.console_audit.find_one({"action": "moved", "target": code})
+    assert entry and entry["actor"].startswith("owner@")
+
+
+def test_a_no_show_is_recorded_and_frees_the_time(context, sandbox_stack):
+    # a booking that started yesterday, made through the core as the bot would have
+    now = datetime.now(timezone.utc)
+    catalog = CatalogRepository(sandbox_stack.db).load()
+    past = BookingService(sandbox_stack.db, catalog, clock=lambda: now - timedelta(days=2))
+    yesterday = (now + timedelta(hours=8) - timedelta(days=1)).date()
+    slot = past.free_slots("balinese-massage", yesterday)[0]
+    booking = past.create(BookingRequest("balinese-massage", slot.start, "6281230000022",
+                                         "Komang"))
+    if booking.status == "PENDING_PAYMENT":  # the spa takes payment up front: it was paid
+        past.transition(booking.code, "CONFIRMED")
+    desk = sign_in(context, sandbox_stack)
+    desk.goto(f"{sandbox_stack.console_url}/bookings/{booking.code}")
+    desk.locator("#mark-no-show").click()
+    desk.locator("#done").wait_for()
+    assert desk.inner_text("#booking-status") == "no show"
+    assert sandbox_stack.db.bookings.find_one({"code": booking.code})["status"] == "NO_SHOW"
+    assert "cells" not in sandbox_stack.db.bookings.find_one({"code": booking.code})
+    shot(desk, "06-no-show")
