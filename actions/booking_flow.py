@@ -136,6 +136,10 @@ class ActionBookStep(BookingAction):
     def _service(self, turn: Turn, state: dict) -> Optional[Service]:
         value = state["service"]
         service = turn.catalog.find_service(turn.business.id, value) if value else None
+        if not turn.text.startswith("/"):  # typed: a name the NLU never saw counts too
+            mentioned, words = turn.catalog.mentioned_service(turn.business.id, turn.text)
+            if mentioned and (service is None or words > len(str(value).split())):
+                service = mentioned
         state["service"] = service.id if service else None
         if service and state["staff"]:
             member = turn.catalog.staff.get(state["staff"])

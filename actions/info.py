@@ -78,6 +78,12 @@ class ActionFallback(BookingAction):
         return "action_fallback"
 
     def act(self, turn: Turn) -> List[EventType]:
+        mentioned, _ = turn.catalog.mentioned_service(turn.business.id, turn.text)
+        if mentioned is not None and not turn.text.startswith("/"):
+            turn.say(f"{present.service_line(mentioned)}. Shall I book it?",
+                     [present.button("Book it", "book_service", service=mentioned.id),
+                      *present.menu_buttons()[1:]])
+            return []
         turn.say("Sorry, I didn't quite get that. Could you say it another way? For example "
                  "\"balinese massage tomorrow at 3pm\" or \"my bookings\". Or choose:",
                  present.menu_buttons())

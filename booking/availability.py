@@ -67,7 +67,8 @@ def cells(interval: Interval) -> list[datetime]:
 
 
 def working_windows(staff: Staff, day: date, tz: ZoneInfo) -> list[Interval]:
-    """UTC intervals in which ``staff`` works on local ``day``: hours minus breaks."""
+    """UTC intervals in which ``staff`` works on local ``day``: hours minus breaks and time
+    off (blocked by the business)."""
     if day in staff.days_off:
         return []
     ranges = staff.overrides.get(day)
@@ -78,6 +79,8 @@ def working_windows(staff: Staff, day: date, tz: ZoneInfo) -> list[Interval]:
     for brk in staff.breaks:
         if brk.applies_to(day):
             windows = _subtract(windows, _local_span(midnight, *brk.range.minutes()))
+    for blocked in staff.time_off.get(day, ()):
+        windows = _subtract(windows, _local_span(midnight, *blocked.minutes()))
     return windows
 
 

@@ -117,6 +117,12 @@ class BookingService(PaymentHolds, Rescheduling):
         """The current catalog snapshot."""
         return self.availability.catalog
 
+    def catalog_changed(self) -> None:
+        """This process changed the stored catalog: the next snapshot reads it again."""
+        invalidate = getattr(self._catalog, "invalidate", None)
+        if invalidate is not None:
+            invalidate()
+
     # ----------------------------------------------------------------- availability
     def free_slots(self, service_id: str, first_day: date, last_day: Optional[date] = None,
                    staff_id: Optional[str] = None) -> list[Slot]:

@@ -1,7 +1,6 @@
 """The catalog: parse and validate seed YAML, store it in MongoDB, read it back."""
 from __future__ import annotations
 
-import difflib
 import logging
 from dataclasses import dataclass, field
 from datetime import date, time
@@ -11,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from booking import names
 from booking.errors import SeedDataError, UnknownEntityError
 from booking.models import (
     WEEKDAYS,
@@ -37,6 +37,7 @@ class Catalog:
     staff: dict[str, Staff] = field(default_factory=dict)
     villas: dict[str, Villa] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
+    raw_closures: dict[str, tuple] = field(default_factory=dict)  # per business, as written
 
     def business(self, business_id: str) -> Business:
         """The business with this id, or ``UnknownEntityError``."""
@@ -74,20 +75,12 @@ class Catalog:
         raise UnknownEntityError("WhatsApp phone number id", phone_number_id)
 
     def find_service(self, business_id: str, text: str) -> Optional[Service]:
-        """A service of the business named by an id, name or alias, forgiving case and small
-        typos ("balinse massage"); None when nothing is close."""
-        if not text:
-            return None
-        wanted = " ".join(str(text).lower().replace("-", " ").split())
-        services = self.services_of(business_id)
-        names = {}
-        for s in services:
-            for phrase in (s.id.replace("-", " "), s.name.lower(), *s.aliases):
-                names.setdefault(phrase.lower(), s)
-        if wanted in names:
-            return names[wanted]
-        close = difflib.get_close_matches(wanted, list(names), n=1, cutoff=0.8)
-        return names[close[0]] if close else None
+        """A service of the business named by an id, name or alias (``booking.names``)."""
+        return names.find_service(self.services_of(business_id), text) if text else None
+
+    def mentioned_service(self, business_id: str, text: str) -> tuple[Optional[Service], int]:
+        """The business's service a sentence mentions, and the words matched (``booking.names``)."""
+        return names.mentioned_service(self.services_of(business_id), text or "")
 
     def services_of(self, business_id: str) -> list[Service]:
         """Services of a business in catalog order."""
@@ -251,6 +244,10 @@ def _parse_business(p: _Parser, b: Any, catalog: Catalog, phone_ids: dict[str, s
         cid = p.require(c, "id", c_entry, str)
         _unique(p, catalog.categories, cid, c_entry)
         catalog.categories[cid] = Category(cid, bid, p.require(c, "name", c_entry, str))
+    closures = b.get("closures") or []
+    if not isinstance(closures, list):
+        raise p.fail(entry, "closures must be a list of dates (YYYY-MM-DD)")
+    catalog.raw_closures[bid] = tuple(closures)  # every staff member is off those days
     for s in p.require(b, "services", entry, list):
         service = _parse_service(p, s, bid, entry, catalog)
         catalog.services[service.id] = service
@@ -324,6 +321,11 @@ def _parse_staff(p: _Parser, st: Any, bid: str, parent: str, catalog: Catalog) -
         p.day(d, f"{entry}.overrides"): p.ranges(r, f"{entry}.overrides.{d}")
         for d, r in (st.get("overrides") or {}).items()
     }
+    time_off = {
+        p.day(d, f"{entry}.time_off"): p.ranges(r, f"{entry}.time_off.{d}")
+        for d, r in (st.get("time_off") or {}).items()
+    }
+    closed = frozenset(p.day(d, f"{parent}.closures") for d in catalog.raw_closures.get(bid, ()))
     return Staff(
         id=staff_id,
         business_id=bid,
@@ -331,8 +333,10 @@ def _parse_staff(p: _Parser, st: Any, bid: str, parent: str, catalog: Catalog) -
         service_ids=service_ids,
         weekly_hours=weekly,
         breaks=tuple(breaks),
-        days_off=frozenset(p.day(d, f"{entry}.days_off") for d in st.get("days_off") or ()),
+        days_off=frozenset(p.day(d, f"{entry}.days_off") for d in st.get("days_off") or ())
+        | closed,
         overrides=overrides,
+        time_off=time_off,
     )
 
 
@@ -374,42 +378,4 @@ def load_seed_files(paths: Iterable[Path]) -> Catalog:
     return parse_catalog(merged, ", ".join(source))
 
 
-class CatalogRepository:
-    """Stores the validated raw catalog in MongoDB and reads it back as a ``Catalog``."""
-
-    def __init__(self, db: Any) -> None:
-        self.db = db
-
-    def save(self, catalog: Catalog) -> None:
-        """Upsert every business (with its services and staff) and villa; idempotent."""
-        raw = catalog.raw
-        for b in raw.get("businesses", []):
-            self.db.catalog_businesses.replace_one({"_id": b["id"]}, _storable(b), upsert=True)
-        for v in raw.get("villas", []):
-            self.db.catalog_villas.replace_one({"_id": v["id"]}, _storable(v), upsert=True)
-        logger.info("catalog saved: %d businesses, %d services, %d staff, %d villas",
-                    len(catalog.businesses), len(catalog.services), len(catalog.staff),
-                    len(catalog.villas))
-
-    def load(self) -> Catalog:
-        """Read the stored catalog."""
-        businesses = [_unstore(d) for d in self.db.catalog_businesses.find().sort("_id")]
-        villas = [_unstore(d) for d in self.db.catalog_villas.find().sort("_id")]
-        return parse_catalog({"businesses": businesses, "villas": villas}, "mongodb catalog")
-
-
-def _storable(value: Any) -> Any:
-    """Turn YAML values (dates as keys or values) into BSON-friendly ones."""
-    if isinstance(value, dict):
-        return {str(k): _storable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_storable(v) for v in value]
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
-def _unstore(doc: dict[str, Any]) -> dict[str, Any]:
-    doc = dict(doc)
-    doc.pop("_id", None)
-    return doc
+from booking.catalog_store import CatalogRepository  # noqa: E402,F401  (the stored catalog)

@@ -90,6 +90,17 @@ class FrontDesk:
         released = [b for b in bookings if b not in holding]
         return DayPlan(business, day, begin, columns, released)
 
+    def holding(self, business_id: str, staff_id: str, day: date, first: time,
+                last: time) -> list[Booking]:
+        """A staff member's bookings that hold time between two local times of ``day`` (what
+        blocking those hours would leave stranded)."""
+        tz = self.core.catalog.business(business_id).tz
+        begin = datetime.combine(day, first, tz).astimezone(timezone.utc)
+        end = datetime.combine(day, last, tz).astimezone(timezone.utc)
+        return [b for b in self.day(business_id, day).bookings
+                if b.staff_id == staff_id and b.status in ACTIVE_STATUSES
+                and b.start < end and begin < b.end]
+
     def booking(self, business_id: str, code: str) -> Booking:
         """The business's booking with this code (``UnknownEntityError`` for any other)."""
         return self.core.get_owned(code, business_id=business_id)
@@ -98,6 +109,17 @@ class FrontDesk:
         """What happened to the booking and its order, oldest first."""
         booking = self.booking(business_id, code)
         return self.core.order_log.booking_events(booking.code, booking.order_id)
+
+    def money(self, business_id: str, code: str) -> dict[str, list[dict[str, Any]]]:
+        """The booking's payment attempts, payouts (vendor, villa) and refunds, as stored."""
+        booking = self.booking(business_id, code)
+        db = self.core.db
+        fields = {"_id": 1, "state": 1, "amount": 1, "attempt": 1, "party": 1, "paid_at": 1,
+                  "created_at": 1, "updated_at": 1, "reason": 1, "error": 1, "expires_at": 1}
+        return {kind: with_retries(lambda: list(db[kind].find(
+                    {"code": booking.code, "business_id": business_id}, fields).sort(
+                    "created_at", 1)))
+                for kind in ("payments", "payouts", "refunds")}
 
     # ------------------------------------------------------------------ changes
     def arrived(self, business_id: str, code: str, actor: str) -> Booking:

@@ -121,6 +121,7 @@ class Staff:
     breaks: tuple[Break, ...] = ()
     days_off: frozenset[date] = frozenset()
     overrides: dict[date, tuple[TimeRange, ...]] = field(default_factory=dict)
+    time_off: dict[date, tuple[TimeRange, ...]] = field(default_factory=dict)  # blocked hours
 
 
 @dataclass(frozen=True)

@@ -17,20 +17,37 @@ from datetime import timedelta
 
 
 class CachedCatalog:
-    """Reads the catalog from MongoDB at most once per ``ttl_seconds``; call it for a snapshot."""
+    """A catalog snapshot, reloaded when the stored catalog's version changes (checked at
+    most once per ``check_seconds``: one tiny read) or after ``ttl_seconds`` anyway; call it
+    for the snapshot."""
 
-    def __init__(self, db: Database, ttl_seconds: float = 60.0) -> None:
+    def __init__(self, db: Database, ttl_seconds: float = 300.0,
+                 check_seconds: float = 1.0) -> None:
         self.repository = CatalogRepository(db)
         self.ttl = ttl_seconds
+        self.check_seconds = check_seconds
         self._lock = threading.Lock()
         self._snapshot: Catalog | None = None
+        self._version = -1
         self._loaded_at = 0.0
+        self._checked_at = 0.0
+
+    def invalidate(self) -> None:
+        """Check the stored version on the next call (after this process edited it)."""
+        with self._lock:
+            self._checked_at = 0.0
 
     def __call__(self) -> Catalog:
         with self._lock:
-            if self._snapshot is None or time.monotonic() - self._loaded_at > self.ttl:
+            now = time.monotonic()
+            if self._snapshot is not None and now - self._checked_at < self.check_seconds:
+                return self._snapshot
+            version = self.repository.version()
+            self._checked_at = now
+            if (self._snapshot is None or version != self._version
+                    or now - self._loaded_at > self.ttl):
                 self._snapshot = self.repository.load()
-                self._loaded_at = time.monotonic()
+                self._version, self._loaded_at = version, now
             return self._snapshot
 
 

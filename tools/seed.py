@@ -1,4 +1,7 @@
-"""Load the seed catalog into MongoDB (idempotent): ``python -m tools.seed [files...]``."""
+"""Load the seed catalog into MongoDB (idempotent): ``python -m tools.seed [files...]``.
+
+Fills what the database lacks and refreshes the businesses nobody edited in the console; a
+business edited in the console is kept as it is (``booking.catalog_store``)."""
 from __future__ import annotations
 
 import argparse
@@ -30,8 +33,11 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
         db = connect(settings.mongodb_url, settings.mongodb_db)
         ensure_indexes(db)
-        CatalogRepository(db).save(catalog)
+        outcome = CatalogRepository(db).save(catalog)
         db.client.close()
+    if outcome["kept"]:
+        print(f"kept the console's edits of {', '.join(outcome['kept'])} (the database is the "
+              f"truth for them now; the seed files only fill what is missing)")
     print(f"seeded {len(catalog.businesses)} businesses, {len(catalog.categories)} categories, "
           f"{len(catalog.services)} services, {len(catalog.staff)} staff, "
           f"{len(catalog.villas)} villas into {settings.mongodb_db}")

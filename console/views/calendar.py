@@ -17,6 +17,8 @@ from console.web import (blocking, catalog, not_found, redirect, render, service
                          signed_in)
 
 DEFAULT_HOURS = (8, 20)  # shown when nobody works that day
+_SAVED = {"blocked": "Time blocked: the bot no longer offers it.",
+          "unblocked": "Blocked time given back: the bot offers it again."}
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,7 @@ def register(app: Sanic) -> None:
         return render(request, "day.html", plan=plan, grid=layout(plan, tz, free), day=shown,
                       previous=shown - timedelta(days=1), following=shown + timedelta(days=1),
                       moving=moving, services=snapshot.services, staff=snapshot.staff,
-                      counts=_counts(plan))
+                      counts=_counts(plan), saved=_SAVED.get(request.args.get("saved") or "", ""))
 
     @app.get("/day")
     @signed_in

@@ -1,0 +1,93 @@
+"""The catalog in MongoDB on a real mongod: the seed fills and refreshes, console edits win,
+edits are validated like the seed files, and the cached snapshots see them at once."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+import pytest
+
+from booking.bookings import BookingService
+from booking.catalog_store import CatalogEditor, CatalogRepository, StaleEditError
+from booking.errors import SeedDataError
+from booking.runtime import CachedCatalog
+
+SPA = "ubud-serenity-spa"
+THURSDAY = date(2026, 11, 26)  # Wayan works 09:00-18:00 with lunch 12:00-13:00
+
+
+@pytest.fixture
+def stored(db, seed_catalog):
+    CatalogRepository(db).save(seed_catalog)
+    return db
+
+
+def lava_shell(**overrides):
+    return {"id": "lava-shell", "name": "Lava Shell Massage", "category": "massage",
+            "duration_minutes": 75, "price": 520000, "aliases": ["lava shells"], **overrides}
+
+
+def test_a_console_edit_survives_the_next_seed_and_other_businesses_are_refreshed(
+        stored, seed_catalog):
+    editor = CatalogEditor(stored)
+    editor.save_service(SPA, lava_shell())
+    stored.catalog_businesses.update_one({"_id": "canggu-glow-salon"}, {"$set": {"name": "Old"}})
+    outcome = CatalogRepository(stored).save(seed_catalog)
+    assert outcome["kept"] == [SPA]
+    catalog = CatalogRepository(stored).load()
+    assert "lava-shell" in catalog.services
+    assert catalog.business("canggu-glow-salon").name == "Canggu Glow Salon"
+
+
+def test_edits_are_refused_with_the_seed_loaders_messages_and_change_nothing(stored):
+    editor = CatalogEditor(stored)
+    with pytest.raises(SeedDataError, match="price must not be negative"):
+        editor.save_service(SPA, lava_shell(price=-1))
+    with pytest.raises(SeedDataError, match="unknown category 'nails'"):
+        editor.save_service(SPA, lava_shell(category="nails"))
+    with pytest.raises(SeedDataError, match="duplicate id 'balinese-massage'"):
+        editor.save_service("canggu-glow-salon", lava_shell(id="balinese-massage",
+                                                            category="hair"))
+    assert "lava-shell" not in CatalogRepository(stored).load().services
+    assert "edited_at" not in stored.catalog_businesses.find_one({"_id": SPA})
+
+
+def test_an_edit_from_a_stale_form_is_refused(stored):
+    editor = CatalogEditor(stored)
+    rev = editor.business(SPA)["rev"]
+    editor.save_service(SPA, lava_shell(), rev=rev)
+    with pytest.raises(StaleEditError):
+        editor.save_service(SPA, lava_shell(price=1), rev=rev)
+    assert CatalogRepository(stored).load().service("lava-shell").price == 520000
+
+
+def test_a_new_service_is_found_by_name_alias_or_in_a_sentence(stored):
+    CatalogEditor(stored).save_service(SPA, lava_shell())
+    catalog = CatalogRepository(stored).load()
+    assert catalog.find_service(SPA, "lava shells").id == "lava-shell"
+    assert catalog.mentioned_service(SPA, "can I get a lava shell massage tomorrow at 3?")[0].id \
+        == "lava-shell"
+
+
+def test_blocked_hours_leave_the_offer_at_once_and_come_back_when_unblocked(stored):
+    clock = lambda: datetime(2026, 11, 23, 0, 0, tzinfo=timezone.utc)  # noqa: E731
+    cached = CachedCatalog(stored, check_seconds=0)
+    core = BookingService(stored, cached, clock=clock)
+
+    def wayan_afternoon() -> list[str]:
+        return [s.start.astimezone(core.catalog.business(SPA).tz).strftime("%H:%M")
+                for s in core.free_slots("hot-stone-massage", THURSDAY, staff_id="wayan")
+                if s.start.astimezone(core.catalog.business(SPA).tz).hour >= 13]
+
+    assert "14:00" in wayan_afternoon()
+    CatalogEditor(stored).block(SPA, "wayan", THURSDAY, "13:00-18:00")
+    assert wayan_afternoon() == []
+    CatalogEditor(stored).unblock(SPA, "wayan", THURSDAY)
+    assert "14:00" in wayan_afternoon()
+
+
+def test_a_closure_takes_every_staff_member_off(stored):
+    CatalogEditor(stored).set_closures(SPA, [THURSDAY])
+    catalog = CatalogRepository(stored).load()
+    assert all(THURSDAY in s.days_off for s in catalog.staff.values() if s.business_id == SPA)
+    assert not any(THURSDAY in s.days_off for s in catalog.staff.values()
+                   if s.business_id != SPA)
