@@ -53,6 +53,7 @@ def ensure_indexes(db: Database) -> None:
                              partialFilterExpression={"usage_slot": {"$exists": True}})
     db.bookings.create_index([("business_id", ASCENDING), ("usage_month", ASCENDING)])
     db.bookings.create_index([("business_id", ASCENDING), ("start", ASCENDING)])  # the console
+    db.bookings.create_index([("business_id", ASCENDING), ("updated_at", ASCENDING)])  # Sheets
     # Per-customer limits (booking.limits): slot n of a customer at a business is taken once.
     for field in ("hold_slot", "upcoming_slot"):
         db.bookings.create_index(field, unique=True,

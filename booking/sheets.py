@@ -342,4 +342,5 @@ class SheetsWorker:
             with self._round_done:
                 self.rounds += 1
                 self._round_done.notify_all()
-            self._wake.wait(self.interval)
+            if not self._stop.is_set():  # stop() may have come before this round's clear()
+                self._wake.wait(self.interval)

@@ -57,7 +57,7 @@ def create_app(svc: Services, name: str = "console") -> Sanic:
         resp.headers["x-content-type-options"] = "nosniff"
         resp.headers["referrer-policy"] = "same-origin"
         if not request.path.startswith("/static/"):
-            resp.headers["content-security-policy"] = CSP
+            resp.headers.setdefault("content-security-policy", CSP)
             resp.headers["cache-control"] = "no-store"
 
     @app.exception(NotFound)

@@ -14,6 +14,7 @@ from sanic.response import HTTPResponse
 from booking.errors import (BookingError, InvalidTransitionError, SlotConflictError,
                             UnknownEntityError, ValidationError)
 from booking.models import Booking
+from console.views import sheets
 from console.web import (actor, blocking, catalog, form, not_found, redirect, render, services,
                          session_of, signed_in)
 
@@ -73,6 +74,7 @@ async def _change(request: Request, code: str, action: str,
     after = result[0] if isinstance(result, tuple) else result
     await blocking(svc.audit.record, business_id, actor(request), action, code,
                    _audit_view(before), _audit_view(after), svc.clock())
+    sheets.changed(request.app)  # the business's spreadsheet, if it has one, follows soon
     done = action
     if action == "cancelled" and isinstance(result, tuple) and result[1]:
         done = "refund"

@@ -94,3 +94,79 @@ def test_a_no_show_is_recorded_and_frees_the_time(context, sandbox_stack):
     assert sandbox_stack.db.bookings.find_one({"code": booking.code})["status"] == "NO_SHOW"
     assert "cells" not in sandbox_stack.db.bookings.find_one({"code": booking.code})
     shot(desk, "06-no-show")
+
+
+def offered_times(phone: PhonePage, bubble) -> list[str]:
+    """Every start time a bot message offers, following "Later times ▸" to the end."""
+    times: list[str] = []
+    while True:
+        if not bubble.locator("button.list-button").count():  # a few times: reply buttons
+            buttons = bubble.locator("button.reply-button").all_inner_texts()
+            return times + [b.strip() for b in buttons if b.strip()[:2].isdigit()]
+        bubble.locator("button.list-button").click()
+        rows = phone.page.locator("label.list-row .list-row-title").all_inner_texts()
+        times += [r for r in rows if r[:2].isdigit()]
+        if not any(r.startswith("Later times") for r in rows):
+            phone.page.click("#list-close")
+            return times
+        before = phone.bot_count()
+        phone.page.locator("label.list-row", has_text="Later times").click()
+        phone.page.click("button.list-send")
+        bubble = phone.wait_bot("Later times for", before)
+
+
+def test_a_service_added_in_the_console_is_booked_by_typing_its_name(context, sandbox_stack):
+    desk = sign_in(context, sandbox_stack)
+    desk.goto(f"{sandbox_stack.console_url}/catalog")
+    desk.click("#add-service")
+    desk.fill("input[name=name]", "Lava Shell Massage")
+    desk.select_option("select[name=category]", "massage")
+    desk.fill("input[name=duration_minutes]", "60")
+    desk.fill("input[name=price]", "520000")
+    desk.fill("input[name=aliases]", "lava shells")
+    shot(desk, "07-new-service")
+    desk.click("#save-service")
+    desk.locator("#saved").wait_for()
+    desk.goto(f"{sandbox_stack.console_url}/catalog/staff/wayan")
+    desk.check("input[name=services][value=lava-shell-massage]")
+    desk.click("#save-staff")
+    desk.locator("#saved").wait_for()
+    shot(desk, "08-catalog")
+
+    phone = PhonePage(context, sandbox_stack, "Putri", "6281230000023", "c3-new-service")
+    phone.open_chat(SPA_NAME)
+    days = phone.send("I'd like a lava shell massage please", "Which day")
+    times = phone.tap(days, "Tomorrow", "Lava Shell Massage")
+    card = phone.first_time(times, "Please confirm your booking")
+    assert "Lava Shell Massage" in card.inner_text() and "520.000" in card.inner_text()
+    booked = phone.tap(card, "Confirm", "Booked ✅")
+    phone.shot("booked")
+    code = "BK" + booked.inner_text().split("BK", 1)[1][:6]
+    assert sandbox_stack.db.bookings.find_one({"code": code})["service_id"] == \
+        "lava-shell-massage"
+
+
+def test_a_blocked_afternoon_leaves_the_bots_offer(context, sandbox_stack):
+    # the facial's only therapist, Nyoman, works 09:00-17:00 except on Tuesdays
+    day = (datetime.now(timezone.utc) + timedelta(hours=8)).date() + timedelta(days=2)
+    while day.weekday() == 1:
+        day += timedelta(days=1)
+    ask = f"natural glow facial on {day:%a} {day.day} {day:%b}"
+    phone = PhonePage(context, sandbox_stack, "Wulan", "6281230000024", "c4-blocked")
+    phone.open_chat(SPA_NAME)
+    before = offered_times(phone, phone.send(ask, "Free times for Natural Glow Facial"))
+    assert any(t >= "13:15" for t in before), before
+
+    desk = sign_in(context, sandbox_stack)
+    desk.goto(f"{sandbox_stack.console_url}/day/{day.isoformat()}")
+    desk.select_option("#block-form select[name=staff]", "nyoman")
+    desk.fill("#block-form input[name=from]", "13:00")
+    desk.fill("#block-form input[name=to]", "17:00")
+    desk.click("#block-button")
+    desk.locator("#saved").wait_for()
+    assert "Nyoman" in desk.inner_text("#blocks")
+    shot(desk, "09-blocked-afternoon")
+
+    after = offered_times(phone, phone.send(ask, "Free times for Natural Glow Facial"))
+    assert after and all(t < "13:00" for t in after), after
+    phone.shot("morning-only")
