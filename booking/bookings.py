@@ -83,6 +83,7 @@ class BookingRequest:
     notes: str = ""
     order_id: Optional[str] = None
     idempotency_key: Optional[str] = None
+    pay_at_venue: bool = False  # made at the desk: confirmed now, paid at the spa
 
 
 class BookingService(PaymentHolds, Rescheduling):
@@ -196,7 +197,8 @@ class BookingService(PaymentHolds, Rescheduling):
             retried: an earlier attempt of this request may have been stored (its answer lost).
         """
         business = self.catalog.business(business_id)
-        status = PENDING_PAYMENT if business.payment_required else CONFIRMED
+        status = (PENDING_PAYMENT if business.payment_required and not request.pay_at_venue
+                  else CONFIRMED)
         month = now.astimezone(business.tz).strftime("%Y-%m")
         for attempt in range(_MAX_CODE_ATTEMPTS):
             doc = {

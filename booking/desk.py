@@ -8,7 +8,8 @@ that concern them through ``booking.notices`` (sent by the Rasa server on their 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Optional
 
@@ -16,7 +17,7 @@ from pymongo import ReturnDocument
 
 from booking import orders
 from booking.availability import Interval, working_windows
-from booking.bookings import BookingService
+from booking.bookings import BookingRequest, BookingService
 from booking.db import with_retries
 from booking.errors import InvalidTransitionError, UnknownEntityError, ValidationError
 from booking.models import (
@@ -70,6 +71,11 @@ class FrontDesk:
         self.core = core
         self.payments = payments  # booking.payments.PaymentService (refunds on cancel)
         self.notices = BookingNotices(core.db, core.clock)
+        # The desk books and moves without the customers' minimum notice (a walk-in starts
+        # now); the same database claims keep it from double-booking anyone.
+        self.desk_core = BookingService(core.db, core._catalog, replace(core.rules,
+                                        min_notice=timedelta(0)), clock=core.clock,
+                                        limits=core.limits, hold=core.hold)
 
     # ------------------------------------------------------------------ reading
     def day(self, business_id: str, day: date) -> DayPlan:
@@ -173,10 +179,10 @@ class FrontDesk:
         when it is taken); the customer is told. (``actor`` is for the console's audit log;
         the core records the move itself.)"""
         before = self.booking(business_id, code)
-        if staff_id is not None and self.core.catalog.staff_member(
-                staff_id).business_id != business_id:  # another business's: unknown here
-            raise UnknownEntityError("staff member", staff_id)
-        moved = self.core.reschedule(code, new_start, staff_id=staff_id, business_id=business_id)
+        if staff_id is not None:  # another business's staff member: unknown here
+            self._own_staff(business_id, staff_id)
+        moved = self.desk_core.reschedule(code, new_start, staff_id=staff_id,
+                                          business_id=business_id)
         logger.info("booking %s moved by the desk", code)
         self.notices.tell(moved, self.core.catalog.business(business_id), MOVED,
                           old_start=before.start)
@@ -196,7 +202,57 @@ class FrontDesk:
                                    code=code, by=actor)
         return Booking.from_doc(doc)
 
-    def tell_booked(self, booking: Booking) -> Optional[str]:
-        """Confirm a booking made at the desk to its customer on WhatsApp (if reachable)."""
-        return self.notices.tell(booking, self.core.catalog.business(booking.business_id),
-                                 BOOKED_BY_DESK)
+    def free_times(self, business_id: str, service_id: str, day: date,
+                   staff_id: Optional[str] = None) -> list[Any]:
+        """Free start times the desk may book or move to (from now on, no minimum notice)."""
+        self._own_service(business_id, service_id)
+        if staff_id is not None:
+            self._own_staff(business_id, staff_id)
+        return self.desk_core.free_slots(service_id, day, staff_id=staff_id)
+
+    def book(self, business_id: str, service_id: str, start: datetime,
+             staff_id: Optional[str], name: str, phone: str, notes: str, actor: str) -> Booking:
+        """A booking for a walk-in or phone customer, confirmed and paid at the spa. With a
+        WhatsApp number the customer is that number (their "My bookings" lists it) and gets
+        a confirmation; without one, a customer of their own."""
+        self._own_service(business_id, service_id)
+        if staff_id is not None:
+            self._own_staff(business_id, staff_id)
+        name = " ".join(name.split())[:100]
+        if not name:
+            raise ValidationError("a booking needs the customer's name")
+        number = whatsapp_number(phone) if phone.strip() else None
+        booking = self.desk_core.create(BookingRequest(
+            service_id=service_id, start=start, staff_id=staff_id, customer_name=name,
+            customer_id=number or f"desk:{uuid.uuid4().hex[:12]}", notes=notes.strip()[:NOTES_MAX],
+            pay_at_venue=True))
+        logger.info("booking %s made at the desk", booking.code)
+        if number:
+            self.notices.tell(booking, self.core.catalog.business(business_id), BOOKED_BY_DESK,
+                              by=actor)
+        return booking
+
+    def _own_service(self, business_id: str, service_id: str) -> None:
+        service = self.core.catalog.services.get(service_id)
+        if service is None or service.business_id != business_id:
+            raise UnknownEntityError("service", service_id)
+
+    def _own_staff(self, business_id: str, staff_id: str) -> None:
+        member = self.core.catalog.staff.get(staff_id)
+        if member is None or member.business_id != business_id:
+            raise UnknownEntityError("staff member", staff_id)
+
+
+def whatsapp_number(text: str) -> str:
+    """A phone number as WhatsApp writes it (country code, digits only): ``0812-3456-789`` and
+    ``+62 812 3456 789`` are ``628123456789`` (a leading 0 is Indonesian); ``ValidationError``
+    for anything that is not 8 to 15 digits."""
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if text.strip().startswith("0") and not text.strip().startswith("00"):
+        digits = "62" + digits[1:]
+    elif text.strip().startswith("00"):
+        digits = digits[2:]
+    if not 8 <= len(digits) <= 15 or set(text) - set("+0123456789 -().") :
+        raise ValidationError("give the WhatsApp number with its country code, e.g. "
+                              "+62 812 3456 789")
+    return digits

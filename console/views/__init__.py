@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from sanic import Sanic
 
-from console.views import auth, bookings, calendar, catalog, dashboard, sheets
+from console.views import auth, bookings, calendar, catalog, dashboard, new_booking, sheets
 
 
 def register(app: Sanic) -> None:
     """Add every page's routes to ``app``."""
-    for module in (auth, calendar, bookings, catalog, dashboard, sheets):
+    for module in (auth, calendar, new_booking, bookings, catalog, dashboard, sheets):
         module.register(app)

@@ -25,7 +25,9 @@ DONE = {"arrived": "Marked as arrived.", "completed": "Marked as completed.",
         "no_show": "Marked as a no-show: the time is free again.",
         "cancelled": "Cancelled. The customer is told on WhatsApp.",
         "refund": "Cancelled. The customer is told on WhatsApp, and the payment is refunded.",
-        "moved": "Moved. The customer is told on WhatsApp.", "notes": "Notes saved."}
+        "moved": "Moved. The customer is told on WhatsApp.", "notes": "Notes saved.",
+        "booked": "Booked, to be paid at the spa. A customer with a WhatsApp number gets the "
+                  "confirmation there."}
 
 
 def _audit_view(booking: Booking) -> dict[str, Any]:

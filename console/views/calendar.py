@@ -103,7 +103,7 @@ def register(app: Sanic) -> None:
                 moving = await blocking(svc.desk.booking, business_id, code[:32])
             except UnknownEntityError:
                 return not_found(request)
-            free = await blocking(svc.desk.core.free_slots, moving.service_id, shown)
+            free = await blocking(svc.desk.free_times, business_id, moving.service_id, shown)
         snapshot = await catalog(request)
         return render(request, "day.html", plan=plan, grid=layout(plan, tz, free), day=shown,
                       previous=shown - timedelta(days=1), following=shown + timedelta(days=1),

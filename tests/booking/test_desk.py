@@ -182,3 +182,30 @@ def test_booking_news_kinds_are_fixed(core, db, clock):
     booking = book(core, "10:00")
     with pytest.raises(ValueError):
         BookingNotices(db, clock).tell(booking, core.catalog.business("spa"), "whatever")
+
+
+def test_the_desk_books_a_walk_in_starting_now_which_a_customer_could_not(core, desk, clock):
+    from booking.errors import TooSoonError
+
+    clock.now = at("09:50")
+    with pytest.raises(TooSoonError):
+        core.create(BookingRequest(service_id="spa-massage", start=at("10:00"),
+                                   customer_id="6281100000009", customer_name="Ayu"))
+    assert at("10:00") in [s.start for s in desk.free_times("spa", "spa-massage", TUESDAY)]
+    walk_in = desk.book("spa", "spa-massage", at("10:00"), "wayan", "Ayu", "", "", "desk")
+    assert walk_in.status == CONFIRMED and walk_in.customer_id.startswith("desk:")
+    with pytest.raises(SlotConflictError):  # the same claims: nobody is double-booked
+        desk.book("spa", "spa-massage", at("10:00"), "wayan", "Budi", "", "", "desk")
+    with pytest.raises(UnknownEntityError):
+        desk.book("spa", "salon-massage", at("11:00"), None, "Ayu", "", "", "desk")
+
+
+def test_a_desk_booking_at_a_business_that_takes_payment_is_paid_at_the_spa(db, clock):
+    cat = two_businesses()
+    paying = {**cat.raw}
+    paying["businesses"][0]["payment_required"] = True
+    service = BookingService(db, parse_catalog(paying, "test"), clock=clock)
+    booking = FrontDesk(service).book("spa", "spa-massage", at("10:00"), None, "Ayu",
+                                      "+62 811 0000 0001", "", "desk")
+    assert booking.status == CONFIRMED and booking.customer_id == "6281100000001"
+    assert db.booking_notices.find_one({"code": booking.code})["kind"] == "booked"
