@@ -152,11 +152,49 @@ class CatalogEditor:
             (_member(raw, staff_id).get("time_off") or {}).pop(day.isoformat(), None)
         return self.change(business_id, edit)
 
+    def set_villa_share(self, business_id: str, villa_id: str, percent: Optional[int],
+                        flat: Optional[int]) -> Catalog:
+        """A partner villa's share of each in-villa booking (see ``_villa_share``)."""
+        return _villa_share(self.db, self.clock, self.repository, business_id, villa_id,
+                            percent, flat)
+
+    def villas(self, business_id: str) -> list[dict[str, Any]]:
+        """The stored villas partnering the business."""
+        return with_retries(lambda: list(self.db.catalog_villas.find(
+            {"businesses": business_id}).sort("_id")))
+
     def set_closures(self, business_id: str, days: list[date]) -> Catalog:
         """The dates the whole business is closed."""
         def edit(raw: dict[str, Any]) -> None:
             raw["closures"] = sorted({d.isoformat() for d in days})
         return self.change(business_id, edit)
+
+
+def _villa_share(db: Any, clock: Callable[[], datetime], repository: CatalogRepository,
+                 business_id: str, villa_id: str, percent: Optional[int],
+                 flat: Optional[int]) -> Catalog:
+    """Set a villa's share (exactly one of a percent or a flat IDR amount), validated like the
+    seed; only a villa that partners this business alone (a shared villa's terms concern the
+    other business too)."""
+    doc = with_retries(lambda: db.catalog_villas.find_one({"_id": villa_id}))
+    if doc is None or business_id not in (doc.get("businesses") or []):
+        raise UnknownEntityError("villa", villa_id)
+    if doc.get("businesses") != [business_id]:
+        raise StaleEditError("this villa also partners another business: its share is agreed "
+                             "with both, so it is not changed here")
+    share = {"percent": percent} if percent is not None else {"flat": flat}
+    raw = _unstore(doc)
+    raw["share"] = share
+    villas = [_unstore(d) for d in db.catalog_villas.find({"_id": {"$ne": villa_id}})]
+    businesses = [_unstore(d) for d in db.catalog_businesses.find().sort("_id")]
+    catalog = parse_catalog({"businesses": businesses, "villas": villas + [raw]}, "console")
+    written = with_retries(lambda: db.catalog_villas.find_one_and_update(
+        {"_id": villa_id, "rev": doc.get("rev", 1)},
+        {"$set": {"share": share, "edited_at": clock()}, "$inc": {"rev": 1}}))
+    if written is None:
+        raise StaleEditError("someone else changed this meanwhile: reload and try again")
+    repository.bump()
+    return catalog
 
 
 def _replaced(items: list[dict[str, Any]], item: dict[str, Any]) -> list[dict[str, Any]]:

@@ -110,6 +110,27 @@ def register(app: Sanic) -> None:
                       moving=moving, services=snapshot.services, staff=snapshot.staff,
                       counts=_counts(plan), saved=_SAVED.get(request.args.get("saved") or "", ""))
 
+    @app.get("/week/<day>")
+    @signed_in
+    async def week_page(request: Request, day: str) -> HTTPResponse:
+        try:
+            shown = date.fromisoformat(day)
+        except ValueError:
+            return not_found(request)
+        monday = shown - timedelta(days=shown.weekday())
+        svc = services(request)
+        business_id = session_of(request).business_id
+        plans = [await blocking(svc.desk.day, business_id, monday + timedelta(days=i))
+                 for i in range(7)]
+        snapshot = await catalog(request)
+        rows = [{"staff": column.staff,
+                 "days": [{"plan": plan, "working": plan.columns[n].windows,
+                           "bookings": plan.columns[n].bookings} for plan in plans]}
+                for n, column in enumerate(plans[0].columns)]
+        return render(request, "week.html", monday=monday, plans=plans, rows=rows,
+                      previous=monday - timedelta(days=7), following=monday + timedelta(days=7),
+                      services=snapshot.services)
+
     @app.get("/day")
     @signed_in
     async def pick_day(request: Request) -> HTTPResponse:

@@ -19,7 +19,8 @@ from console.web import (actor, blocking, form, not_found, owners_only, redirect
 
 SAVED = {"service": "Service saved: the bot offers it now.", "staff": "Staff member saved.",
          "closures": "Closures saved.", "blocked": "Time blocked: the bot no longer offers it.",
-         "unblocked": "Blocked time given back."}
+         "unblocked": "Blocked time given back.",
+         "villa": "Villa share saved: it applies to payments from now on."}
 
 
 def _editor(request: Request) -> CatalogEditor:
@@ -55,6 +56,9 @@ def _entry(editor: CatalogEditor, business_id: str, target: str) -> Optional[dic
     kind, _, entry_id = target.partition(":")
     if kind == "closures":
         return {"closures": raw.get("closures", [])}
+    if kind == "villa":
+        villa = next((v for v in editor.villas(business_id) if v["_id"] == entry_id), None)
+        return {"share": villa.get("share")} if villa else None
     items = raw.get("services" if kind == "service" else "staff") or []
     return next((dict(i) for i in items if i.get("id") == entry_id), None)
 
@@ -66,7 +70,8 @@ def register(app: Sanic) -> None:
     @owners_only
     async def overview(request: Request) -> HTTPResponse:
         raw = await blocking(_editor(request).business, session_of(request).business_id)
-        return render(request, "catalog.html", raw=raw, weekdays=WEEKDAYS,
+        villas = await blocking(_editor(request).villas, session_of(request).business_id)
+        return render(request, "catalog.html", raw=raw, weekdays=WEEKDAYS, villas=villas,
                       saved=SAVED.get(request.args.get("saved") or "", ""))
 
     @app.route("/catalog/services/<service_id>", methods=["GET", "POST"])
@@ -139,6 +144,29 @@ def register(app: Sanic) -> None:
         return await _save(request, "closures_saved", "closures", before,
                            lambda: _editor(request).set_closures(business_id, days), again,
                            "/catalog?saved=closures")
+
+    @app.post("/catalog/villas/<villa_id>")
+    @owners_only
+    async def villa_share(request: Request, villa_id: str) -> HTTPResponse:
+        business_id = session_of(request).business_id
+        kind, amount = form(request, "kind", 10), form(request, "amount", 20).strip()
+
+        async def again(error: str) -> HTTPResponse:
+            return render(request, "error.html", status=400, title="Not saved", message=error)
+        try:
+            value = int(amount.replace(".", "").replace(",", ""))
+        except ValueError:
+            return await again("The share is a whole number (a percent, or Rupiah).")
+        villas = await blocking(_editor(request).villas, business_id)
+        before = next((dict(v) for v in villas if v["_id"] == villa_id[:64]), None)
+        if before is None:
+            return not_found(request)
+        before = {"share": before.get("share")}
+        percent, flat = (value, None) if kind == "percent" else (None, value)
+        return await _save(request, "villa_share", f"villa:{villa_id}", before,
+                           lambda: _editor(request).set_villa_share(business_id, villa_id,
+                                                                    percent, flat),
+                           again, "/catalog?saved=villa")
 
     @app.post("/day/<day>/block")
     @signed_in

@@ -113,3 +113,23 @@ def test_another_business_staff_is_unknown(console):
     answer = client.post(f"{console.url}/day/{THURSDAY}/block", data={
         "csrf": csrf(client, console), "staff": "putu", "from": "13:00", "to": "18:00"})
     assert answer.status_code == 404
+
+
+def test_a_villa_share_is_edited_only_for_a_villa_of_this_business_alone(console):
+    client = console.login(f"owner@{SPA}")
+    token = csrf(client, console)
+    answer = client.post(f"{console.url}/catalog/villas/villa-sawah-ubud", allow_redirects=False,
+                         data={"csrf": token, "kind": "percent", "amount": "20"})
+    assert answer.status_code == 303
+    assert CatalogRepository(console.db).load().villa("villa-sawah-ubud").share_percent == 20
+    refused = client.post(f"{console.url}/catalog/villas/villa-sawah-ubud",
+                          data={"csrf": token, "kind": "percent", "amount": "120"})
+    assert refused.status_code == 400 and "share percent must be at most 100" in refused.text
+    shared = client.post(f"{console.url}/catalog/villas/canggu-beach-villa",
+                         data={"csrf": token, "kind": "flat", "amount": "1"})
+    assert shared.status_code == 400 and "another business" in shared.text
+    assert CatalogRepository(console.db).load().villa("canggu-beach-villa").share_flat == 50000
+    salon = console.login("owner@canggu-glow-salon")
+    other = salon.post(f"{console.url}/catalog/villas/villa-sawah-ubud",
+                       data={"csrf": csrf(salon, console), "kind": "percent", "amount": "1"})
+    assert other.status_code == 404

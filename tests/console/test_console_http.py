@@ -152,3 +152,13 @@ def test_pages_are_never_framed_cached_or_sniffed(console):
     assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
     assert answer.headers["cache-control"] == "no-store"
     assert answer.headers["x-content-type-options"] == "nosniff"
+
+
+def test_the_week_lists_the_businesss_bookings_by_staff_member_and_day(console, bookings):
+    ours, theirs = bookings
+    client = console.login("desk@spa")
+    week = client.get(f"{console.url}/week/{BALI_DAY.isoformat()}")
+    assert week.status_code == 200
+    assert f'data-code="{ours.code}"' in week.text and theirs.code not in week.text
+    assert "Wayan" in week.text and "Putu" not in week.text
+    assert client.get(f"{console.url}/week/not-a-date").status_code == 404
