@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
+from tools import console_env
 from tools.mongod import LocalMongod, free_port
 from tools.run import (BIN, ROOT, action_server_command, secure_defaults, service_env, stop,
                        supervise, wait_http)
@@ -34,7 +35,7 @@ class Cluster:
 
     def __init__(self, env: Optional[dict[str, str]] = None, rasa: int = 2, actions: int = 2,
                  nginx: bool = True, redis: bool = True, workdir: Optional[Path] = None,
-                 port: Optional[int] = None) -> None:
+                 port: Optional[int] = None, console: bool = False) -> None:
         # The action servers believe only the Rasa servers: one token for the whole cluster.
         self.env = service_env() if env is None else secure_defaults(dict(env))
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="cluster-"))
@@ -47,6 +48,8 @@ class Cluster:
         self.redis_port = free_port()
         self.mongod: Optional[LocalMongod] = None
         self.procs: dict[str, subprocess.Popen] = {}
+        self.use_console = console  # the business console (one process: it keeps no state)
+        self.console_logins: list[str] = []
 
     # ------------------------------------------------------------------ addresses
     @property
@@ -85,12 +88,18 @@ class Cluster:
             self.start_actions(i, wait=False)
         for i in range(len(self.rasa_ports)):
             self.start_rasa(i, wait=False)
+        if self.use_console:
+            env.setdefault("CONSOLE_PORT", "8001")
+            self.console_logins = console_env.local_owners(env)
+            self._spawn("console", console_env.command())
         if self.use_nginx:
             self._start_nginx()
         for i in range(len(self.action_ports)):
             self._wait(f"actions{i}", f"http://127.0.0.1:{self.action_ports[i]}/health", 120)
         for i in range(len(self.rasa_ports)):
             self._wait(f"rasa{i}", f"{self.rasa_url(i)}/webhooks/whatsapp/", 300)
+        if self.use_console:
+            self._wait("console", f"http://127.0.0.1:{env['CONSOLE_PORT']}/health", 60)
 
     def stop(self) -> None:
         """Stop everything this object started (Rasa servers first, MongoDB last)."""
@@ -165,7 +174,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             print(f"error: {tool} is missing; `make run-cluster` installs nginx and redis-server",
                   file=sys.stderr)
             return 1
-    cluster = Cluster(rasa=args.rasa, actions=args.actions, port=args.port)
+    cluster = Cluster(rasa=args.rasa, actions=args.actions, port=args.port, console=True)
 
     def on_signal(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
@@ -181,6 +190,8 @@ def main(argv: Optional[list[str]] = None) -> int:
               f" (behind nginx at :{cluster.actions_port})", flush=True)
         print(f"Public URL:     {cluster.url} (nginx; WhatsApp webhook at "
               f"{cluster.url}/webhooks/whatsapp/webhook; logs in {cluster.workdir})", flush=True)
+        print(f"Console:        http://127.0.0.1:{cluster.env['CONSOLE_PORT']}\n"
+              + "\n".join(cluster.console_logins), flush=True)
         print("Ready. Press Ctrl-C to stop.", flush=True)
         return supervise(lambda: list(cluster.procs.items()))
     except KeyboardInterrupt:
