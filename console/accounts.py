@@ -1,15 +1,24 @@
 """Console accounts: one login per person, each for one business, with a role and
-argon2-hashed password; failed logins are throttled, then lock the account for a while."""
+argon2-hashed password.
+
+Failed logins are counted in ``console_login_failures`` by typed username, whether an account
+has it or not (a real and an unknown username get the same answers): per (username, client
+address), 3 in a row make each further attempt wait 1, 2, 4 ... 60 s and 8 lock the pair for
+15 minutes (an attacker elsewhere locks only themselves out); per username, 50 from every
+address within 15 minutes lock it for everyone for 15 minutes. An attempt is counted before
+its password is checked (and taken back if it was right), so parallel ones cannot skip a wait.
+"""
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import re
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -17,7 +26,7 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from booking.db import with_retries
+from booking.db import ensure_ttl_index, with_retries
 
 logger = logging.getLogger(__name__)
 
@@ -25,12 +34,18 @@ OWNER = "owner"  # everything
 STAFF = "staff"  # calendar and bookings
 ROLES = (OWNER, STAFF)
 
-THROTTLE_AFTER = 3  # consecutive failures before each further attempt has to wait
-LOCK_AFTER = 8  # consecutive failures that lock the account
+THROTTLE_AFTER = 3  # failures in a row (one username, one address) before each attempt waits
+LOCK_AFTER = 8  # failures in a row (one username, one address) that lock that pair
 LOCK_MINUTES = 15
 MAX_DELAY_SECONDS = 60
+USERNAME_LOCK_AFTER = 50  # failures of one username from every address within ...
+USERNAME_WINDOW_MINUTES = 15  # ... this window: the username is locked for everyone
+FORGET_HOURS = 24  # failure records go this long after their last attempt (TTL)
 MIN_PASSWORD, MAX_PASSWORD = 10, 256
 _USERNAME = re.compile(r"[a-z0-9._@-]{3,64}")
+_LOCK = timedelta(minutes=LOCK_MINUTES)
+_WINDOW = timedelta(minutes=USERNAME_WINDOW_MINUTES)
+_FORGET = timedelta(hours=FORGET_HOURS)
 
 
 class AccountError(ValueError):
@@ -82,18 +97,19 @@ class Account:
     username: str
     role: str
     created_at: datetime
-    failed_logins: int = 0
-    last_failed_at: Optional[datetime] = None
+    failed_logins: int = 0  # of the username from every address, in its latest window
+    last_failed_at: Optional[datetime] = None  # the latest of those
 
     @property
     def locked_until(self) -> Optional[datetime]:
-        """End of the lock the failures put on the account (may lie in the past), if any."""
-        if self.failed_logins >= LOCK_AFTER and self.last_failed_at is not None:
-            return self.last_failed_at + timedelta(minutes=LOCK_MINUTES)
+        """End of the lock for everyone that failures put on the username (may lie in the
+        past), if any; a lock of one client address is not the account's."""
+        if self.failed_logins >= USERNAME_LOCK_AFTER and self.last_failed_at is not None:
+            return self.last_failed_at + _LOCK
         return None
 
     def is_locked(self, now: datetime) -> bool:
-        """Whether logins are refused at ``now`` because of repeated failures."""
+        """Whether logins are refused to everyone at ``now`` because of repeated failures."""
         until = self.locked_until
         return until is not None and now < until
 
@@ -134,21 +150,64 @@ def throttle_delay(failures: int) -> timedelta:
     return timedelta(seconds=min(2 ** (failures - THROTTLE_AFTER), MAX_DELAY_SECONDS))
 
 
-def _account(doc: dict[str, Any]) -> Account:
+def client_key(client: str) -> str:
+    """The address failures are counted by: IPv6 by its /64 (a host's usual allocation, not
+    to be hopped through), anything else as given (bounded)."""
+    try:
+        address = ipaddress.ip_address(client.strip().strip("[]"))
+    except ValueError:
+        return client.strip()[:100]
+    if address.version == 4 or address.ipv4_mapped:
+        return str(getattr(address, "ipv4_mapped", None) or address)
+    return str(ipaddress.ip_network(f"{address}/64", strict=False))
+
+
+Key = Union[str, dict]  # a username's record: the username; a pair's: {"u": ..., "c": ...}
+
+
+def _refusal(doc: dict[str, Any], now: datetime, everyone: bool) -> Optional[LoginRefused]:
+    """Why an attempt may not run now under this failure record (None: it may)."""
+    failures, last = doc["failures"], doc["last_at"]
+    if failures >= (USERNAME_LOCK_AFTER if everyone else LOCK_AFTER):
+        # once a pair's lock is over, its next failure locks it again
+        return AccountLocked(last + _LOCK) if now < last + _LOCK else None
+    if everyone or failures < THROTTLE_AFTER or _stale(doc, now, everyone):
+        return None
+    wait = last + throttle_delay(failures) - now
+    return LoginThrottled(max(1, math.ceil(wait.total_seconds()))) if wait > timedelta(0) \
+        else None
+
+
+def _stale(doc: dict[str, Any], now: datetime, everyone: bool) -> bool:
+    """Whether an unlocked record's count starts over: a username's window is over, or a
+    pair has seen no attempt for a day."""
+    return doc["since"] <= now - _WINDOW if everyone else doc["last_at"] <= now - _FORGET
+
+
+def _log_lock(failures: int, everyone: bool) -> None:
+    """Log a new lock (not the username: it may be a password typed into the wrong field)."""
+    if failures == (USERNAME_LOCK_AFTER if everyone else LOCK_AFTER):
+        logger.warning("console logins of a username locked %s after %d failures",
+                       "for everyone" if everyone else "from one address", failures)
+
+
+def _account(doc: dict[str, Any], failures: Optional[dict[str, Any]] = None) -> Account:
     return Account(id=doc["_id"], business_id=doc["business_id"], username=doc["username"],
                    role=doc["role"], created_at=doc["created_at"],
-                   failed_logins=doc.get("failed_logins", 0),
-                   last_failed_at=doc.get("last_failed_at"))
+                   failed_logins=failures["failures"] if failures else 0,
+                   last_failed_at=failures["last_at"] if failures else None)
 
 
 class Accounts:
-    """The ``console_accounts`` collection: usernames are unique across all businesses."""
+    """The ``console_accounts`` collection: usernames are unique across all businesses; and
+    ``console_login_failures``, the failed logins by username (see the module)."""
 
     def __init__(self, db: Database, *, time_cost: Optional[int] = None,
                  memory_cost: Optional[int] = None, parallelism: Optional[int] = None,
                  hasher: Optional[PasswordHasher] = None) -> None:
         """Argon2 parameters default to argon2-cffi's; ``hasher`` replaces them entirely."""
         self.collection = db.console_accounts
+        self.failures = db.console_login_failures
         if hasher is None:
             params = {k: v for k, v in (("time_cost", time_cost), ("memory_cost", memory_cost),
                                         ("parallelism", parallelism)) if v is not None}
@@ -157,9 +216,12 @@ class Accounts:
         self._dummy_hash: Optional[str] = None
 
     def ensure_indexes(self) -> None:
-        """The unique username index and the per-business index; safe to call repeatedly."""
+        """The unique username index, the per-business index, and the failure records' (by
+        username, and the TTL on their last attempt); safe to call repeatedly."""
         self.collection.create_index("username", unique=True)
         self.collection.create_index([("business_id", ASCENDING), ("username", ASCENDING)])
+        self.failures.create_index("username")
+        ensure_ttl_index(self.failures, "last_at", int(_FORGET.total_seconds()))
 
     def create(self, business_id: str, username: str, password: str, role: str,
                now: Optional[datetime] = None) -> Account:
@@ -171,8 +233,7 @@ class Accounts:
             raise AccountError("An account needs a business.")
         doc = {"_id": uuid.uuid4().hex, "business_id": business_id, "username": name,
                "role": role, "password_hash": self._hasher.hash(password),
-               "created_at": now or datetime.now(timezone.utc), "failed_logins": 0,
-               "last_failed_at": None}
+               "created_at": now or datetime.now(timezone.utc)}
         try:
             self.collection.insert_one(doc)
         except DuplicateKeyError:
@@ -180,59 +241,80 @@ class Accounts:
         logger.info("console account %s created for %s (%s)", doc["_id"], business_id, role)
         return _account(doc)
 
-    def authenticate(self, username: str, password: str, now: datetime) -> Account:
+    def authenticate(self, username: str, password: str, now: datetime,
+                     client: str = "") -> Account:
         """The account when the password is right; else a ``LoginRefused`` subclass.
 
-        Locked or throttled accounts are refused before the password is checked; an unknown
-        username costs one verification against a dummy hash, like a wrong password.
+        The attempt first counts as a failure of (username, ``client`` address) and of the
+        username, account or not: a locked or throttled one is refused then, unchecked. An
+        unknown username costs a dummy hash check, like a wrong password, and the same records.
         """
         name = normalize_username(username)
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # as MongoDB keeps it
+        pair: Key = {"u": name, "c": client_key(client)}
+        pair_since = self._claim(pair, now, everyone=False)
+        try:
+            name_since = self._claim(name, now, everyone=True)
+        except LoginRefused:
+            self._take_back(pair, pair_since)  # not a guess: the username was locked
+            raise
         doc = with_retries(lambda: self.collection.find_one({"username": name}))
-        if doc is None:
-            self._verify(self._dummy(), password)
-            logger.info("console login refused: unknown username")
+        right = self._verify(doc["password_hash"] if doc else self._dummy(), password)
+        if not right or doc is None:
+            logger.info("console login refused: wrong username or password")
             raise LoginFailed()
-        self._check_allowed(doc, now)
-        if not self._verify(doc["password_hash"], password):
-            self._record_failure(doc["_id"], now)
-            raise LoginFailed()
-        self.collection.update_one({"_id": doc["_id"]},
-                                   {"$set": {"failed_logins": 0, "last_failed_at": None}})
+        self.failures.delete_one({"_id": pair})
+        after = self._take_back(name, name_since)
         self._rehash_if_needed(doc, password)
         logger.info("console login of account %s", doc["_id"])
-        return _account({**doc, "failed_logins": 0, "last_failed_at": None})
+        return _account(doc, after)
 
-    def _check_allowed(self, doc: dict[str, Any], now: datetime) -> None:
-        """Refuse a locked or throttled account; else claim the attempt (compare-and-swap)."""
-        account = _account(doc)
-        failures, last, until = account.failed_logins, account.last_failed_at, account.locked_until
-        if until is not None and now < until:
-            raise AccountLocked(until)
-        if failures < THROTTLE_AFTER or last is None:
-            return
-        if failures < LOCK_AFTER:
-            wait = last + throttle_delay(failures) - now
-            if wait > timedelta(0):
-                raise LoginThrottled(max(1, math.ceil(wait.total_seconds())))
-        # One attempt at a time once throttled: stamp the attempt as a failure first, so that
-        # parallel attempts are refused until this one's outcome is known.
-        claimed = self.collection.update_one(
-            {"_id": doc["_id"], "failed_logins": failures, "last_failed_at": last},
-            {"$set": {"last_failed_at": now}})
-        if claimed.modified_count == 0:
-            raise LoginThrottled(max(1, math.ceil(throttle_delay(failures).total_seconds())))
+    def _claim(self, key: Key, now: datetime, everyone: bool) -> datetime:
+        """Count an attempt under ``key`` as a failure (atomically: concurrent attempts see
+        each other), or raise the refusal its record gives; when the count began."""
+        current = {"since": {"$gt": now - _WINDOW}} if everyone else \
+            {"last_at": {"$gt": now - _FORGET}}
+        below = USERNAME_LOCK_AFTER if everyone else THROTTLE_AFTER
+        for _ in range(5):
+            # The usual case in one step: a current count that neither locks nor makes wait.
+            doc = self.failures.find_one_and_update(
+                {"_id": key, "failures": {"$lt": below}, **current},
+                {"$inc": {"failures": 1}, "$max": {"last_at": now}},
+                projection={"failures": 1, "since": 1}, return_document=ReturnDocument.AFTER)
+            if doc is not None:
+                _log_lock(doc["failures"], everyone)
+                return doc["since"]
+            # Else what the record says decides, compare-and-swap.
+            doc = with_retries(lambda: self.failures.find_one({"_id": key}))
+            if doc is None:
+                try:
+                    self.failures.insert_one({"_id": key, "username": key if everyone else
+                                              key["u"], "failures": 1, "since": now,
+                                              "last_at": now})
+                    return now
+                except DuplicateKeyError:
+                    continue  # another attempt made it first: count on top of it
+            refused = _refusal(doc, now, everyone)
+            if refused is not None:
+                raise refused
+            stale = _stale(doc, now, everyone)
+            change = {"$set": {"failures": 1, "since": now, "last_at": now}} if stale else \
+                {"$inc": {"failures": 1}, "$max": {"last_at": now}}
+            if self.failures.update_one({"_id": key, **{f: doc[f] for f in (
+                    "failures", "since", "last_at")}}, change).modified_count:
+                _log_lock(1 if stale else doc["failures"] + 1, everyone)
+                return now if stale else doc["since"]
+        raise LoginThrottled(1)  # this many attempts at once are not a person typing
 
-    def _record_failure(self, account_id: str, now: datetime) -> None:
-        """Count a failure atomically; the 8th in a row locks the account."""
-        after = self.collection.find_one_and_update(
-            {"_id": account_id}, {"$inc": {"failed_logins": 1}, "$set": {"last_failed_at": now}},
-            projection={"failed_logins": 1}, return_document=ReturnDocument.AFTER)
-        failures = after["failed_logins"] if after else 0
-        if failures == LOCK_AFTER:
-            logger.warning("console account %s locked after %d failed logins",
-                           account_id, failures)
-        else:
-            logger.info("console login of account %s failed (%d in a row)", account_id, failures)
+    def _take_back(self, key: Key, since: datetime) -> Optional[dict[str, Any]]:
+        """Uncount an attempt (of the count begun ``since``) that was no failure after all."""
+        return self.failures.find_one_and_update(
+            {"_id": key, "since": since, "failures": {"$gt": 0}}, {"$inc": {"failures": -1}},
+            return_document=ReturnDocument.AFTER)
+
+    def clear_failures(self, username: str) -> int:
+        """Forget every failed login of a username (all addresses): its locks end."""
+        return self.failures.delete_many({"username": normalize_username(username)}).deleted_count
 
     def _verify(self, password_hash: str, password: str) -> bool:
         try:
@@ -258,30 +340,44 @@ class Accounts:
     def get(self, account_id: str) -> Optional[Account]:
         """The account with this id, or None."""
         doc = with_retries(lambda: self.collection.find_one({"_id": account_id}))
-        return _account(doc) if doc else None
+        return self._with_failures([doc])[0] if doc else None
 
     def by_username(self, username: str) -> Optional[Account]:
         """The account with this username (any case, spaces around ignored), or None."""
         name = normalize_username(username)
         doc = with_retries(lambda: self.collection.find_one({"username": name}))
-        return _account(doc) if doc else None
+        return self._with_failures([doc])[0] if doc else None
 
     def list(self, business_id: Optional[str] = None) -> list[Account]:
         """Every account (of one business when given), by business then username."""
         query = {} if business_id is None else {"business_id": business_id}
         docs = with_retries(lambda: list(self.collection.find(query).sort(
             [("business_id", ASCENDING), ("username", ASCENDING)])))
-        return [_account(d) for d in docs]
+        return self._with_failures(docs)
+
+    def _with_failures(self, docs: list[dict[str, Any]]) -> list[Account]:
+        """The accounts with their usernames' failures from every address."""
+        names = [d["username"] for d in docs]
+        records = {r["_id"]: r for r in with_retries(lambda: list(self.failures.find(
+            {"_id": {"$in": names}}))) } if names else {}
+        return [_account(d, records.get(d["username"])) for d in docs]
 
     def reset_password(self, username: str, password: str) -> Account:
-        """Set a new password and clear failures and lock; ``AccountError`` if unknown."""
+        """Set a new password and forget the username's failures (its locks end, for every
+        address); ``AccountError`` if unknown."""
         validate_password(password)
-        return self._update(username, {"password_hash": self._hasher.hash(password),
-                                       "failed_logins": 0, "last_failed_at": None})
+        account = self._update(username, {"password_hash": self._hasher.hash(password)})
+        self.clear_failures(account.username)
+        return replace(account, failed_logins=0, last_failed_at=None)
 
     def unlock(self, username: str) -> Account:
-        """Clear failures and lock, keeping the password; ``AccountError`` if unknown."""
-        return self._update(username, {"failed_logins": 0, "last_failed_at": None})
+        """Forget the username's failures, keeping the password; ``AccountError`` if unknown."""
+        account = self.by_username(username)
+        if account is None:
+            raise AccountError(f"No account with username {normalize_username(username)!r}.")
+        self.clear_failures(account.username)
+        logger.info("console account %s unlocked", account.id)
+        return replace(account, failed_logins=0, last_failed_at=None)
 
     def set_role(self, username: str, role: str) -> Account:
         """Change the role (sessions keep the old one: end them); ``AccountError`` if unknown."""

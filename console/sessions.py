@@ -62,8 +62,13 @@ class Sessions:
         ensure_ttl_index(self.collection, "expires_at", 0)
         self.collection.create_index("account_id")
 
-    def create(self, account: Account, now: datetime) -> tuple[str, Session]:
-        """Log ``account`` in: the cookie token (never stored as is) and the session."""
+    def create(self, account: Account, now: datetime,
+               replacing: Optional[str] = None) -> tuple[str, Session]:
+        """Log ``account`` in: the cookie token (never stored as is) and the session. The
+        session of ``replacing``, the cookie token the browser came with, ends first (a token
+        planted before login is never the one that is signed in)."""
+        if replacing and self.end(replacing):
+            logger.info("console session replaced by a new login of account %s", account.id)
         token = secrets.token_urlsafe(32)
         doc = {"_id": token_hash(token), "account_id": account.id,
                "business_id": account.business_id, "role": account.role,

@@ -89,8 +89,10 @@ def test_reset_unlocks_sets_the_password_and_ends_sessions(env, capsys):
     accounts, sessions = cheap_accounts(env), Sessions(env)
     account = accounts.create(SPA, "desk", PASSWORD, "staff")
     token, _ = sessions.create(account, now())
-    env.console_accounts.update_one({"_id": account.id},
-                                    {"$set": {"failed_logins": 8, "last_failed_at": now()}})
+    start = now() - timedelta(minutes=10)
+    for n in range(8):  # a minute apart, past every wait: the 8th locks it (here) for 15 min
+        with pytest.raises(LoginFailed):
+            accounts.authenticate("desk", "not the password", start + timedelta(minutes=n))
     with pytest.raises(AccountLocked):
         accounts.authenticate("desk", PASSWORD, now())
     assert execute(env, ["reset", "--username", "desk"]) == 0

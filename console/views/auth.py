@@ -1,19 +1,54 @@
-"""Signing in and out."""
+"""Signing in and out.
+
+Password checks (argon2: CPU and memory by design) run in a pool of their own, ``LOGIN_POOL``:
+a flood of logins queues there while every other page keeps the default threads.
+"""
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 import secrets
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from urllib.parse import urlparse
 
 from sanic import Sanic
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from console.accounts import LoginFailed, LoginRefused, LoginThrottled
-from console.web import (LOGIN_CSRF_COOKIE, SESSION_COOKIE, blocking, form, redirect, render,
-                         services, session_of)
+from console.accounts import Account, AccountLocked, LoginFailed, LoginRefused, LoginThrottled
+from console.web import (LOGIN_CSRF_COOKIE, SESSION_COOKIE, Services, blocking, form, redirect,
+                         render, services, session_of)
 
 logger = logging.getLogger(__name__)
+LOGIN_WORKERS = 2
+LOGIN_POOL = ThreadPoolExecutor(max_workers=LOGIN_WORKERS, thread_name_prefix="console-login")
+
+
+def client_address(request: Request) -> str:
+    """Who is signing in: the proxied address when Sanic trusts the proxy (FORWARDED_SECRET,
+    REAL_IP_HEADER or PROXIES_COUNT set), else the peer of the socket."""
+    return request.remote_addr or request.ip
+
+
+async def check_login(svc: Services, username: str, password: str, client: str) -> Account:
+    """``svc.accounts.authenticate`` in ``LOGIN_POOL`` (its time read there, when it runs)."""
+    return await asyncio.get_running_loop().run_in_executor(
+        LOGIN_POOL, lambda: svc.accounts.authenticate(username, password, svc.clock(),
+                                                      client=client))
+
+
+def _audit_refusal(svc: Services, username: str, reason: str, now: datetime) -> None:
+    """Record a refused login of a real account (a password typed as the username is not
+    kept); run after the answer, so that it takes no longer for a real account."""
+    try:
+        known = svc.accounts.by_username(username)
+        if known is not None:
+            svc.audit.record(known.business_id, known.username, "login_refused", known.username,
+                             None, {"reason": reason}, now)
+    except Exception:  # noqa: BLE001 - the answer is sent: log, never raise into the pool
+        logger.exception("a refused console login could not be audited")
 
 
 def _safe_next(target: str) -> str:
@@ -61,20 +96,23 @@ def register(app: Sanic) -> None:
         username = form(request, "username", 64).strip().lower()
         password = form(request, "password", 256)
         try:
-            account = await blocking(svc.accounts.authenticate, username, password, svc.clock())
+            account = await check_login(svc, username, password, client_address(request))
         except LoginRefused as refused:
-            # Audited only for a real account (a password typed as the username is not kept).
-            known = await blocking(svc.accounts.by_username, username) if username else None
-            if known is not None:
-                await blocking(svc.audit.record, known.business_id, known.username,
-                               "login_refused", known.username, None,
-                               {"reason": type(refused).__name__}, svc.clock())
+            if username:
+                LOGIN_POOL.submit(_audit_refusal, svc, username, type(refused).__name__,
+                                  svc.clock())
             resp = login_page(request, 401 if isinstance(refused, LoginFailed) else 429,
                               refused.message, username)
             if isinstance(refused, LoginThrottled):
                 resp.headers["retry-after"] = str(refused.retry_after_seconds)
+            elif isinstance(refused, AccountLocked):
+                wait = (refused.until - svc.clock()).total_seconds()
+                resp.headers["retry-after"] = str(max(1, math.ceil(wait)))
             return resp
-        token, session = await blocking(svc.sessions.create, account, svc.clock())
+        # A new session, and the one this browser had (if any) ended: no session fixation.
+        presented = request.cookies.get(SESSION_COOKIE)
+        token, session = await blocking(svc.sessions.create, account, svc.clock(),
+                                        replacing=presented[:200] if presented else None)
         await blocking(svc.audit.record, account.business_id, account.username, "login", "",
                        None, None, svc.clock())
         resp = redirect(_safe_next(form(request, "next", 300) or "/"))

@@ -116,11 +116,11 @@ def test_repeated_wrong_passwords_lock_the_account_even_for_the_right_one(consol
         status, body = post_login(console, console.session(), username, f"wrong-{attempt}-xxxx")
         assert status == 401, (attempt, body[:300])
         # time passes between attempts (the growing wait after the third one)
-        console.db.console_accounts.update_one(
-            {"username": username}, {"$set": {"last_failed_at": datetime.now(timezone.utc)
+        console.db.console_login_failures.update_many(
+            {"username": username}, {"$set": {"last_at": datetime.now(timezone.utc)
                                               - timedelta(seconds=61)}})
-    console.db.console_accounts.update_one(
-        {"username": username}, {"$set": {"last_failed_at": datetime.now(timezone.utc)}})
+    console.db.console_login_failures.update_many(
+        {"username": username}, {"$set": {"last_at": datetime.now(timezone.utc)}})
     status, body = post_login(console, console.session(), username, PASSWORD)
     assert status == 429 and "locked" in body
 

@@ -88,6 +88,18 @@ def test_end_and_end_all(sessions):
     assert sessions.get(other, T0) is not None
 
 
+def test_signing_in_again_ends_the_session_the_browser_came_with(sessions):
+    old, _ = sessions.create(ALICE, T0)
+    other, _ = sessions.create(ALICE, T0)  # another browser of the same person
+    new, session = sessions.create(BOB, T0, replacing=old)
+    assert sessions.get(old, T0) is None
+    assert sessions.get(new, T0).account_id == "b2" == session.account_id
+    assert sessions.get(other, T0) is not None
+    fresh, _ = sessions.create(ALICE, T0, replacing="not-a-token")  # unknown or none: fine
+    assert sessions.get(fresh, T0) is not None
+    assert sessions.get(sessions.create(ALICE, T0, replacing=None)[0], T0) is not None
+
+
 def test_expiry_is_a_ttl_index(db, sessions):
     ttl = [i for i in db.console_sessions.index_information().values()
            if i["key"] == [("expires_at", 1)]]
