@@ -25,6 +25,8 @@ from booking.models import (
 )
 
 logger = logging.getLogger(__name__)
+MAX_PRICE = 10_000_000_000  # IDR: far above any treatment, far below BSON's 64-bit limit
+MAX_BUFFER = 240
 
 
 @dataclass
@@ -268,9 +270,16 @@ def _parse_service(p: _Parser, s: Any, bid: str, parent: str, catalog: Catalog) 
     price = p.require(s, "price", entry, int)
     if price < 0:
         raise p.fail(entry, f"price must not be negative, got {price}")
+    if price > MAX_PRICE:
+        raise p.fail(entry, f"price must be at most {MAX_PRICE}, got {price}")
     duration = p.require(s, "duration_minutes", entry, int)
     if duration <= 0:
         raise p.fail(entry, f"duration_minutes must be positive, got {duration}")
+    if duration > 24 * 60:
+        raise p.fail(entry, f"duration_minutes must be at most 1440 (a day), got {duration}")
+    for buffer in ("buffer_before_minutes", "buffer_after_minutes"):
+        if (p.optional_int(s, buffer, entry, 0) or 0) > MAX_BUFFER:
+            raise p.fail(entry, f"{buffer} must be at most {MAX_BUFFER}")
     return Service(
         id=sid,
         business_id=bid,
@@ -355,6 +364,8 @@ def _parse_villa(p: _Parser, v: Any, catalog: Catalog) -> Villa:
         raise p.fail(entry, "share must give exactly one of 'percent' or 'flat'")
     if percent is not None and percent > 100:
         raise p.fail(entry, f"share percent must be at most 100, got {percent}")
+    if flat is not None and flat > MAX_PRICE:
+        raise p.fail(entry, f"share flat must be at most {MAX_PRICE}, got {flat}")
     return Villa(vid, p.require(v, "name", entry, str), business_ids, percent, flat,
                  p.payout(v.get("payout"), entry))
 

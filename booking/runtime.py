@@ -1,6 +1,7 @@
 """Wiring for processes that serve customers: one BookingService per process, from the env."""
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from functools import lru_cache
@@ -11,9 +12,12 @@ from booking.availability import Rules
 from booking.bookings import BookingService
 from booking.catalog import Catalog, CatalogRepository
 from booking.db import connect, ensure_indexes
+from booking.errors import SeedDataError
 from booking.limits import CustomerLimits
 from booking.settings import Settings
 from datetime import timedelta
+
+logger = logging.getLogger(__name__)
 
 
 class CachedCatalog:
@@ -33,9 +37,9 @@ class CachedCatalog:
         self._checked_at = 0.0
 
     def invalidate(self) -> None:
-        """Check the stored version on the next call (after this process edited it)."""
-        with self._lock:
-            self._checked_at = 0.0
+        """Check the stored version on the next call (after this process edited it); never
+        waits for a load in progress (an attribute write is atomic)."""
+        self._checked_at = 0.0
 
     def __call__(self) -> Catalog:
         with self._lock:
@@ -46,7 +50,12 @@ class CachedCatalog:
             self._checked_at = now
             if (self._snapshot is None or version != self._version
                     or now - self._loaded_at > self.ttl):
-                self._snapshot = self.repository.load()
+                try:
+                    self._snapshot = self.repository.load()
+                except SeedDataError:
+                    if self._snapshot is None:
+                        raise
+                    logger.error("the stored catalog is invalid: serving the last good one")
                 self._version, self._loaded_at = version, now
             return self._snapshot
 

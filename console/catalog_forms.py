@@ -19,14 +19,26 @@ def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:48]
 
 
-def _int(get: Callable[[str], str], name: str, label: str, default: int | None = None) -> int:
+def whole_number(text: str, label: str, money: bool = False) -> int:
+    """A whole number typed in a form: digits only, or for Rupiah also grouped by thousands
+    (``350.000``, ``350,000``, ``Rp 350.000``); a decimal (``7.5``) is refused, never read as
+    ``75``."""
+    value = text.strip()
+    if money:
+        value = re.sub(r"^rp\.?\s*", "", value, flags=re.IGNORECASE)
+        if re.fullmatch(r"\d{1,3}([.,]\d{3})+", value):
+            value = re.sub(r"[.,]", "", value)
+    if not re.fullmatch(r"\d{1,12}", value):
+        raise FormError(f"{label} must be a whole number" + (" of Rupiah" if money else ""))
+    return int(value)
+
+
+def _int(get: Callable[[str], str], name: str, label: str, default: int | None = None,
+         money: bool = False) -> int:
     value = get(name).strip()
     if not value and default is not None:
         return default
-    try:
-        return int(value.replace(".", "").replace(",", ""))
-    except ValueError:
-        raise FormError(f"{label} must be a whole number") from None
+    return whole_number(value, label, money)
 
 
 def _list(value: str) -> list[str]:
@@ -39,12 +51,13 @@ def service_entry(get: Callable[[str], str], new: bool, current_id: str = "") ->
     if not name:
         raise FormError("a service needs a name")
     service_id = (get("id").strip() or slug(name)) if new else current_id
-    if not SERVICE_ID.match(service_id):
-        raise FormError("the id may hold lower-case letters, digits and dashes (2–49)")
+    if not SERVICE_ID.match(service_id) or service_id == "new":
+        raise FormError("the id may hold lower-case letters, digits and dashes (2–49), and "
+                        "may not be \"new\"")
     entry: dict[str, Any] = {
         "id": service_id, "name": name[:100], "category": get("category").strip(),
         "duration_minutes": _int(get, "duration_minutes", "Duration"),
-        "price": _int(get, "price", "Price"),
+        "price": _int(get, "price", "Price", money=True),
         "buffer_before_minutes": _int(get, "buffer_before_minutes", "Buffer before", 0),
         "buffer_after_minutes": _int(get, "buffer_after_minutes", "Buffer after", 0),
         "description": get("description").strip()[:500],

@@ -142,6 +142,27 @@ def form(request: Request, name: str, limit: int = 2000) -> str:
     return (value or "")[:limit]
 
 
+def parse_day(text: Optional[str]) -> Optional[date]:
+    """A date from a URL or form (``YYYY-MM-DD``, years 2000–2100); None for anything else."""
+    try:
+        day = date.fromisoformat((text or "")[:10])
+    except ValueError:
+        return None
+    return day if 2000 <= day.year <= 2100 else None
+
+
+def parse_instant(text: Optional[str]) -> Optional[datetime]:
+    """An ISO instant from a form (UTC when it names no offset, years 2000–2100); None for
+    anything else."""
+    try:
+        moment = datetime.fromisoformat((text or "")[:40])
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment if 2000 <= moment.year <= 2100 else None
+
+
 def actor(request: Request) -> str:
     """Who is acting, for the audit log and the order events."""
     return session_of(request).username

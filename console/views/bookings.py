@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
 from typing import Any, Callable
 from urllib.parse import quote
 
@@ -15,8 +14,8 @@ from booking.errors import (BookingError, InvalidTransitionError, SlotConflictEr
                             UnknownEntityError, ValidationError)
 from booking.models import Booking
 from console.views import sheets
-from console.web import (actor, blocking, catalog, form, not_found, redirect, render, services,
-                         session_of, signed_in)
+from console.web import (actor, blocking, catalog, form, not_found, parse_instant, redirect,
+                         render, services, session_of, signed_in)
 
 logger = logging.getLogger(__name__)
 
@@ -115,12 +114,9 @@ def register(app: Sanic) -> None:
             return await _change(request, code, "notes",
                                  lambda: desk.set_notes(business_id, code, notes, who))
         if action == "move":
-            try:
-                start = datetime.fromisoformat(form(request, "start", 40))
-            except ValueError:
+            start = parse_instant(form(request, "start", 40))
+            if start is None:
                 return await _detail(request, code, 400, "Pick a time on the calendar.")
-            if start.tzinfo is None:
-                start = start.replace(tzinfo=timezone.utc)
             staff_id = form(request, "staff", 64) or None
             return await _change(request, code, "moved",
                                  lambda: desk.reschedule(business_id, code, start, staff_id, who))

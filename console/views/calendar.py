@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Optional
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from sanic import Sanic
@@ -13,8 +14,8 @@ from sanic.response import HTTPResponse
 
 from booking.desk import DayPlan
 from booking.errors import UnknownEntityError
-from console.web import (blocking, catalog, not_found, redirect, render, services, session_of,
-                         signed_in)
+from console.web import (blocking, catalog, not_found, parse_day, redirect, render, services,
+                         session_of, signed_in)
 
 DEFAULT_HOURS = (8, 20)  # shown when nobody works that day
 _SAVED = {"blocked": "Time blocked: the bot no longer offers it.",
@@ -88,9 +89,8 @@ def register(app: Sanic) -> None:
     @app.get("/day/<day>")
     @signed_in
     async def day_page(request: Request, day: str) -> HTTPResponse:
-        try:
-            shown = date.fromisoformat(day)
-        except ValueError:
+        shown = parse_day(day)
+        if shown is None:
             return not_found(request)
         svc = services(request)
         business_id = session_of(request).business_id
@@ -113,9 +113,8 @@ def register(app: Sanic) -> None:
     @app.get("/week/<day>")
     @signed_in
     async def week_page(request: Request, day: str) -> HTTPResponse:
-        try:
-            shown = date.fromisoformat(day)
-        except ValueError:
+        shown = parse_day(day)
+        if shown is None:
             return not_found(request)
         monday = shown - timedelta(days=shown.weekday())
         svc = services(request)
@@ -123,10 +122,14 @@ def register(app: Sanic) -> None:
         plans = [await blocking(svc.desk.day, business_id, monday + timedelta(days=i))
                  for i in range(7)]
         snapshot = await catalog(request)
+        by_staff = [{c.staff.id: c for c in plan.columns} for plan in plans]
         rows = [{"staff": column.staff,
-                 "days": [{"plan": plan, "working": plan.columns[n].windows,
-                           "bookings": plan.columns[n].bookings} for plan in plans]}
-                for n, column in enumerate(plans[0].columns)]
+                 "days": [{"plan": plan, "working": day[column.staff.id].windows,
+                           "bookings": day[column.staff.id].bookings}
+                          if column.staff.id in day else {"plan": plan, "working": [],
+                                                          "bookings": []}
+                          for plan, day in zip(plans, by_staff)]}
+                for column in plans[0].columns]
         return render(request, "week.html", monday=monday, plans=plans, rows=rows,
                       previous=monday - timedelta(days=7), following=monday + timedelta(days=7),
                       services=snapshot.services)
@@ -134,13 +137,11 @@ def register(app: Sanic) -> None:
     @app.get("/day")
     @signed_in
     async def pick_day(request: Request) -> HTTPResponse:
-        chosen = (request.args.get("date") or "")[:10]
-        try:
-            date.fromisoformat(chosen)
-        except ValueError:
+        chosen = parse_day(request.args.get("date"))
+        if chosen is None:
             return redirect("/")
         move = request.args.get("move")
-        return redirect(f"/day/{chosen}" + (f"?move={move[:32]}" if move else ""))
+        return redirect(f"/day/{chosen}" + (f"?move={quote(move[:32])}" if move else ""))
 
 
 def _counts(plan: DayPlan) -> dict[str, int]:

@@ -13,9 +13,10 @@ from sanic.response import HTTPResponse
 from booking.catalog_store import CatalogEditor, StaleEditError
 from booking.errors import SeedDataError, UnknownEntityError
 from booking.models import WEEKDAYS
-from console.catalog_forms import FormError, service_entry, staff_entry, staff_fields
-from console.web import (actor, blocking, form, not_found, owners_only, redirect, render,
-                         services, session_of, signed_in)
+from console.catalog_forms import (FormError, service_entry, staff_entry, staff_fields,
+                                   whole_number)
+from console.web import (actor, blocking, form, not_found, owners_only, parse_day, redirect,
+                         render, services, session_of, signed_in)
 
 SAVED = {"service": "Service saved: the bot offers it now.", "staff": "Staff member saved.",
          "closures": "Closures saved.", "blocked": "Time blocked: the bot no longer offers it.",
@@ -38,7 +39,7 @@ async def _save(request: Request, action: str, target: str, before: Any,
     svc = services(request)
     try:
         await blocking(call)
-        svc.desk.core.catalog_changed()
+        await blocking(svc.desk.core.catalog_changed)
     except (FormError, SeedDataError, StaleEditError) as exc:
         reason = exc.reason if isinstance(exc, SeedDataError) else str(exc)
         return await again(reason)
@@ -48,6 +49,12 @@ async def _save(request: Request, action: str, target: str, before: Any,
     await blocking(svc.audit.record, session_of(request).business_id, actor(request), action,
                    target, before, after, svc.clock())
     return redirect(done)
+
+
+def _rev(request: Request) -> Optional[int]:
+    """The revision the form was opened with (None when absent or not a number)."""
+    value = form(request, "rev", 12)
+    return int(value) if value.isdigit() else None
 
 
 def _entry(editor: CatalogEditor, business_id: str, target: str) -> Optional[dict[str, Any]]:
@@ -94,9 +101,10 @@ def register(app: Sanic) -> None:
             entry = service_entry(_field(request), new, service_id)
         except FormError as exc:
             return await again(str(exc))
-        rev = int(form(request, "rev", 12) or 0) or None
+        rev = _rev(request)
         return await _save(request, "service_saved", f"service:{entry['id']}", current,
-                           lambda: _editor(request).save_service(business_id, entry, rev), again,
+                           lambda: _editor(request).save_service(business_id, entry, rev, new),
+                           again,
                            "/catalog?saved=service")
 
     @app.route("/catalog/staff/<staff_id>", methods=["GET", "POST"])
@@ -122,7 +130,7 @@ def register(app: Sanic) -> None:
             entry = staff_entry(_field(request), chosen, staff_id, current)
         except FormError as exc:
             return await again(str(exc))
-        rev = int(form(request, "rev", 12) or 0) or None
+        rev = _rev(request)
         return await _save(request, "staff_saved", f"staff:{staff_id}", current,
                            lambda: _editor(request).save_staff(business_id, entry, rev), again,
                            "/catalog?saved=staff")
@@ -154,9 +162,9 @@ def register(app: Sanic) -> None:
         async def again(error: str) -> HTTPResponse:
             return render(request, "error.html", status=400, title="Not saved", message=error)
         try:
-            value = int(amount.replace(".", "").replace(",", ""))
-        except ValueError:
-            return await again("The share is a whole number (a percent, or Rupiah).")
+            value = whole_number(amount, "The share", money=kind != "percent")
+        except FormError as exc:
+            return await again(f"{exc}.")
         villas = await blocking(_editor(request).villas, business_id)
         before = next((dict(v) for v in villas if v["_id"] == villa_id[:64]), None)
         if before is None:
@@ -180,9 +188,8 @@ def register(app: Sanic) -> None:
 
 
 async def _block(request: Request, day: str, unblock: bool) -> HTTPResponse:
-    try:
-        chosen = date.fromisoformat(day)
-    except ValueError:
+    chosen = parse_day(day)
+    if chosen is None:
         return not_found(request)
     business_id = session_of(request).business_id
     staff_id = form(request, "staff", 64)

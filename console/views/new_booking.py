@@ -3,7 +3,6 @@ day, see the free times (from now on), give the name and, if they have one, the 
 number (they get a confirmation there)."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
 from urllib.parse import quote
 
 from sanic import Sanic
@@ -12,8 +11,8 @@ from sanic.response import HTTPResponse
 
 from booking.errors import BookingError, SlotConflictError, UnknownEntityError, ValidationError
 from console.views import sheets
-from console.web import (actor, blocking, catalog, form, not_found, redirect, render, services,
-                         session_of, signed_in)
+from console.web import (actor, blocking, catalog, form, not_found, parse_day, parse_instant,
+                         redirect, render, services, session_of, signed_in)
 
 
 async def _page(request: Request, status: int = 200, error: str = "") -> HTTPResponse:
@@ -23,11 +22,7 @@ async def _page(request: Request, status: int = 200, error: str = "") -> HTTPRes
     offered = snapshot.services_of(business_id)
     values = {k: (request.args.get(k) or form(request, k, 300)) for k in
               ("service", "day", "staff", "start", "name", "phone", "notes")}
-    try:
-        day = date.fromisoformat(values["day"][:10]) if values["day"] else None
-    except ValueError:
-        day = None
-    day = day or svc.clock().astimezone(request.ctx.business.tz).date()
+    day = parse_day(values["day"]) or svc.clock().astimezone(request.ctx.business.tz).date()
     service_id = values["service"] if values["service"] in {s.id for s in offered} else (
         offered[0].id if offered else "")
     staff_id = values["staff"] or None
@@ -55,12 +50,9 @@ def register(app: Sanic) -> None:
     async def make(request: Request) -> HTTPResponse:
         svc = services(request)
         business_id = session_of(request).business_id
-        try:
-            start = datetime.fromisoformat(form(request, "start", 40))
-        except ValueError:
+        start = parse_instant(form(request, "start", 40))
+        if start is None:
             return await _page(request, 400, "Pick one of the free times.")
-        if start.tzinfo is None:
-            start = start.replace(tzinfo=timezone.utc)
         try:
             booking = await blocking(
                 svc.desk.book, business_id, form(request, "service", 64), start,

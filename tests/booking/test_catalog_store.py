@@ -2,6 +2,7 @@
 edits are validated like the seed files, and the cached snapshots see them at once."""
 from __future__ import annotations
 
+import copy
 from datetime import date, datetime, timezone
 
 import pytest
@@ -91,3 +92,75 @@ def test_a_closure_takes_every_staff_member_off(stored):
     assert all(THURSDAY in s.days_off for s in catalog.staff.values() if s.business_id == SPA)
     assert not any(THURSDAY in s.days_off for s in catalog.staff.values()
                    if s.business_id != SPA)
+
+
+def test_two_businesses_adding_the_same_id_at_once_cannot_both_win(stored):
+    import threading
+
+    barrier = threading.Barrier(2)
+    outcomes: dict[str, str] = {}
+
+    def add(business_id: str, category: str) -> None:
+        editor = CatalogEditor(stored)
+        original = editor.repository.raw
+
+        def raw_then_wait():
+            raw = original()
+            if business_id not in outcomes:  # both read before either commits
+                outcomes[business_id] = "read"
+                barrier.wait(timeout=10)
+            return raw
+        editor.repository.raw = raw_then_wait
+        try:
+            editor.save_service(business_id, lava_shell(id="sauna", category=category))
+            outcomes[business_id] = "saved"
+        except SeedDataError as exc:
+            outcomes[business_id] = exc.reason
+
+    threads = [threading.Thread(target=add, args=(SPA, "massage")),
+               threading.Thread(target=add, args=("canggu-glow-salon", "hair"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(outcomes.values()) == ["duplicate id 'sauna'", "saved"], outcomes
+    assert CatalogRepository(stored).load().services["sauna"]  # the catalog still loads
+
+
+def test_the_seed_refuses_an_id_the_console_gave_another_business(stored, seed_catalog):
+    CatalogEditor(stored).save_service("canggu-glow-salon",
+                                       lava_shell(id="balinese-massage-x", category="hair"))
+    raw = copy.deepcopy(seed_catalog.raw)
+    raw["businesses"][0]["services"].append(lava_shell(id="balinese-massage-x"))
+    before = stored.catalog_businesses.find_one({"_id": SPA})
+    with pytest.raises(SeedDataError, match="duplicate id 'balinese-massage-x'"):
+        CatalogRepository(stored).save(parse_catalog_without_checks(raw))
+    assert stored.catalog_businesses.find_one({"_id": SPA}) == before
+    CatalogRepository(stored).load()
+
+
+def parse_catalog_without_checks(raw):
+    """A seed as the YAML gives it (valid on its own)."""
+    from booking.catalog import parse_catalog
+    return parse_catalog(raw, "seed")
+
+
+def test_blocking_time_keeps_the_business_in_the_seeds_hands(stored, seed_catalog):
+    CatalogEditor(stored).block(SPA, "wayan", THURSDAY, "13:00-18:00")
+    assert "edited_at" not in stored.catalog_businesses.find_one({"_id": SPA})
+    assert CatalogRepository(stored).save(seed_catalog)["kept"] == []
+    assert CatalogRepository(stored).load().staff_member("wayan").time_off[THURSDAY]
+
+
+def test_a_new_service_never_replaces_an_existing_one(stored):
+    with pytest.raises(SeedDataError, match="exists already"):
+        CatalogEditor(stored).save_service(SPA, lava_shell(id="flower-bath"), new=True)
+    assert CatalogRepository(stored).load().service("flower-bath").price != 520000
+
+
+def test_a_snapshot_keeps_serving_the_last_good_catalog_if_the_stored_one_breaks(stored):
+    cached = CachedCatalog(stored, check_seconds=0)
+    assert cached().services
+    stored.catalog_businesses.update_one({"_id": SPA}, {"$set": {"timezone": "Mars/Olympus"}})
+    CatalogRepository(stored).bump()
+    assert "balinese-massage" in cached().services

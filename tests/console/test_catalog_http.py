@@ -133,3 +133,34 @@ def test_a_villa_share_is_edited_only_for_a_villa_of_this_business_alone(console
     other = salon.post(f"{console.url}/catalog/villas/villa-sawah-ubud",
                        data={"csrf": csrf(salon, console), "kind": "percent", "amount": "1"})
     assert other.status_code == 404
+
+
+def test_odd_input_gets_a_clear_answer_never_a_500(console):
+    client = console.login(f"owner@{SPA}")
+    token = csrf(client, console)
+    decimal = client.post(f"{console.url}/catalog/villas/villa-sawah-ubud",
+                          data={"csrf": token, "kind": "percent", "amount": "7.5"})
+    assert decimal.status_code == 400 and "whole number" in decimal.text
+    assert CatalogRepository(console.db).load().villa("villa-sawah-ubud").share_percent != 75
+    taken = client.post(f"{console.url}/catalog/services/new", data={
+        "csrf": token, "name": "Flower Bath", "category": "body", "duration_minutes": "30",
+        "price": "1"})
+    assert taken.status_code == 400 and "exists already" in taken.text
+    assert CatalogRepository(console.db).load().service("flower-bath").price == 250000
+    huge = client.post(f"{console.url}/catalog/services/flower-bath", data={
+        "csrf": token, "rev": "abc", "name": "Flower Bath", "category": "body",
+        "duration_minutes": "30", "price": "99999999999999999999"})
+    assert huge.status_code == 400
+    long = client.post(f"{console.url}/catalog/services/flower-bath", data={
+        "csrf": token, "name": "Flower Bath", "category": "body",
+        "duration_minutes": "99999", "price": "250.000"})
+    assert long.status_code == 400 and "at most 1440" in long.text
+    for path in ("/day/0001-01-01", "/week/9999-12-31", "/day/2026-02-30"):
+        assert client.get(f"{console.url}{path}").status_code == 404, path
+    assert client.get(f"{console.url}/bookings/new?day=0001-01-01").status_code == 200
+    engine = core(console)
+    slot = engine.free_slots("flower-bath", THURSDAY + timedelta(days=14))[0]
+    booking = engine.create(BookingRequest("flower-bath", slot.start, "6281200000078", "Gede"))
+    moved = client.post(f"{console.url}/bookings/{booking.code}/move", data={
+        "csrf": token, "start": "0001-01-01T00:00:00+08:00"})
+    assert moved.status_code == 400
