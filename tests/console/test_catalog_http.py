@@ -159,8 +159,9 @@ def test_odd_input_gets_a_clear_answer_never_a_500(console):
         assert client.get(f"{console.url}{path}").status_code == 404, path
     assert client.get(f"{console.url}/bookings/new?day=0001-01-01").status_code == 200
     engine = core(console)
-    slot = engine.free_slots("flower-bath", THURSDAY + timedelta(days=14))[0]
-    booking = engine.create(BookingRequest("flower-bath", slot.start, "6281200000078", "Gede"))
+    slot = engine.free_slots("hot-stone-massage", THURSDAY + timedelta(days=14))[0]
+    booking = engine.create(BookingRequest("hot-stone-massage", slot.start, "6281200000078",
+                                           "Gede"))
     moved = client.post(f"{console.url}/bookings/{booking.code}/move", data={
         "csrf": token, "start": "0001-01-01T00:00:00+08:00"})
     assert moved.status_code == 400
