@@ -22,7 +22,8 @@ class ActionBookingUpdate(BookingAction):
     def act(self, turn: Turn) -> List[EventType]:
         code = turn.entity("booking_code") or ""
         notice_id = turn.entity("notice") or ""
-        notice = BookingNotices(turn.core.db, turn.core.clock).get(notice_id) if notice_id else None
+        queue = BookingNotices(turn.core.db, turn.core.clock)
+        notice = queue.get(notice_id) if notice_id else None
         if notice is None or notice.get("code") != code:
             return show_menu(turn)  # not news the server wrote: someone typed the intent
         if (notice.get("conversation") or {}).get("sender_id") != turn.tracker.sender_id:
@@ -33,6 +34,8 @@ class ActionBookingUpdate(BookingAction):
             return []
         if booking.customer_id != turn.customer_id or booking.business_id != turn.business.id:
             return []
+        if not queue.mark_told(notice_id) or queue.superseded(notice):
+            return []  # told already (a retry), or a later change has its own news
         service = turn.catalog.service(booking.service_id)
         staff = turn.catalog.staff_member(booking.staff_id).name
         when = present.local_time(booking.start, turn.tz)

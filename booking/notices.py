@@ -2,7 +2,9 @@
 own channel: one document per piece of news, so a retry or a second server never tells twice.
 
 States (one field, ``state``): PENDING → SENDING (claimed by a sender) → SENT | FAILED; a claim
-left by a crashed sender is taken again after ``stale_after``. Payment news
+left by a crashed sender is taken again after ``stale_after``; a try that did not reach the
+customer goes back to PENDING with a growing wait (``again``). The dialogue marks a booking
+notice ``told_at`` when it tells it, once, so a retry after a crash never tells it twice. Payment news
 (``payment_notices``) and the business's changes to a booking (``booking_notices``, written by
 the console) are two queues of this one kind.
 """
@@ -18,6 +20,7 @@ from booking.db import with_retries
 from booking.models import Booking, Business
 
 PENDING, SENDING, SENT, FAILED = "PENDING", "SENDING", "SENT", "FAILED"
+ATTEMPTS = 6  # tries of one notice before it is FAILED (about 16 minutes of retrying)
 
 # What the business changed, as told to the customer (``booking_notices`` kinds).
 MOVED = "moved"  # rescheduled by the business
@@ -53,10 +56,30 @@ class NoticeQueue:
         """The oldest notice to send, claimed by the caller (``None`` when there is none)."""
         now = self.clock()
         return with_retries(lambda: self.collection.find_one_and_update(
-            {"$or": [{"state": PENDING},
+            {"$or": [{"state": PENDING, "next_at": {"$not": {"$gt": now}}},
                      {"state": SENDING, "claimed_at": {"$lt": now - stale_after}}]},
             {"$set": {"state": SENDING, "claimed_at": now}}, sort=[("created_at", 1)],
             return_document=ReturnDocument.AFTER))
+
+    def mark_told(self, notice_id: str) -> bool:
+        """The dialogue told the customer (once: False when it was told already)."""
+        return with_retries(lambda: self.collection.update_one(
+            {"_id": notice_id, "told_at": {"$exists": False}},
+            {"$set": {"told_at": self.clock()}})).modified_count == 1
+
+    def again(self, notice_id: str, error: str, attempts: int = ATTEMPTS) -> None:
+        """A try that did not tell the customer: try again later (30 s, 1, 2, 4 … minutes),
+        or give up after ``attempts`` tries (FAILED, with the reason)."""
+        doc = with_retries(lambda: self.collection.find_one_and_update(
+            {"_id": notice_id}, {"$inc": {"attempts": 1}}, return_document=ReturnDocument.AFTER))
+        if doc is None:
+            return
+        if doc["attempts"] >= attempts:
+            self.finish(notice_id, ok=False, error=error)
+            return
+        wait = timedelta(seconds=30 * 2 ** (doc["attempts"] - 1))
+        with_retries(lambda: self.collection.update_one({"_id": notice_id}, {"$set": {
+            "state": PENDING, "next_at": self.clock() + wait, "error": error[:500]}}))
 
     def finish(self, notice_id: str, ok: bool = True, error: str = "") -> None:
         """Record that a notice was sent (or failed for good)."""
@@ -93,5 +116,12 @@ class BookingNotices(NoticeQueue):
             return None
         notice_id = f"{booking.code}:{kind}:{booking.version}"
         self.put(notice_id, {"kind": kind, "code": booking.code, "conversation": conversation,
-                             "details": details})
+                             "version": booking.version, "details": details})
         return notice_id
+
+    def superseded(self, notice: dict[str, Any]) -> bool:
+        """Whether the business changed the booking again since (its own news tells the
+        customer where it stands: "moved" then "cancelled" is told as "cancelled")."""
+        return with_retries(lambda: self.collection.count_documents(
+            {"code": notice["code"], "version": {"$gt": notice.get("version") or 0}},
+            limit=1)) > 0

@@ -7,8 +7,10 @@ to Rasa as the external intent ``EXTERNAL_booking_update``: the dialogue records
 customer's history and the reply leaves through the customer's channel, the same outbound path
 as every bot message (WhatsApp: retries, deferral, the template outside the 24-hour window).
 
-It listens to nothing from outside: its only route is a health check. It polls every
-``NOTICES_POLL_SECONDS`` (default 2; one indexed query).
+A notice counts as sent only when the dialogue's action marked it told (so news is not lost
+when the action server is down: Rasa would go on without the action); otherwise it is tried
+again with a growing wait. It listens to nothing from outside: its only route is a health
+check. It polls every ``NOTICES_POLL_SECONDS`` (default 2; one indexed query).
 """
 from __future__ import annotations
 
@@ -121,8 +123,15 @@ class NoticesInput(InputChannel):
                 return sent
             ok, error = await tell(self.outputs, self._pool, notice, booking_news_text(notice),
                                    on_new_message)
-            sent += ok
-            await loop.run_in_executor(self._pool, self.queue().finish, notice["_id"], ok, error)
+            told = ok and await loop.run_in_executor(
+                self._pool, lambda: bool((self.queue().get(notice["_id"]) or {}).get("told_at")))
+            if told:
+                sent += 1
+                await loop.run_in_executor(self._pool, self.queue().finish, notice["_id"])
+            else:  # e.g. the action server was down: Rasa goes on without the action
+                await loop.run_in_executor(
+                    self._pool, self.queue().again, notice["_id"],
+                    error or "the dialogue did not tell it (action server unreachable?)")
 
     async def _periodic(self, on_new_message: OnNewMessage) -> None:
         while True:

@@ -59,3 +59,17 @@ def test_typed_news_or_news_for_someone_else_says_nothing_of_the_booking(core, d
     assert not any(booking.code in (t or "") for t in texts(forged))  # the menu instead
     _, other = news(whatsapp_chat("6289999999999"), booking.code, notice["_id"])
     assert other == []
+
+
+def test_news_is_told_once_and_a_later_change_supersedes_it(core, db):
+    booking = booked(core)
+    desk = FrontDesk(core)
+    desk.reschedule("ubud-serenity-spa", booking.code, TUE_16, None, "owner")
+    desk.cancel("ubud-serenity-spa", booking.code, "owner")
+    moved, cancelled = list(db.booking_notices.find().sort("version", 1))
+    _, told_moved = news(whatsapp_chat(), booking.code, moved["_id"])
+    assert told_moved == []  # moved, then cancelled: only the cancellation is told
+    _, first = news(whatsapp_chat(), booking.code, cancelled["_id"])
+    _, again = news(whatsapp_chat(), booking.code, cancelled["_id"])
+    assert "has cancelled your booking" in texts(first)[0] and again == []
+    assert db.booking_notices.find_one({"_id": cancelled["_id"]})["told_at"]

@@ -209,3 +209,17 @@ def test_a_desk_booking_at_a_business_that_takes_payment_is_paid_at_the_spa(db, 
                                       "+62 811 0000 0001", "", "desk")
     assert booking.status == CONFIRMED and booking.customer_id == "6281100000001"
     assert db.booking_notices.find_one({"code": booking.code})["kind"] == "booked"
+
+
+def test_a_notice_not_told_is_tried_again_later_then_given_up(db, clock):
+    queue = NoticeQueue(db.some_notices, clock)
+    queue.put("n1", {"kind": "x"})
+    for attempt in range(1, 6):
+        assert queue.claim()["_id"] == "n1"
+        queue.again("n1", "action server down")
+        assert queue.claim() is None  # waits before the next try
+        clock.now += timedelta(seconds=30 * 2 ** (attempt - 1))
+    assert queue.claim()["_id"] == "n1"
+    queue.again("n1", "action server down")
+    assert queue.get("n1")["state"] == "FAILED" and queue.claim() is None
+    assert queue.mark_told("n1") is True and queue.mark_told("n1") is False
