@@ -31,7 +31,8 @@ from booking.availability import local_days, working_windows
 from booking.catalog import Catalog
 from booking.db import with_retries
 from booking.errors import ValidationError
-from booking.models import ACTIVE_STATUSES, COMPLETED, CONFIRMED, NO_SHOW, Business
+from booking.models import (ACTIVE_STATUSES, COMPLETED, CONFIRMED, NO_SHOW, Business,
+                            whatsapp_number_of)
 from booking.split import Split, split_payment
 
 logger = logging.getLogger(__name__)
@@ -313,7 +314,7 @@ def csv_rows(db: Database, catalog: Catalog, business_id: str,
             local(doc["end"], "%H:%M"), doc["status"],
             service.name if service else doc["service_id"],
             member.name if member else doc["staff_id"], doc.get("customer_name") or "",
-            customer if customer.isdigit() else "", villa.name if villa else "",
+            whatsapp_number_of(customer), villa.name if villa else "",
             doc["price"], "yes" if doc.get("paid_by") else "no",
             local(doc.get("arrived_at"), "%Y-%m-%d %H:%M"), doc.get("notes") or "")])
     return rows

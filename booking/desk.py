@@ -166,7 +166,9 @@ class FrontDesk:
         """Cancel an upcoming booking (refund rules as for the customer's own cancellation);
         the booking and the amount to refund (0 if none). The customer is told."""
         booking = self.booking(business_id, code)
-        cancelled = self.core.transition(code, CANCELLED, by=actor)
+        if self.core.clock() >= booking.start:
+            raise ValidationError("the booking has started: mark it completed or a no-show")
+        cancelled = self.core.transition(code, CANCELLED, by=actor, reason=reason[:300])
         refund = self.payments.after_cancel(cancelled) if self.payments is not None else 0
         self.notices.tell(cancelled, self.core.catalog.business(business_id),
                           CANCELLED_BY_BUSINESS, refund=refund, reason=reason[:300],
@@ -248,10 +250,10 @@ def whatsapp_number(text: str) -> str:
     ``+62 812 3456 789`` are ``628123456789`` (a leading 0 is Indonesian); ``ValidationError``
     for anything that is not 8 to 15 digits."""
     digits = "".join(ch for ch in text if ch.isdigit())
-    if text.strip().startswith("0") and not text.strip().startswith("00"):
-        digits = "62" + digits[1:]
-    elif text.strip().startswith("00"):
+    if digits.startswith("00"):  # the international prefix
         digits = digits[2:]
+    elif digits.startswith("0"):  # a national number: Indonesian (+62)
+        digits = "62" + digits[1:]
     if not 8 <= len(digits) <= 15 or set(text) - set("+0123456789 -().") :
         raise ValidationError("give the WhatsApp number with its country code, e.g. "
                               "+62 812 3456 789")

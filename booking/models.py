@@ -29,6 +29,13 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
+def whatsapp_number_of(customer_id: str) -> str:
+    """The WhatsApp number a customer id is, or "" for a customer of another channel. Only the
+    WhatsApp channel speaks for a phone number, and its customers are the number itself
+    (``actions.base.customer_of``); every other channel's are ``<channel>:<id>``."""
+    return customer_id if customer_id.isdigit() else ""
+
+
 @dataclass(frozen=True)
 class TimeRange:
     """A local wall-clock range within one day; ``end`` may be 24:00 (``None`` means midnight)."""
@@ -163,6 +170,11 @@ class Booking:
     occupied_start: Optional[datetime] = None
     occupied_end: Optional[datetime] = None
     arrived_at: Optional[datetime] = None  # the front desk saw the customer arrive
+
+    @property
+    def whatsapp_number(self) -> str:
+        """The customer's WhatsApp number ("" when they came another way)."""
+        return whatsapp_number_of(self.customer_id)
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> "Booking":

@@ -9,6 +9,7 @@ from typing import Iterable, Optional
 from booking.models import Service
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
+MAX_WORDS = 40  # a request names its treatment early; a long message costs no more
 
 
 def normalise(text: str) -> str:
@@ -43,7 +44,7 @@ def mentioned_service(services: Iterable[Service], text: str) -> tuple[Optional[
     """The service whose name or alias a sentence mentions ("can I get a lava shell massage
     tomorrow?"), and how many words matched; the longest mention wins, and a mention may have
     a small typo. ``(None, 0)`` when no service is mentioned."""
-    words = normalise(text).split()
+    words = normalise(text).split()[:MAX_WORDS]
     best: tuple[Optional[Service], int, float] = (None, 0, 0.0)
     for phrase, service in _phrases(services).items():
         size = len(phrase.split())
@@ -51,8 +52,12 @@ def mentioned_service(services: Iterable[Service], text: str) -> tuple[Optional[
             continue
         for i in range(len(words) - size + 1):
             window = " ".join(words[i:i + size])
-            score = 1.0 if window == phrase else difflib.SequenceMatcher(
-                None, window, phrase).ratio()
+            if window == phrase:
+                score = 1.0
+            elif abs(len(window) - len(phrase)) > max(2, len(phrase) // 5):
+                continue  # too different in length to be a typo of it
+            else:
+                score = difflib.SequenceMatcher(None, window, phrase).ratio()
             if score >= (0.88 if size > 1 else 0.93) and (size, score) > best[1:]:
                 best = (service, size, score)
     return best[0], best[1]

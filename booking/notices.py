@@ -93,7 +93,7 @@ def whatsapp_conversation(booking: Booking, business: Business) -> Optional[dict
     ``None`` for a customer of another channel (REST, shell), whom the server cannot reach
     first. Only the WhatsApp channel speaks for a phone number (``actions.base.customer_of``):
     a customer id of digits is a WhatsApp number."""
-    if not booking.customer_id.isdigit():
+    if not booking.whatsapp_number:
         return None
     return {"sender_id": booking.customer_id, "channel": "whatsapp",
             "business_id": business.id, "phone_number_id": business.phone_number_id}

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from pymongo import ASCENDING
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
 from booking.bookings import utcnow
 from booking.catalog import Catalog, CatalogRepository
@@ -101,7 +102,7 @@ def booking_row(doc: Mapping[str, Any], catalog: Catalog) -> list[Any]:
             booking.end.astimezone(tz).strftime("%H:%M"),
             service.name if service else booking.service_id,
             member.name if member else booking.staff_id, booking.customer_name,
-            booking.customer_id if booking.customer_id.isdigit() else "",
+            booking.whatsapp_number,
             villa.name if villa else "", int(booking.price), arrived, booking.notes,
             changed_at(doc).astimezone(timezone.utc).isoformat()]
 
@@ -128,6 +129,9 @@ class SheetsSync:
     def ensure_indexes(self) -> None:
         """The index behind "what changed since the cursor"."""
         self.db.bookings.create_index([("business_id", ASCENDING), ("updated_at", ASCENDING)])
+        # A spreadsheet belongs to one business: another one linking it would have its
+        # bookings written into someone else's sheet by the shared service account.
+        self.links.create_index("spreadsheet_id", unique=True)
 
     def account(self) -> dict[str, Any]:
         """Whether a service account is configured, its email (to share sheets with), or why not."""
@@ -143,9 +147,13 @@ class SheetsSync:
         fields = {"spreadsheet_id": spreadsheet_id_from(spreadsheet_id), "sheet": sheet_name(sheet),
                   "state": PENDING, "connected_at": self.clock(), "last_error": "",
                   "verified": False, "next_try_at": None}
-        with_retries(lambda: self.links.update_one(
-            {"_id": business_id}, {"$set": fields, "$inc": {"generation": 1}, "$unset": {
-                "cursor": "", "last_synced_at": "", "last_failed_at": ""}}, upsert=True))
+        try:
+            with_retries(lambda: self.links.update_one(
+                {"_id": business_id}, {"$set": fields, "$inc": {"generation": 1}, "$unset": {
+                    "cursor": "", "last_synced_at": "", "last_failed_at": ""}}, upsert=True))
+        except DuplicateKeyError:  # one service account writes every business's sheets
+            raise ValidationError("that spreadsheet is connected to another business; make a "
+                                  "spreadsheet of your own") from None
         return self.status(business_id) or {}
 
     def disconnect(self, business_id: str) -> Optional[dict[str, Any]]:

@@ -54,7 +54,8 @@ def _audit_refusal(svc: Services, username: str, reason: str, now: datetime) -> 
 def _safe_next(target: str) -> str:
     """Only a path of this site (never ``//evil.example`` or ``https://…``)."""
     parsed = urlparse(target)
-    if not target.startswith("/") or target.startswith("//") or parsed.scheme or parsed.netloc:
+    if (not target.startswith("/") or target.startswith("//") or "\\" in target
+            or parsed.scheme or parsed.netloc):
         return "/"
     return target
 

@@ -73,8 +73,11 @@ async def _change(request: Request, code: str, action: str,
     except (ValidationError, BookingError) as exc:
         return await _detail(request, code, 400, f"Not possible: {exc}.")
     after = result[0] if isinstance(result, tuple) else result
+    changed = _audit_view(after)
+    if action == "cancelled":
+        changed["reason"] = form(request, "reason", 300)
     await blocking(svc.audit.record, business_id, actor(request), action, code,
-                   _audit_view(before), _audit_view(after), svc.clock())
+                   _audit_view(before), changed, svc.clock())
     sheets.changed(request.app)  # the business's spreadsheet, if it has one, follows soon
     done = action
     if action == "cancelled" and isinstance(result, tuple) and result[1]:

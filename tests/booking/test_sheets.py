@@ -276,3 +276,12 @@ def test_a_kick_makes_the_worker_sync_now(core, sync, stub):
     finally:
         worker.stop()
     assert sync.status(SPA)["state"] == "ok"
+
+
+def test_a_spreadsheet_linked_by_one_business_cannot_be_linked_by_another(sync, stub):
+    sheet = new_sheet(stub)
+    sync.connect(SPA, sheet)
+    with pytest.raises(ValidationError, match="connected to another business"):
+        sync.connect(SALON, sheet)
+    assert sync.status(SALON) is None
+    sync.connect(SPA, sheet)  # re-linking one's own is fine
