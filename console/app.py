@@ -75,7 +75,10 @@ def create_app(svc: Services, name: str = "console") -> Sanic:
 def _refused_post(request: Request) -> Optional[HTTPResponse]:
     """403 for a cross-site POST or one without the right CSRF token; None to go on."""
     origin = request.headers.get("origin")
-    if origin and origin not in (f"http://{request.host}", f"https://{request.host}"):
+    configured = services(request).config.origin
+    allowed = (configured,) if configured else (f"http://{request.host}",
+                                                f"https://{request.host}")
+    if origin and origin not in allowed:
         return _forbidden(request, "This form came from another site.")
     submitted = form(request, "csrf", 200)
     session = request.ctx.session

@@ -42,6 +42,8 @@ def _int(get: Callable[[str], str], name: str, label: str, default: int | None =
 
 
 def _list(value: str) -> list[str]:
+    """Comma- or line-separated entries; ``12:00 - 13:00`` reads as ``12:00-13:00``."""
+    value = re.sub(r"\s*[-–]\s*", "-", value)
     return [v.strip() for v in re.split(r"[,\n]", value) if v.strip()]
 
 
@@ -79,7 +81,7 @@ def staff_entry(get: Callable[[str], str], chosen: list[str], staff_id: str,
     hours = {day: _list(get(f"hours_{day}")) for day in WEEKDAYS}
     breaks = []
     for line in get("breaks").splitlines():
-        parts = line.replace(",", " ").split()
+        parts = re.sub(r"\s*[-–]\s*", "-", line).replace(",", " ").split()
         if parts:
             entry: dict[str, Any] = {"time": parts[0]}
             if parts[1:]:
@@ -87,7 +89,8 @@ def staff_entry(get: Callable[[str], str], chosen: list[str], staff_id: str,
             breaks.append(entry)
     overrides: dict[str, list[str]] = {}
     for line in get("overrides").splitlines():
-        parts = line.replace(",", " ").split()
+        parts = re.sub(r"\s+[-–]\s+|(?<=\d)[-–]\s+|\s+[-–](?=\d)", "-", line).replace(
+            ",", " ").split()
         if parts:
             overrides[parts[0]] = parts[1:]
     result = {"id": staff_id, "name": name[:100], "services": chosen,
@@ -101,11 +104,17 @@ def staff_entry(get: Callable[[str], str], chosen: list[str], staff_id: str,
 def staff_fields(member: Mapping[str, Any]) -> dict[str, str]:
     """A stored staff entry as the form's texts."""
     def ranges(value: Any) -> str:
-        return ", ".join(value) if isinstance(value, list) else str(value or "")
+        if value in (None, "off", []):
+            return ""
+        values = value if isinstance(value, list) else [value]
+        return ", ".join(span(v) for v in values)
+
+    def span(value: Any) -> str:  # the seed also allows ["12:00", "13:00"]
+        return "-".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
     fields = {f"hours_{d}": ranges((member.get("weekly_hours") or {}).get(d)) for d in WEEKDAYS}
     fields["name"] = member.get("name", "")
     fields["breaks"] = "\n".join(
-        f"{b.get('time')}" + (f" {', '.join(b['days'])}" if b.get("days") else "")
+        span(b.get("time")) + (f" {', '.join(b['days'])}" if b.get("days") else "")
         for b in member.get("breaks") or [])
     fields["days_off"] = ", ".join(member.get("days_off") or [])
     fields["overrides"] = "\n".join(f"{d} {ranges(r)}" for d, r in

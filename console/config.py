@@ -17,6 +17,7 @@ class ConsoleConfig:
     secure_cookies: bool = False  # cookies only over HTTPS (on whenever PRODUCTION is set)
     idle_minutes: int = 480  # a session ends after this long without a request
     absolute_hours: int = 24  # and this long after sign-in, whatever happens
+    origin: str = ""  # the console's public origin (https://console.example) behind a proxy
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "ConsoleConfig":
@@ -27,4 +28,5 @@ class ConsoleConfig:
                    port=int(env.get("CONSOLE_PORT") or cls.port),
                    secure_cookies=secure or production(dict(env)),
                    idle_minutes=int(env.get("CONSOLE_SESSION_IDLE_MINUTES") or cls.idle_minutes),
-                   absolute_hours=int(env.get("CONSOLE_SESSION_HOURS") or cls.absolute_hours))
+                   absolute_hours=int(env.get("CONSOLE_SESSION_HOURS") or cls.absolute_hours),
+                   origin=(env.get("CONSOLE_ORIGIN") or "").rstrip("/"))

@@ -162,3 +162,16 @@ def test_the_week_lists_the_businesss_bookings_by_staff_member_and_day(console, 
     assert f'data-code="{ours.code}"' in week.text and theirs.code not in week.text
     assert "Wayan" in week.text and "Putu" not in week.text
     assert client.get(f"{console.url}/week/not-a-date").status_code == 404
+
+
+def test_owners_read_their_own_audit_log_and_staff_cannot(console, bookings):
+    ours, _ = bookings
+    owner = console.login(f"owner@{SPA}")
+    page = owner.get(f"{console.url}/audit")
+    assert page.status_code == 200 and "likes it firm" in page.text
+    from console.accounts import OWNER, Accounts
+    Accounts(console.db, time_cost=1, memory_cost=8 * 1024, parallelism=1).create(
+        SALON, "boss@salon", PASSWORD, OWNER)
+    salon = console.login("boss@salon").get(f"{console.url}/audit")
+    assert salon.status_code == 200 and "likes it firm" not in salon.text
+    assert console.login("desk@spa").get(f"{console.url}/audit").status_code == 403
