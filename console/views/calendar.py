@@ -50,10 +50,12 @@ def visible_hours(plan: DayPlan, tz: ZoneInfo) -> tuple[int, int]:
     return first, max(last, first + 1)
 
 
-def layout(plan: DayPlan, tz: ZoneInfo, free: Optional[list] = None) -> dict[str, Any]:
+def layout(plan: DayPlan, tz: ZoneInfo, free: Optional[list] = None,
+           hours: Optional[tuple[int, int]] = None) -> dict[str, Any]:
     """What the day template draws: the hour lines and, per staff member, working windows,
-    bookings and (when moving a booking) free start times."""
-    first, last = visible_hours(plan, tz)
+    bookings and (when moving a booking) free start times; ``hours`` fixes the visible hours
+    (a week shares them)."""
+    first, last = hours or visible_hours(plan, tz)
     top = datetime.combine(plan.day, datetime.min.time(), tz) + timedelta(hours=first)
     span = (last - first) * 60.0
 
@@ -122,6 +124,23 @@ def register(app: Sanic) -> None:
         plans = [await blocking(svc.desk.day, business_id, monday + timedelta(days=i))
                  for i in range(7)]
         snapshot = await catalog(request)
+        member = request.args.get("staff")
+        if member:  # one staff member's week, placed by time, a column per day
+            if member not in {c.staff.id for c in plans[0].columns}:
+                return not_found(request)
+            tz = plans[0].business.tz
+            spans = [visible_hours(plan, tz) for plan in plans]
+            common = (min(a for a, _ in spans), max(b for _, b in spans))
+            days = []
+            for plan in plans:
+                grid = layout(plan, tz, hours=common)
+                days.append({"day": plan.day, **next(
+                    c for c in grid["columns"] if c["staff"].id == member)})
+            return render(request, "week_staff.html", monday=monday, days=days,
+                          hours=grid["hours"], member=snapshot.staff[member],
+                          staff=[c.staff for c in plans[0].columns], services=snapshot.services,
+                          previous=monday - timedelta(days=7),
+                          following=monday + timedelta(days=7))
         by_staff = [{c.staff.id: c for c in plan.columns} for plan in plans]
         rows = [{"staff": column.staff,
                  "days": [{"plan": plan, "working": day[column.staff.id].windows,

@@ -162,6 +162,10 @@ def test_the_week_lists_the_businesss_bookings_by_staff_member_and_day(console, 
     assert f'data-code="{ours.code}"' in week.text and theirs.code not in week.text
     assert "Wayan" in week.text and "Putu" not in week.text
     assert client.get(f"{console.url}/week/not-a-date").status_code == 404
+    wayan = client.get(f"{console.url}/week/{BALI_DAY.isoformat()}?staff=wayan")
+    assert wayan.status_code == 200 and f'data-code="{ours.code}"' in wayan.text
+    assert wayan.text.count('class="column"') == 7
+    assert client.get(f"{console.url}/week/{BALI_DAY.isoformat()}?staff=putu").status_code == 404
 
 
 def test_owners_read_their_own_audit_log_and_staff_cannot(console, bookings):
