@@ -68,6 +68,7 @@ def ensure_indexes(db: Database) -> None:
     db.order_events.create_index([("order_id", ASCENDING), ("at", ASCENDING)])
     db.order_events.create_index([("data.code", ASCENDING), ("at", ASCENDING)])
     db.booking_notices.create_index([("state", ASCENDING), ("created_at", ASCENDING)])
+    ensure_ttl_index(db.booking_notices, "created_at", 90 * 86400)  # told long ago
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -223,3 +223,9 @@ def test_a_notice_not_told_is_tried_again_later_then_given_up(db, clock):
     queue.again("n1", "action server down")
     assert queue.get("n1")["state"] == "FAILED" and queue.claim() is None
     assert queue.mark_told("n1") is True and queue.mark_told("n1") is False
+
+
+def test_booking_news_is_kept_90_days(db):
+    ttl = [i.get("expireAfterSeconds") for i in db.booking_notices.index_information().values()
+           if i.get("key") == [("created_at", 1)]]
+    assert ttl == [90 * 86400]
