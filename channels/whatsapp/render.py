@@ -35,12 +35,13 @@ def fit(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
-def unique_titles(titles: list[str], limit: int) -> list[str]:
-    """Titles fitted to ``limit`` and made unique (" 2", " 3"... when fitting collides)."""
+def unique_titles(titles: list[str], limit: int, taken: tuple[str, ...] = ()) -> list[str]:
+    """Titles fitted to ``limit`` and made unique (" 2", " 3"... when fitting collides), also
+    against ``taken`` (a row the renderer adds itself, e.g. "More…")."""
     result: list[str] = []
     for title in titles:
         candidate, n = fit(title, limit), 2
-        while candidate in result:
+        while candidate in result or candidate in taken:
             suffix = f" {n}"
             candidate = fit(title, limit - len(suffix)) + suffix
             n += 1
@@ -85,12 +86,14 @@ def choices_message(text: str, choices: list[Choice], page_key: Optional[str] = 
                 "id": c.payload[:BUTTON_ID_MAX], "title": t}} for c, t in zip(choices, titles)]}}}]
     per_page = LIST_ROWS_MAX if len(choices) <= LIST_ROWS_MAX else LIST_ROWS_MAX - 1
     shown = choices[page * per_page:(page + 1) * per_page]
+    more = len(choices) > (page + 1) * per_page and page_key
     rows = [{"id": c.payload[:ROW_ID_MAX], "title": t} for c, t in
-            zip(shown, unique_titles([c.title for c in shown], ROW_TITLE_MAX))]
+            zip(shown, unique_titles([c.title for c in shown], ROW_TITLE_MAX,
+                                     ("More…",) if more else ()))]
     for row, choice in zip(rows, shown):
         if fit(choice.title, ROW_TITLE_MAX) != " ".join(choice.title.split()):
             row["description"] = fit(choice.title, ROW_DESCRIPTION_MAX)
-    if len(choices) > (page + 1) * per_page and page_key:
+    if more:
         rows.append({"id": f"{MORE_PREFIX}{page_key}:{page + 1}", "title": "More…",
                      "description": f"{len(choices) - (page + 1) * per_page} more options"})
     lead, body = _body_and_lead(text, TEXT_MAX)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import bson
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from channels.whatsapp import render
@@ -120,6 +120,13 @@ def test_long_titles_are_shortened_and_kept_unique():
     assert all(len(r["title"]) <= 24 and len(r["description"]) <= 72 for r in rows)
 
 
+def test_a_choice_titled_like_the_more_row_is_told_apart_from_it():
+    choices = [render.Choice("More…" if i == 3 else f"Option {i}", f"/p{i}") for i in range(12)]
+    [msg] = render.choices_message("Pick", choices, "key")
+    titles = [r["title"] for r in msg["interactive"]["action"]["sections"][0]["rows"]]
+    assert titles.count("More…") == 1 and "More… 2" in titles
+
+
 def test_text_over_4096_is_split_at_line_ends():
     text = "\n".join(f"line {i} " + "x" * 50 for i in range(200))
     parts = render.text_message(text)
@@ -130,6 +137,7 @@ def test_text_over_4096_is_split_at_line_ends():
 @settings(max_examples=1000, deadline=None)
 @given(st.text(max_size=5000), st.lists(st.tuples(st.text(max_size=60), st.text(min_size=1, max_size=150)),
                                          max_size=25))
+@example(text="", raw=[("", "0")] * 8 + [("More…", "0")] + [("", "0")] * 2)  # found on CI
 def test_rendered_messages_always_fit_the_limits(text, raw):
     for msg in render.choices_message(text, [render.Choice(t, p) for t, p in raw], "key"):
         if msg["type"] == "text":
