@@ -118,6 +118,12 @@ class BookingService(PaymentHolds, Rescheduling):
         """The current catalog snapshot."""
         return self.availability.catalog
 
+    def with_rules(self, rules: Rules) -> "BookingService":
+        """The same core (database, catalog, clock, limits) under other booking rules; the
+        database's claims still keep anyone from being double-booked."""
+        return BookingService(self.db, self._catalog, rules, clock=self.clock,
+                              code_generator=self.new_code, limits=self.limits, hold=self.hold)
+
     def catalog_changed(self) -> None:
         """This process changed the stored catalog: the next snapshot reads it again."""
         invalidate = getattr(self._catalog, "invalidate", None)

@@ -73,9 +73,7 @@ class FrontDesk:
         self.notices = BookingNotices(core.db, core.clock)
         # The desk books and moves without the customers' minimum notice (a walk-in starts
         # now); the same database claims keep it from double-booking anyone.
-        self.desk_core = BookingService(core.db, core._catalog, replace(core.rules,
-                                        min_notice=timedelta(0)), clock=core.clock,
-                                        limits=core.limits, hold=core.hold)
+        self.desk_core = core.with_rules(replace(core.rules, min_notice=timedelta(0)))
 
     # ------------------------------------------------------------------ reading
     def day(self, business_id: str, day: date) -> DayPlan:
