@@ -7,12 +7,13 @@ import time
 from functools import lru_cache
 
 from pymongo.database import Database
+from pymongo.errors import PyMongoError
 
 from booking.availability import Rules
 from booking.bookings import BookingService
 from booking.catalog import Catalog, CatalogRepository
 from booking.db import connect, ensure_indexes
-from booking.errors import SeedDataError
+from booking.errors import DatabaseUnavailableError, SeedDataError
 from booking.limits import CustomerLimits
 from booking.settings import Settings
 from datetime import timedelta
@@ -42,22 +43,39 @@ class CachedCatalog:
         self._checked_at = 0.0
 
     def __call__(self) -> Catalog:
-        with self._lock:
-            now = time.monotonic()
-            if self._snapshot is not None and now - self._checked_at < self.check_seconds:
+        snapshot = self._snapshot
+        if snapshot is not None and time.monotonic() - self._checked_at < self.check_seconds:
+            return snapshot
+        # One thread checks; the others keep serving the snapshot they have meanwhile (so a
+        # slow or unreachable database never queues every turn behind the check).
+        if not self._lock.acquire(blocking=snapshot is None):
+            return snapshot
+        try:
+            if self._snapshot is not None and (
+                    time.monotonic() - self._checked_at < self.check_seconds):
                 return self._snapshot
-            version = self.repository.version()
-            self._checked_at = now
-            if (self._snapshot is None or version != self._version
-                    or now - self._loaded_at > self.ttl):
-                try:
-                    self._snapshot = self.repository.load()
-                except SeedDataError:
-                    if self._snapshot is None:
-                        raise
-                    logger.error("the stored catalog is invalid: serving the last good one")
-                self._version, self._loaded_at = version, now
+            try:
+                self._refresh()
+            except (PyMongoError, DatabaseUnavailableError):
+                if self._snapshot is None:
+                    raise
+                logger.warning("cannot check the catalog: serving the snapshot meanwhile")
+            self._checked_at = time.monotonic()
             return self._snapshot
+        finally:
+            self._lock.release()
+
+    def _refresh(self) -> None:
+        now = time.monotonic()
+        version = self.repository.version()
+        if self._snapshot is None or version != self._version or now - self._loaded_at > self.ttl:
+            try:
+                self._snapshot = self.repository.load()
+            except SeedDataError:
+                if self._snapshot is None:
+                    raise
+                logger.error("the stored catalog is invalid: serving the last good one")
+            self._version, self._loaded_at = version, now
 
 
 def rules_from(settings: Settings) -> Rules:

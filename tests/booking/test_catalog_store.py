@@ -164,3 +164,36 @@ def test_a_snapshot_keeps_serving_the_last_good_catalog_if_the_stored_one_breaks
     stored.catalog_businesses.update_one({"_id": SPA}, {"$set": {"timezone": "Mars/Olympus"}})
     CatalogRepository(stored).bump()
     assert "balinese-massage" in cached().services
+
+
+def test_while_one_thread_checks_the_catalog_the_others_are_served_at_once(stored):
+    import threading
+
+    cached = CachedCatalog(stored, check_seconds=0)
+    first = cached()
+    entered, release = threading.Event(), threading.Event()
+    version = cached.repository.version
+
+    def slow_version():  # the database answering slowly (or not at all)
+        entered.set()
+        release.wait(timeout=10)
+        return version()
+    cached.repository.version = slow_version
+    checker = threading.Thread(target=cached)
+    checker.start()
+    assert entered.wait(timeout=10)
+    assert cached() is first  # not queued behind the check
+    release.set()
+    checker.join(timeout=10)
+
+
+def test_an_unreachable_database_keeps_the_snapshot_serving(stored):
+    from booking.errors import DatabaseUnavailableError
+
+    cached = CachedCatalog(stored, check_seconds=0)
+    first = cached()
+
+    def down():
+        raise DatabaseUnavailableError("database unavailable")
+    cached.repository.version = down
+    assert cached() is first
