@@ -21,7 +21,8 @@ PYTHON310 := $(shell for p in $$HOME/.pyenv/versions/3.10*/bin/python3.10 $$(com
 
 help:
 	@echo "make run     install, start MongoDB, seed, train if needed, run the sandbox (local WhatsApp"
-	@echo "             phone and Xendit, when no credentials are set), action + Rasa servers"
+	@echo "             phone and Xendit, when no credentials are set), action + Rasa servers and"
+	@echo "             the business console (http://127.0.0.1:8001)"
 	@echo "make test    the same set-up, then every test"
 	@echo "make shell   talk to the bot in the terminal (rasa shell)"
 	@echo "make admin ARGS=\"add|reset|remove|list ...\"  console accounts (owners, front desk)"
