@@ -14,12 +14,11 @@ from sanic.response import HTTPResponse
 
 from booking.desk import DayPlan
 from booking.errors import UnknownEntityError
+from console.views.catalog import SAVED  # the block/unblock outcomes
 from console.web import (blocking, catalog, not_found, parse_day, redirect, render, services,
                          session_of, signed_in)
 
 DEFAULT_HOURS = (8, 20)  # shown when nobody works that day
-_SAVED = {"blocked": "Time blocked: the bot no longer offers it.",
-          "unblocked": "Blocked time given back: the bot offers it again."}
 
 
 @dataclass(frozen=True)
@@ -110,7 +109,7 @@ def register(app: Sanic) -> None:
         return render(request, "day.html", plan=plan, grid=layout(plan, tz, free), day=shown,
                       previous=shown - timedelta(days=1), following=shown + timedelta(days=1),
                       moving=moving, services=snapshot.services, staff=snapshot.staff,
-                      counts=_counts(plan), saved=_SAVED.get(request.args.get("saved") or "", ""))
+                      counts=_counts(plan), saved=SAVED.get(request.args.get("saved") or "", ""))
 
     @app.get("/week/<day>")
     @signed_in

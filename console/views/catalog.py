@@ -20,7 +20,7 @@ from console.web import (actor, blocking, form, not_found, owners_only, parse_da
 
 SAVED = {"service": "Service saved: the bot offers it now.", "staff": "Staff member saved.",
          "closures": "Closures saved.", "blocked": "Time blocked: the bot no longer offers it.",
-         "unblocked": "Blocked time given back.",
+         "unblocked": "Blocked time given back: the bot offers it again.",
          "villa": "Villa share saved: it applies to payments from now on."}
 
 
