@@ -223,6 +223,23 @@ def show_menu(turn: Turn) -> List[EventType]:
     return []
 
 
+def _flag_failure(tracker: Tracker) -> None:
+    """After the apology for a technical failure: the customer waits for a person (best
+    effort: the failure may be the database itself)."""
+    from booking.conversations import FAILURE, Conversations
+
+    try:
+        core = _service_provider()
+        facts = channel_facts(tracker)
+        Conversations(core.db, core.clock).flag(
+            business_id_for(tracker), customer_of(tracker), FAILURE,
+            channel=tracker.get_latest_input_channel() or "local",
+            phone_number_id=str(facts.get("phone_number_id") or ""),
+            customer_name=str(facts.get("profile_name") or ""))
+    except Exception as exc:
+        logger.warning("could not flag the failed conversation for a person: %r", exc)
+
+
 class BookingAction(Action, abc.ABC):
     """Base of the custom actions. Abstract, so rasa-sdk does not register it itself."""
 
@@ -252,4 +269,5 @@ class BookingAction(Action, abc.ABC):
             logger.exception("action %s failed for %s", self.name(),
                              mask_phone(tracker.sender_id))
             dispatcher.utter_message(response="utter_technical_problem")
+            await asyncio.to_thread(_flag_failure, tracker)
             return []

@@ -1,4 +1,4 @@
-"""Answers from the catalog (services, prices), the menu, handoff, fallback, session start."""
+"""Answers from the catalog (services, prices), the menu, fallback, session start."""
 from __future__ import annotations
 
 from typing import Any, Dict, List, Text
@@ -9,7 +9,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import present
 from actions.base import BookingAction, Turn, show_menu
-from booking.handoff import HandoffDesk
+from actions.handoff import handoff_note, previous_action
+from booking.conversations import FALLBACKS
 
 CARRIED_OVER = ("customer_name", "language")
 
@@ -57,20 +58,6 @@ class ActionShowPrice(BookingAction):
         return [SlotSet("service", service.id)]
 
 
-class ActionHandoff(BookingAction):
-    """Records that the customer wants a person and tells them someone will reply."""
-
-    def name(self) -> Text:
-        return "action_handoff"
-
-    def act(self, turn: Turn) -> List[EventType]:
-        HandoffDesk(turn.core.db).request(turn.business.id, turn.customer_id,
-                                          turn.slot("customer_name") or "", turn.text, turn.now)
-        turn.say(f"I've asked the {turn.business.name} team to reply to you here. "
-                 f"They usually answer within an hour during opening hours.")
-        return []
-
-
 class ActionFallback(BookingAction):
     """Low confidence: ask to rephrase and offer the main menu."""
 
@@ -83,6 +70,13 @@ class ActionFallback(BookingAction):
             turn.say(f"{present.service_line(mentioned)}. Shall I book it?",
                      [present.button("Book it", "book_service", service=mentioned.id),
                       *present.menu_buttons()[1:]])
+            return []
+        note = ""
+        if previous_action(turn.tracker) == "action_fallback":  # two in a row: a person helps
+            note = handoff_note(turn, FALLBACKS)
+        if note:
+            turn.say(f"Sorry, I still didn't get that. {note} Meanwhile you can choose:",
+                     present.menu_buttons())
             return []
         turn.say("Sorry, I didn't quite get that. Could you say it another way? For example "
                  "\"balinese massage tomorrow at 3pm\" or \"my bookings\". Or choose:",

@@ -84,6 +84,15 @@ def working_windows(staff: Staff, day: date, tz: ZoneInfo) -> list[Interval]:
     return windows
 
 
+def opening_hours(staff: Iterable[Staff], day: date, tz: ZoneInfo) -> Optional[Interval]:
+    """When a business is open on local ``day`` (from its first staff member in to its last
+    out, UTC); None when nobody works that day."""
+    windows = [w for member in staff for w in working_windows(member, day, tz)]
+    if not windows:
+        return None
+    return min(w[0] for w in windows), max(w[1] for w in windows)
+
+
 def _local_span(midnight: datetime, start_min: int, end_min: int) -> Interval:
     # Wall-clock arithmetic in the local zone, then converted to UTC.
     start = (midnight + timedelta(minutes=start_min)).astimezone(timezone.utc)

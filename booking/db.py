@@ -61,9 +61,8 @@ def ensure_indexes(db: Database) -> None:
     db.bookings.create_index([("customer_id", ASCENDING), ("business_id", ASCENDING)])
     # Holds past their end (reconciliation releases them).
     db.bookings.create_index([("status", ASCENDING), ("hold_until", ASCENDING)])
-    db.handoff_requests.create_index(
-        [("business_id", ASCENDING), ("customer_id", ASCENDING)], unique=True,
-        partialFilterExpression={"status": "OPEN"})
+    from booking.conversations import Conversations  # (it imports this module)
+    Conversations(db).ensure_indexes()  # who answers each customer: the bot or a person
     db.order_events.create_index([("business_id", ASCENDING), ("at", ASCENDING)])
     db.order_events.create_index([("order_id", ASCENDING), ("at", ASCENDING)])
     db.order_events.create_index([("data.code", ASCENDING), ("at", ASCENDING)])

@@ -1,54 +1,111 @@
-"""Requests from customers to talk to a person, recorded for the business to follow up."""
+"""What the business's people do in a conversation (the console's inbox): take it, reply, send
+a booking card or the approved template, hand it back to the bot.
+
+Messages are not sent from here: each is ``post``ed into the customer's queue (the WhatsApp
+channel's inbox, wired by the console), where the Rasa server holding the customer sends it
+through the bot's outbound path (retries, deferral, once) and writes it into the customer's
+Rasa conversation, in order with the customer's own messages. States: ``booking.conversations``.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable, Optional, Protocol
 
-from pymongo import ReturnDocument
-from pymongo.database import Database
+from booking.conversations import (ECHO_AGENT, HUMAN, Conversation, Conversations, HandoffError,
+                                   NotYoursError)
+from booking.models import Booking
+from booking.receipt import rupiah
 
-from booking.db import with_retries
+MAX_REPLY = 4096  # WhatsApp's text limit
+STAFF, TEMPLATE, HANDBACK = "staff", "template", "handback"  # the channel's INTERNAL kinds
 
-OPEN = "OPEN"
+
+class OutsideWindowError(HandoffError):
+    """More than 24 hours since the customer wrote: only an approved template may go."""
+
+
+class NotOnWhatsAppError(HandoffError):
+    """The customer is on a local chat (REST, shell): the console cannot write to them."""
+
+
+class Post(Protocol):
+    """Queue an item for a customer: (conversation, kind, text, extra) → the item's id."""
+
+    def __call__(self, conversation: Conversation, kind: str, text: str,
+                 extra: dict[str, Any]) -> Optional[str]: ...
 
 
 @dataclass(frozen=True)
-class HandoffRequest:
-    """One open request: who, for which business, since when, and what they last said."""
+class Sent:
+    """A queued staff message."""
 
-    business_id: str
-    customer_id: str
-    customer_name: str
-    requested_at: datetime
-    last_message: str
-    times_asked: int
+    item_id: str
+    conversation: Conversation
 
 
-class HandoffDesk:
-    """Keeps at most one open request per customer and business."""
+def booking_card(booking: Booking, service_name: str, staff_name: str, tz: Any) -> str:
+    """A booking as a staff member sends it to its customer."""
+    when = booking.start.astimezone(tz).strftime("%a %-d %b, %H:%M")
+    return (f"Your booking {booking.code}\n{service_name}, {when} with {staff_name}\n"
+            f"{booking.status.replace('_', ' ').capitalize()} · {rupiah(booking.price)}")
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
 
-    def request(self, business_id: str, customer_id: str, customer_name: str,
-                last_message: str, now: datetime) -> HandoffRequest:
-        """Open a request, or refresh the open one (asking twice is one request)."""
-        doc: dict[str, Any] = with_retries(lambda: self.db.handoff_requests.find_one_and_update(
-            {"business_id": business_id, "customer_id": customer_id, "status": OPEN},
-            {"$setOnInsert": {"requested_at": now},
-             "$set": {"customer_name": customer_name, "last_message": last_message[:500],
-                      "updated_at": now},
-             "$inc": {"times_asked": 1}},
-            upsert=True, return_document=ReturnDocument.AFTER))
-        return HandoffRequest(business_id, customer_id, doc.get("customer_name", ""),
-                              doc["requested_at"], doc["last_message"], doc["times_asked"])
+class TeamDesk:
+    """The business side of a conversation, over the state machine and the customer queue."""
 
-    def open_requests(self, business_id: str) -> list[HandoffRequest]:
-        """Open requests of a business, oldest first."""
-        docs = with_retries(lambda: list(self.db.handoff_requests.find(
-            {"business_id": business_id, "status": OPEN}).sort("requested_at", 1)))
-        return [HandoffRequest(d["business_id"], d["customer_id"], d.get("customer_name", ""),
-                               d["requested_at"], d["last_message"], d["times_asked"])
-                for d in docs]
+    def __init__(self, conversations: Conversations, post: Post,
+                 clock: Callable[[], datetime]) -> None:
+        self.conversations, self.post, self.clock = conversations, post, clock
 
+    def take(self, business_id: str, conversation_id: str, who: str,
+             version: int) -> Conversation:
+        """``who`` takes the conversation (see ``Conversations.take``)."""
+        return self.conversations.take(business_id, conversation_id, who, version)
+
+    def reply(self, business_id: str, conversation_id: str, who: str, text: str) -> Sent:
+        """Send ``text`` as ``who``; only by the person who has the conversation, inside the
+        24-hour window (else ``OutsideWindowError``: offer the template)."""
+        text = text.strip()[:MAX_REPLY]
+        if not text:
+            raise HandoffError("write a message first")
+        return self._send(business_id, conversation_id, who, STAFF, text, {})
+
+    def send_booking(self, business_id: str, conversation_id: str, who: str,
+                     booking: Booking, service_name: str, staff_name: str, tz: Any) -> Sent:
+        """Send one of the customer's bookings as a card."""
+        conversation = self.conversations.get(business_id, conversation_id)
+        if booking.business_id != business_id or booking.customer_id != conversation.customer_id:
+            raise NotYoursError("that booking is not this customer's")
+        return self._send(business_id, conversation_id, who, STAFF,
+                          booking_card(booking, service_name, staff_name, tz),
+                          {"booking": booking.code})
+
+    def send_template(self, business_id: str, conversation_id: str, who: str) -> Sent:
+        """The approved template (outside the 24-hour window: the customer's tap on it
+        opens the window again)."""
+        return self._send(business_id, conversation_id, who, TEMPLATE, "", {}, window=False)
+
+    def hand_back(self, business_id: str, conversation_id: str, who: str) -> Conversation:
+        """Back to the bot, which tells the customer it is back (when it may still write)."""
+        conversation = self.conversations.hand_back(business_id, conversation_id, who)
+        if conversation.channel == "whatsapp" and conversation.window_open(self.clock()):
+            self.post(conversation, HANDBACK, "", {"who": who})
+        return conversation
+
+    def _send(self, business_id: str, conversation_id: str, who: str, kind: str, text: str,
+              extra: dict[str, Any], window: bool = True) -> Sent:
+        conversation = self.conversations.get(business_id, conversation_id)
+        if conversation.channel != "whatsapp":
+            raise NotOnWhatsAppError("this customer is on a local chat, not WhatsApp")
+        if window and not conversation.window_open(self.clock()):
+            raise OutsideWindowError("more than 24 hours since the customer last wrote")
+        conversation = self.conversations.replying(business_id, conversation_id, who)
+        item_id = self.post(conversation, kind, text, {**extra, "who": who})
+        assert item_id is not None  # a fresh id is never a replay
+        return Sent(item_id, conversation)
+
+
+def is_person(conversation: Conversation) -> bool:
+    """Whether a person (console or WhatsApp Business app) has the conversation."""
+    return conversation.state == HUMAN or conversation.assignee == ECHO_AGENT

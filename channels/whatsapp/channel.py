@@ -25,6 +25,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from booking.conversations import Conversations
 from booking.errors import BookingError, UnknownEntityError
 from booking.flow_tokens import FlowTokenError, FlowTokens
 from booking.logsafe import mask_phone
@@ -36,7 +37,7 @@ from channels.whatsapp.flows_crypto import decrypt_request, encrypt_response, lo
 from channels.whatsapp.graph import GraphClient, GraphConfig
 from channels.whatsapp.inbox import RECEIVED, Inbox
 from channels.whatsapp.output import WhatsAppOutput
-from channels.whatsapp.parse import Inbound, PayloadError, Webhook, parse_webhook
+from channels.whatsapp.parse import Echo, PayloadError, Webhook, parse_webhook
 from channels.whatsapp.worker import (UNSUPPORTED_REPLY, CustomerWorkers, flow_completion_text,
                                       outage)
 
@@ -105,6 +106,7 @@ class WhatsAppInput(InputChannel):
                                  timedelta(seconds=self.config.flood_seconds)),
                           retention=timedelta(days=self.config.retention_days))
             inbox.ensure_indexes()
+            Conversations(inbox.db).ensure_indexes()
             FlowTokens(inbox.db).ensure_indexes()
             self._inbox = inbox
         return self._inbox
@@ -139,6 +141,7 @@ class WhatsAppInput(InputChannel):
 
         @bp.listener("after_server_start")
         async def recover(app: Any, loop: Any) -> None:
+            self.workers.agent_of = lambda: getattr(app.ctx, "agent", None)
             self._sweeper = asyncio.create_task(self.workers.sweep(on_new_message))
 
         @bp.listener("before_server_stop")
@@ -190,21 +193,22 @@ class WhatsAppInput(InputChannel):
         except (PyMongoError, BookingError) as exc:
             logger.error("cannot record webhook, asking Meta to retry: %s", exc)
             return response.json({"error": "temporarily unavailable"}, status=503)
-        for sender in dict.fromkeys(m.sender for m in fresh):
+        for sender in dict.fromkeys(fresh):
             self.workers.kick(sender, on_new_message)
         for status in undelivered:  # refused later as outside the 24-hour window
             asyncio.create_task(self.output_for(status.phone_number_id)
                                 .send_template_instead(status.recipient))
         return response.json({"status": "ok"})
 
-    def _record(self, webhook: Webhook) -> tuple[list[Inbound], list[Any]]:
-        """Store messages and statuses; the messages to run and the statuses to answer."""
-        fresh = []
+    def _record(self, webhook: Webhook) -> tuple[list[str], list[Any]]:
+        """Store messages, echoes and statuses; the customers with something to run and the
+        statuses to answer."""
+        fresh = [echo.customer for echo in webhook.echoes if self._record_echo(echo)]
         for message in webhook.messages:
             business_id = self.business_of(message.phone_number_id)
             status = self.inbox.record(message, business_id)
             if status == RECEIVED:
-                fresh.append(message)
+                fresh.append(message.sender)
             elif status is not None and business_id is None:
                 logger.warning("refused WhatsApp message %s from %s to %s: no business has "
                                "that number", message.message_id, mask_phone(message.sender),
@@ -213,6 +217,19 @@ class WhatsAppInput(InputChannel):
                        and s.status == "failed" and s.error_code == OUTSIDE_WINDOW
                        and self.business_of(s.phone_number_id) is not None]
         return fresh, undelivered
+
+    def _record_echo(self, echo: Echo) -> bool:
+        """The owner wrote to a customer from the WhatsApp Business app: a person has that
+        conversation now (the bot goes quiet at once), and the message is queued to be written
+        into it. False for a replay or a number that is no business's."""
+        business_id = self.business_of(echo.phone_number_id)
+        if business_id is None:
+            return False
+        self.workers.staff.conversations().echoed(business_id, echo.customer,
+                                                  echo.phone_number_id)
+        return self.inbox.post(echo.customer, business_id, echo.phone_number_id, "echo",
+                               echo.text, {"type": echo.kind},
+                               item_id=f"echo:{echo.message_id}") is not None
 
     # ------------------------------------------------------------------ Flows
     async def flow_endpoint(self, request: Request) -> HTTPResponse:

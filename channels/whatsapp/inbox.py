@@ -15,6 +15,7 @@ the channel runs them in worker threads.
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
@@ -29,6 +30,7 @@ from channels.whatsapp.parse import Inbound, Status
 logger = logging.getLogger(__name__)
 
 RECEIVED, PROCESSING, DONE, FAILED = "received", "processing", "done", "failed"
+INTERNAL = ("staff", "template", "handback", "echo")  # ``post``ed kinds, not the customer's
 THROTTLED, REFUSED = "throttled", "refused"  # kept, never run: a flood, an unknown number
 SLOW_DOWN = "slow_down"  # the ``notice`` of the one message answered "please slow down"
 LEASE = timedelta(minutes=2)
@@ -60,6 +62,7 @@ class Inbox:
                                        ("seq", ASCENDING)])
         self.db.wa_inbox.create_index([("status", ASCENDING), ("lease_until", ASCENDING)])
         self.db.wa_outbox.create_index([("status", ASCENDING), ("next_at", ASCENDING)])
+        self.db.wa_outbox.create_index("ref", sparse=True)
         keep = int(self.retention.total_seconds())
         ensure_ttl_index(self.db.wa_choice_pages, "created_at",
                          int(CHOICE_PAGES_RETENTION.total_seconds()))
@@ -92,10 +95,41 @@ class Inbox:
         except DuplicateKeyError:
             return None
 
-    def _next_seq(self, sender: str) -> tuple[int, int]:
+    def post(self, sender: str, business_id: str, phone_number_id: str, kind: str, text: str,
+             extra: dict[str, Any], item_id: Optional[str] = None) -> Optional[str]:
+        """Queue what the business sends a customer (``INTERNAL`` kinds: a staff reply, a
+        template, the hand back to the bot, an echo of the owner's own reply) in the
+        customer's order, behind the messages they already sent; processed once, by the
+        server holding their lease, like their own messages. Its id, or None when ``item_id``
+        was already queued (a repeated echo). Not counted as the customer's flood."""
+        if kind not in INTERNAL:
+            raise ValueError(f"not an internal kind: {kind!r}")
+        item_id = item_id or f"{kind}:{uuid.uuid4().hex}"
+        seq = with_retries(lambda: self._next_seq(sender, customer=False), self.record_attempts)[0]
+        doc = {"_id": item_id, "sender": sender, "phone_number_id": phone_number_id,
+               "kind": kind, "text": text[:4096], "timestamp": 0, "profile_name": "",
+               "extra": extra, "business_id": business_id, "status": RECEIVED,
+               "received_at": _now(), "seq": seq, "attempts": 0}
+        try:
+            with_retries(lambda: self.db.wa_inbox.insert_one(doc), self.record_attempts)
+            return item_id
+        except DuplicateKeyError:
+            return None
+
+    def item(self, item_id: str) -> Optional[dict[str, Any]]:
+        """A queued message or item, as stored."""
+        return with_retries(lambda: self.db.wa_inbox.find_one({"_id": item_id}))
+
+    def _next_seq(self, sender: str, customer: bool = True) -> tuple[int, int]:
         """The customer's next sequence number (shared by every server) and how many messages
-        they sent in the current flood window, this one included (one atomic update)."""
+        they sent in the current flood window, this one included (one atomic update; items
+        the business sends (``customer=False``) count in neither the flood nor ``last_at``)."""
         now = _now()
+        if not customer:
+            doc = self.db.wa_senders.find_one_and_update(
+                {"_id": sender}, {"$inc": {"seq": 1}, "$setOnInsert": {"last_at": now}},
+                projection={"seq": 1}, upsert=True, return_document=ReturnDocument.AFTER)
+            return doc["seq"], 0
         fresh = {"$or": [{"$eq": [{"$type": "$flood_since"}, "missing"]},
                          {"$lte": ["$flood_since", now - self.flood_window]}]}
         pipeline = [
@@ -213,20 +247,34 @@ class Inbox:
             {"status": RECEIVED}, {"status": PROCESSING, "lease_until": {"$lt": now}}]}))
 
     def record_outbound(self, wamid: Optional[str], to: str, kind: str, status: str,
-                        error: str = "") -> None:
-        """Keep what was sent (or why it was not)."""
-        with_retries(lambda: self.db.wa_outbox.insert_one(
-            {"wamid": wamid, "to": to, "type": kind, "status": status, "error": error[:500],
-             "at": _now()}))
+                        error: str = "", ref: Optional[str] = None) -> None:
+        """Keep what was sent (or why it was not); ``ref``: the queued item it came from."""
+        doc = {"wamid": wamid, "to": to, "type": kind, "status": status, "error": error[:500],
+               "at": _now()}
+        if ref:
+            doc["ref"] = ref
+        with_retries(lambda: self.db.wa_outbox.insert_one(doc))
 
     def defer_outbound(self, to: str, phone_number_id: str, message: dict[str, Any],
-                       error: str, wait: timedelta) -> None:
+                       error: str, wait: timedelta, ref: Optional[str] = None) -> None:
         """Keep a reply Graph would not take yet (429/5xx past the retries) to send later."""
         now = _now()
-        with_retries(lambda: self.db.wa_outbox.insert_one(
-            {"wamid": None, "to": to, "phone_number_id": phone_number_id, "type": message["type"],
-             "message": message, "status": "retrying", "error": error[:500], "at": now,
-             "attempts": 1, "next_at": now + wait}))
+        doc = {"wamid": None, "to": to, "phone_number_id": phone_number_id,
+               "type": message["type"], "message": message, "status": "retrying",
+               "error": error[:500], "at": now, "attempts": 1, "next_at": now + wait}
+        if ref:
+            doc["ref"] = ref
+        with_retries(lambda: self.db.wa_outbox.insert_one(doc))
+
+    def outbound_of(self, ref: str) -> list[dict[str, Any]]:
+        """The outbound records of a queued item (what Graph was asked to send for it)."""
+        return with_retries(lambda: list(self.db.wa_outbox.find({"ref": ref})))
+
+    def mark_sending(self, claim: dict[str, Any]) -> bool:
+        """Note on a claimed item that its sending starts (a retry after a crash must not
+        send it again); False when the claim is no longer the caller's."""
+        return with_retries(lambda: self.db.wa_inbox.update_one(
+            self._claimed(claim), {"$set": {"sending_at": _now()}})).modified_count == 1
 
     def claim_deferred(self) -> Optional[dict[str, Any]]:
         """The oldest reply due to be sent again, leased to the caller (None when none)."""

@@ -84,41 +84,61 @@ class WhatsAppOutput(OutputChannel):
         choices = [render.Choice(c["title"], c["payload"]) for c in saved["choices"]]
         await self._send_all(recipient_id, render.choices_message(saved["text"], choices, key, page))
 
-    async def _send_all(self, recipient_id: str, messages: list[dict[str, Any]]) -> None:
+    async def send_staff_text(self, recipient_id: str, text: str, ref: str) -> list[str]:
+        """A staff member's text (``ref``: its queued item, kept on the outbound records);
+        what became of each part (``sent``, ``retrying``, ``outside_window``, ``failed``)."""
+        return await self._send_all(recipient_id, render.text_message(text), ref)
+
+    async def _send_all(self, recipient_id: str, messages: list[dict[str, Any]],
+                        ref: Optional[str] = None) -> list[str]:
+        outcomes = []
         for message in messages:
             async with network_wait():
-                await self._send(recipient_id, message)
+                outcomes.append(await self._send(recipient_id, message, ref))
+        return outcomes
 
-    async def _send(self, recipient_id: str, message: dict[str, Any]) -> None:
+    async def _send(self, recipient_id: str, message: dict[str, Any],
+                    ref: Optional[str] = None) -> str:
         kind = message["type"]
         try:
             wamid = await self.graph.send(self.phone_number_id, recipient_id, message)
-            await asyncio.to_thread(self.inbox.record_outbound, wamid, recipient_id, kind, "sent")
+            await asyncio.to_thread(self.inbox.record_outbound, wamid, recipient_id, kind, "sent",
+                                    "", ref)
+            return "sent"
         except OutsideWindowError as exc:
             await asyncio.to_thread(self.inbox.record_outbound, None, recipient_id, kind,
-                                    "outside_window", str(exc))
+                                    "outside_window", str(exc), ref)
             await self.send_template_instead(recipient_id)
+            return "outside_window"
         except RetryableGraphError as exc:  # not taken (429/5xx past the retries): kept
             logger.warning("Graph would not take %s to %s yet (%s); sending it later", kind,
                            mask_phone(recipient_id), exc)
             await asyncio.to_thread(self.inbox.defer_outbound, recipient_id,
                                     self.phone_number_id, message, str(exc),
-                                    timedelta(seconds=self.config.resend_seconds))
+                                    timedelta(seconds=self.config.resend_seconds), ref)
+            return "retrying"
         except GraphError as exc:
             logger.error("could not send %s to %s: %s", kind, mask_phone(recipient_id), exc)
             await asyncio.to_thread(self.inbox.record_outbound, None, recipient_id, kind,
-                                    "failed", str(exc))
+                                    "failed", str(exc), ref)
+            return "failed"
 
-    async def send_template_instead(self, recipient_id: str) -> None:
-        """The configured template, the only thing allowed outside the 24-hour window."""
-        template = {"type": "template", "template": {
+    def template(self) -> dict[str, Any]:
+        """The configured template message (the only kind allowed outside the window)."""
+        return {"type": "template", "template": {
             "name": self.config.fallback_template,
             "language": {"code": self.config.fallback_language}}}
+
+    async def send_template_instead(self, recipient_id: str, ref: Optional[str] = None) -> str:
+        """The configured template, the only thing allowed outside the 24-hour window."""
         async with network_wait():
             try:
-                wamid = await self.graph.send(self.phone_number_id, recipient_id, template)
+                wamid = await self.graph.send(self.phone_number_id, recipient_id,
+                                              self.template())
                 await asyncio.to_thread(self.inbox.record_outbound, wamid, recipient_id,
-                                        "template", "sent")
+                                        "template", "sent", "", ref)
+                return "sent"
             except GraphError as exc:
                 await asyncio.to_thread(self.inbox.record_outbound, None, recipient_id,
-                                        "template", "failed", str(exc))
+                                        "template", "failed", str(exc), ref)
+                return "failed"

@@ -47,11 +47,25 @@ class Status:
 
 
 @dataclass(frozen=True)
+class Echo:
+    """What the business itself sent from the WhatsApp Business app on the same number
+    (coexistence: ``smb_message_echoes``). Outbound: never a customer message."""
+
+    message_id: str
+    customer: str
+    phone_number_id: str
+    kind: str
+    text: str
+    timestamp: int = 0
+
+
+@dataclass(frozen=True)
 class Webhook:
     """Everything one POST carried."""
 
     messages: list[Inbound]
     statuses: list[Status]
+    echoes: list[Echo] = field(default_factory=list)
 
 
 def _str(value: Any, limit: int = 4096) -> Optional[str]:
@@ -99,13 +113,19 @@ def parse_webhook(body: Any) -> Webhook:
         raise PayloadError("'entry' must be a list")
     messages: list[Inbound] = []
     statuses: list[Status] = []
+    echoes: list[Echo] = []
     for entry in body["entry"]:
         for change in _list(_dict(entry).get("changes")):
             change = _dict(change)
-            if change.get("field") != "messages":
-                continue
             value = _dict(change.get("value"))
             phone_number_id = _str(_dict(value.get("metadata")).get("phone_number_id"), 64)
+            if change.get("field") == "smb_message_echoes":
+                echoes += [e for e in (_echo(raw, phone_number_id)
+                                       for raw in map(_dict, _list(value.get("message_echoes"))))
+                           if e is not None]
+                continue
+            if change.get("field") != "messages":
+                continue
             names = {_str(c.get("wa_id"), 64): _str(_dict(c.get("profile")).get("name"), 256)
                      for c in map(_dict, _list(value.get("contacts")))}
             for raw in map(_dict, _list(value.get("messages"))):
@@ -116,7 +136,22 @@ def parse_webhook(body: Any) -> Webhook:
                 status = _status(raw, phone_number_id or "")
                 if status is not None:
                     statuses.append(status)
-    return Webhook(messages, statuses)
+    return Webhook(messages, statuses, echoes)
+
+
+def _echo(raw: dict, phone_number_id: Optional[str]) -> Optional[Echo]:
+    """An echo of the owner's own message (``to`` is the customer), or None when it names no
+    message, no customer (ASCII digits) or no business number."""
+    message_id, customer = _str(raw.get("id"), 256), _str(raw.get("to"), 64)
+    if message_id is None or customer is None or phone_number_id is None:
+        return None
+    if not customer.isascii() or not customer.isdigit() or len(customer) > 20:
+        return None
+    kind = _str(raw.get("type"), 32) or "unknown"
+    text = _str(_dict(raw.get("text")).get("body")) if kind == "text" else None
+    caption = _str(_dict(raw.get(kind)).get("caption"), 1024) if kind != "text" else None
+    return Echo(message_id, customer, phone_number_id, kind, text or caption or f"({kind})",
+                _int(raw.get("timestamp")))
 
 
 def _message(raw: dict, phone_number_id: Optional[str],

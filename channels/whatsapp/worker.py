@@ -26,8 +26,9 @@ from channels.rasa_patches import TurnSlot, network_wait
 from channels.whatsapp.config import WhatsAppConfig
 from channels.whatsapp.errors import GraphError, RetryableGraphError
 from channels.whatsapp.graph import GraphClient
-from channels.whatsapp.inbox import SLOW_DOWN, Inbox
+from channels.whatsapp.inbox import INTERNAL, SLOW_DOWN, Inbox
 from channels.whatsapp.output import WhatsAppOutput, more_page
+from channels.whatsapp.staff import StaffSide
 
 logger = logging.getLogger(__name__)
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
@@ -70,6 +71,9 @@ class CustomerWorkers:
         self._workers: dict[str, asyncio.Task] = {}
         self._again: set[str] = set()  # customers kicked while their worker was running
         self._slots: Optional[asyncio.Semaphore] = None
+        self.agent_of: Callable[[], Any] = lambda: None  # the Rasa agent (set by ``channel.py``)
+        self.staff = StaffSide(inbox, lambda: self.agent_of(),
+                               timedelta(hours=config.handoff_idle_hours))
 
     def kick(self, sender: str, on_new_message: OnNewMessage) -> None:
         """Make sure one worker drains this customer's messages, in order."""
@@ -188,9 +192,12 @@ class CustomerWorkers:
             await self._until_stored(inbox.finish, claim, True, "")  # its turn ran
             return True
         try:
-            async with network_wait():  # the blue ticks: Graph, not CPU
-                await self._mark_read(claim)
-            await self._process(claim, on_new_message)
+            internal = claim.get("kind") in INTERNAL
+            if not internal:
+                async with network_wait():  # the blue ticks: Graph, not CPU
+                    await self._mark_read(claim)
+            failed = await (self._internal(inbox, claim, on_new_message) if internal
+                            else self._process(claim, on_new_message))
         except Exception as exc:
             if outage(exc):
                 logger.error("WhatsApp message %s hit an outage; it runs again later: %s",
@@ -200,7 +207,7 @@ class CustomerWorkers:
             logger.exception("processing WhatsApp message %s failed", claim["_id"])
             await self._until_stored(inbox.finish, claim, False, repr(exc))
             return True  # recorded; the next message still gets its turn
-        await self._until_stored(inbox.finish, claim, True, "")
+        await self._until_stored(inbox.finish, claim, failed is None, failed or "")
         return True
 
     async def _until_stored(self, write: Callable[..., Any], *args: Any) -> None:
@@ -217,22 +224,33 @@ class CustomerWorkers:
         except GraphError as exc:
             logger.info("mark as read failed: %s", exc)
 
-    async def _process(self, doc: dict[str, Any], on_new_message: OnNewMessage) -> None:
+    async def _internal(self, inbox: Inbox, claim: dict[str, Any],
+                        on_new_message: OnNewMessage) -> Optional[str]:
+        """An item the business queued (``channels.whatsapp.staff``); why it failed, if it did."""
+        return await self.staff.item(inbox, claim, self.output_for(claim["phone_number_id"]),
+                                     on_new_message)
+
+    async def _process(self, doc: dict[str, Any],
+                       on_new_message: OnNewMessage) -> Optional[str]:
         output = self.output_for(doc["phone_number_id"])
         if doc.get("notice") == SLOW_DOWN:
             await output.send_text_message(doc["sender"], SLOW_DOWN_REPLY)
-            return
+            return None
+        metadata = {"business_id": doc.get("business_id"), "phone_number_id":
+                    doc["phone_number_id"], "message_id": doc["_id"],
+                    "profile_name": doc.get("profile_name", ""),
+                    "title": (doc.get("extra") or {}).get("title") or ""}
+        if await self.staff.with_person(doc, metadata):
+            return None  # a person has the conversation: the bot stays silent
         text = doc.get("text") or flow_completion_text(doc.get("extra") or {})
         page = more_page(text) if text else None
         if page is not None:
             await output.send_page(doc["sender"], *page)
-            return
+            return None
         if not text:
             await output.send_text_message(doc["sender"], UNSUPPORTED_REPLY)
-            return
-        metadata = {"business_id": doc.get("business_id"), "phone_number_id":
-                    doc["phone_number_id"], "message_id": doc["_id"],
-                    "profile_name": doc.get("profile_name", "")}
+            return None
         await on_new_message(UserMessage(text, output, doc["sender"],
                                          input_channel=self.channel_name,
                                          message_id=doc["_id"], metadata=metadata))
+        return None

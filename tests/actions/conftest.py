@@ -40,6 +40,7 @@ class Chat:
     business_id: Optional[str] = None
     input_channel: Optional[str] = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)  # events before this message
 
     def __post_init__(self) -> None:
         if self.input_channel is None:  # a business given is a WhatsApp number's business
@@ -68,7 +69,8 @@ class Chat:
             "latest_message": {"intent": {"name": intent, "confidence": 1.0}, "text": text,
                                "entities": [{"entity": k, "value": v} for k, v in entities.items()],
                                "metadata": metadata},
-            "events": [{"event": "user", "text": text, "input_channel": self.input_channel}],
+            "events": [*self.history,
+                       {"event": "user", "text": text, "input_channel": self.input_channel}],
             "paused": False, "followup_action": None, "active_loop": {},
             "latest_action_name": "action_listen",
         })

@@ -10,11 +10,10 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.answers import ActionContinue, ActionNo, ActionYes
 from actions.base import use_booking_service
 from actions.booking_flow import ActionBookStep, ActionConfirmBooking
-from actions.info import (ActionFallback, ActionHandoff, ActionListServices, ActionSessionStart,
+from actions.info import (ActionFallback, ActionListServices, ActionSessionStart,
                           ActionShowPrice)
 from actions.manage import ActionCancelStep, ActionConfirmCancel, ActionMyBookings, ActionRescheduleStep
 from booking.bookings import BookingRequest
-from booking.handoff import HandoffDesk
 from tests.actions.conftest import buttons, texts
 
 WED_10 = datetime(2026, 11, 25, 2, 0, tzinfo=timezone.utc)  # Wed 25 Nov, 10:00 Bali
@@ -101,16 +100,6 @@ def test_services_and_prices_come_from_the_catalog(core, chat):
     chat.slots.clear()
     _, msgs = chat.run(ActionShowPrice(), "ask_price")
     assert texts(msgs)[0].startswith("Our prices:\n\nMassage\n")
-
-
-def test_handoff_is_recorded_once_per_customer(core, chat, db):
-    _, msgs = chat.run(ActionHandoff(), "human_handoff", text="talk to a human")
-    assert texts(msgs) == ["I've asked the Ubud Serenity Spa team to reply to you here. "
-                           "They usually answer within an hour during opening hours."]
-    chat.run(ActionHandoff(), "human_handoff", text="hello?? anyone")
-    [request] = HandoffDesk(db).open_requests("ubud-serenity-spa")
-    assert (request.customer_id, request.times_asked, request.last_message) == (
-        chat.customer, 2, "hello?? anyone")
 
 
 def test_fallback_rephrases_and_offers_the_menu(core, chat):

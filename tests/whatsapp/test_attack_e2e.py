@@ -22,7 +22,7 @@ from tests.whatsapp.test_payments_e2e import Customer
 
 pytestmark = pytest.mark.e2e
 BUSINESS_DATA = ("bookings", "payments", "payouts", "refunds", "payment_notices",
-                 "handoff_requests")
+                 "conversations")
 
 
 @pytest.fixture(scope="module")

@@ -151,3 +151,40 @@ def test_fifty_customers_racing_for_one_slot_across_both_servers(cluster, graph)
     assert active == 1
     assert set(webhook_upstreams(nodes)[-len(people):]) == set(alternating(nodes))
     core_db.client.close()
+
+
+def test_the_bot_is_silent_on_both_servers_while_a_person_has_the_chat(cluster, graph):
+    from booking.conversations import Conversations
+    from booking.handoff import TeamDesk
+    from channels.whatsapp.inbox import Inbox
+
+    nodes, stack, db = cluster
+    who = f"6285{next(_ids):08d}"
+    assert stack.post(text(who, "I want to talk to a person")) == 200
+    assert body_text(graph.wait_for_messages(who, 1)[0]).startswith("I've asked the")
+    conversations, inbox = Conversations(db), Inbox(db)
+    desk = TeamDesk(conversations, lambda c, kind, words, extra: inbox.post(
+        c.customer_id, c.business_id, c.phone_number_id, kind, words, extra), conversations.clock)
+    waiting = conversations.of_customer("ubud-serenity-spa", who)
+    desk.take("ubud-serenity-spa", waiting.id, "made", waiting.version)
+    before = len(webhook_upstreams(nodes))
+    said = ["hello?", "what services do you have", "book a massage tomorrow at 3pm", "hi",
+            "my bookings", "how much is a facial"]
+    for words in said:  # nginx alternates: half of them reach each Rasa server
+        assert stack.post(text(who, words)) == 200
+
+    def all_done() -> bool:
+        return db.wa_inbox.count_documents({"sender": who, "status": "done"}) == 1 + len(said)
+    graph.wait_for(all_done)
+    served = webhook_upstreams(nodes)[before:]
+    assert set(served) == set(alternating(nodes))
+    assert len(graph.sent_to(who)) == 1  # only the handoff answer: nothing from either server
+    to_staff = [e for e in serialised_events(db, who, "trackers") if e["event"] == "user"
+                and e["parse_data"]["intent"]["name"] == "message_to_staff"]
+    assert [e["text"] for e in to_staff] == said
+
+    sent = desk.reply("ubud-serenity-spa", waiting.id, "made", "Made here, one moment")
+    assert graph.wait_for_messages(who, 2)[1]["text"]["body"] == "Made here, one moment"
+    desk.hand_back("ubud-serenity-spa", waiting.id, "made")
+    assert body_text(graph.wait_for_messages(who, 3)[2]).startswith("I'm back")
+    assert db.wa_outbox.count_documents({"ref": sent.item_id}) == 1  # sent once

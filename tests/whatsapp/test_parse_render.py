@@ -61,7 +61,8 @@ json_values = st.recursive(
         st.sampled_from(["object", "entry", "changes", "field", "value", "messages", "statuses",
                          "metadata", "phone_number_id", "from", "id", "type", "text", "body",
                          "interactive", "button_reply", "list_reply", "nfm_reply",
-                         "response_json", "contacts", "errors", "status"]) | st.text(max_size=8),
+                         "response_json", "contacts", "errors", "status", "smb_message_echoes",
+                         "message_echoes", "to", "caption"]) | st.text(max_size=8),
         children, max_size=6),
     max_leaves=40)
 
@@ -81,6 +82,9 @@ def test_any_json_parses_or_is_refused_cleanly(body, as_envelope):
         bson.encode(dataclasses.asdict(m))  # storable as is: no int beyond 64 bits, no oddity
     for status in hook.statuses:
         bson.encode(dataclasses.asdict(status))
+    for echo in hook.echoes:
+        assert echo.message_id and echo.customer.isdigit() and echo.text
+        bson.encode(dataclasses.asdict(echo))
 
 
 def choices(n: int, title: str = "Option") -> list[render.Choice]:
@@ -253,3 +257,27 @@ def test_a_sender_that_is_not_a_phone_number_is_dropped():
     assert [m.sender for m in hook("6281234567890").messages] == ["6281234567890"]
     for sender in ("rest:6281234567890", "socketio:abc", "628١٢٣", "62²", "", "1" * 21):
         assert hook(sender).messages == [], sender
+
+
+def _echo_envelope(*echoes: dict) -> dict:
+    return {"object": "whatsapp_business_account", "entry": [{"changes": [{
+        "field": "smb_message_echoes", "value": {
+            "metadata": {"phone_number_id": "PNID"}, "message_echoes": list(echoes)}}]}]}
+
+
+def test_the_owners_own_replies_are_echoes_never_customer_messages():
+    hook = parse_webhook(_echo_envelope(
+        {"from": "62811", "to": "6281234567890", "id": "wamid.E1", "timestamp": "1700000000",
+         "type": "text", "text": {"body": "Hi, Putu here"}},
+        {"from": "62811", "to": "6281234567890", "id": "wamid.E2", "type": "image",
+         "image": {"id": "media1", "caption": "our new room"}},
+        {"from": "62811", "to": "6281234567890", "id": "wamid.E3", "type": "sticker"},
+        {"from": "62811", "to": "rest:someone", "id": "wamid.E4", "type": "text",
+         "text": {"body": "not a WhatsApp number"}},
+        {"from": "62811", "id": "wamid.E5", "type": "text", "text": {"body": "to nobody"}}))
+    assert hook.messages == [] and hook.statuses == []
+    assert [(e.message_id, e.customer, e.phone_number_id, e.kind, e.text, e.timestamp)
+            for e in hook.echoes] == [
+        ("wamid.E1", "6281234567890", "PNID", "text", "Hi, Putu here", 1700000000),
+        ("wamid.E2", "6281234567890", "PNID", "image", "our new room", 0),
+        ("wamid.E3", "6281234567890", "PNID", "sticker", "(sticker)", 0)]

@@ -1,0 +1,97 @@
+"""Handing a customer to a person and back: the request, the automatic flags (two fallbacks in
+a row, a technical failure), and the bot's return. States: ``booking.conversations``."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import List, Optional, Text
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import EventType
+
+from actions import present
+from actions.base import BookingAction, Turn, channel_facts, show_menu
+from booking.availability import opening_hours
+from booking.conversations import ASKED, Conversations
+
+logger = logging.getLogger(__name__)
+KEPT = "I'll keep your booking details, so nothing you've told me is lost."
+
+
+def when_staff_answer(turn: Turn) -> str:
+    """When the team usually answers, from the staff's hours in the catalog."""
+    staff = [s for s in turn.catalog.staff.values() if s.business_id == turn.business.id]
+    local = turn.now.astimezone(turn.tz)
+    for ahead in range(8):
+        day = local.date() + timedelta(days=ahead)
+        hours = opening_hours(staff, day, turn.tz)
+        if hours is None or hours[1] <= turn.now:
+            continue
+        start, end = (moment.astimezone(turn.tz) for moment in hours)
+        if hours[0] <= turn.now:
+            return (f"They're in until {end:%H:%M} today and usually answer within the "
+                    f"hour.")
+        if ahead == 0:
+            return f"They start at {start:%H:%M} today and will answer then."
+        name = "tomorrow" if ahead == 1 else f"on {start:%A}"
+        return f"They're back {name} at {start:%H:%M} and will answer then."
+    return "They'll answer as soon as they can."
+
+
+def flag(turn: Turn, reason: str) -> None:
+    """Put the customer in the business's inbox as waiting for a person."""
+    facts = channel_facts(turn.tracker)
+    Conversations(turn.core.db, turn.core.clock).flag(
+        turn.business.id, turn.customer_id, reason, channel=turn.channel or "local",
+        phone_number_id=str(facts.get("phone_number_id") or ""),
+        customer_name=turn.customer_name)
+
+
+def previous_action(tracker: Tracker) -> Optional[str]:
+    """The bot's last action before the customer's latest message (None at the start)."""
+    seen_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            if seen_user:
+                continue
+            seen_user = True
+        elif seen_user and event.get("event") == "action" and event.get("name") not in (
+                "action_listen", None):
+            return event["name"]
+    return None
+
+
+class ActionHandoff(BookingAction):
+    """The customer asked for a person: waiting in the business's inbox, and told when the
+    team answers."""
+
+    def name(self) -> Text:
+        return "action_handoff"
+
+    def act(self, turn: Turn) -> List[EventType]:
+        flag(turn, ASKED)
+        turn.say(f"I've asked the {turn.business.name} team to reply to you here. "
+                 f"{when_staff_answer(turn)} {KEPT}")
+        return []
+
+
+class ActionHandback(BookingAction):
+    """A person handed the conversation back: the bot says so and shows the menu."""
+
+    def name(self) -> Text:
+        return "action_handback"
+
+    def act(self, turn: Turn) -> List[EventType]:
+        turn.say("I'm back to help you again. Our team is still here if you need them.")
+        return show_menu(turn)
+
+
+def handoff_note(turn: Turn, reason: str) -> str:
+    """Flag the customer for a person (after a fallback, a failure) and the sentence that
+    says so; '' when the flag could not be written."""
+    try:
+        flag(turn, reason)
+    except Exception:  # never stop the answer for it
+        logger.exception("could not flag the conversation for a person (%s)", reason)
+        return ""
+    return f"I've also asked the {turn.business.name} team to look at this and reply here."
