@@ -2,11 +2,17 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from datetime import timedelta
 from typing import Optional
 
+from booking.conversations import Conversations
 from booking.desk import FrontDesk
+from booking.handoff import TeamDesk
 from booking.runtime import booking_service, payment_service
+from booking.transcript import Transcript
+from channels.whatsapp.inbox import Inbox
 from console.accounts import Accounts
 from console.app import create_app
 from console.audit import AuditLog
@@ -15,6 +21,7 @@ from console.sessions import Sessions
 from console.web import Services
 
 logger = logging.getLogger(__name__)
+DEFAULT_BUSINESS_ID = "ubud-serenity-spa"  # actions.base's, for local chats (REST, shell)
 
 
 def build_services(config: ConsoleConfig) -> Services:
@@ -23,10 +30,17 @@ def build_services(config: ConsoleConfig) -> Services:
     db = core.db
     accounts, sessions, audit = (Accounts(db), Sessions(db, config.idle_minutes,
                                                         config.absolute_hours), AuditLog(db))
-    for part in (accounts, sessions, audit):
+    idle = timedelta(hours=float(os.environ.get("HANDOFF_IDLE_HOURS") or 12))
+    conversations = Conversations(db, core.clock, idle)
+    for part in (accounts, sessions, audit, conversations):
         part.ensure_indexes()
+    inbox = Inbox(db)  # its indexes belong to the Rasa server, which sends what is queued here
+    team = TeamDesk(conversations, lambda c, kind, text, extra: inbox.post(
+        c.customer_id, c.business_id, c.phone_number_id, kind, text, extra), core.clock)
+    transcript = Transcript(db, default_business_id=os.environ.get("DEFAULT_BUSINESS_ID")
+                            or DEFAULT_BUSINESS_ID)
     return Services(config, FrontDesk(core, payment_service()), accounts, sessions, audit,
-                    core.clock)
+                    core.clock, conversations=conversations, team=team, transcript=transcript)
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -49,7 +49,8 @@ TEMPLATES.filters["local"] = _local
 
 @dataclass
 class Services:
-    """What the pages call: the front desk over the core, accounts, sessions, the audit log."""
+    """What the pages call: the front desk over the core, accounts, sessions, the audit log,
+    and the customers' conversations (the inbox)."""
 
     config: Any  # console.config.ConsoleConfig
     desk: Any  # booking.desk.FrontDesk
@@ -57,6 +58,9 @@ class Services:
     sessions: Any  # console.sessions.Sessions
     audit: Any  # console.audit.AuditLog
     clock: Callable[[], datetime]
+    conversations: Any = None  # booking.conversations.Conversations
+    team: Any = None  # booking.handoff.TeamDesk
+    transcript: Any = None  # booking.transcript.Transcript
 
 
 def services(request: Request) -> Services:

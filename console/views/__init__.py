@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from sanic import Sanic
 
-from console.views import (audit, auth, bookings, calendar, catalog, dashboard, new_booking,
-                           sheets)
+from console.views import (audit, auth, bookings, calendar, catalog, dashboard, inbox,
+                           new_booking, sheets)
 
 
 def register(app: Sanic) -> None:
     """Add every page's routes to ``app``."""
-    for module in (auth, calendar, new_booking, bookings, catalog, dashboard, sheets, audit):
+    for module in (auth, calendar, new_booking, bookings, catalog, dashboard, sheets, audit,
+                   inbox):
         module.register(app)
