@@ -125,6 +125,7 @@ class Conversations:
         self.docs.create_index([("business_id", ASCENDING), ("state", ASCENDING),
                                 ("waiting_since", ASCENDING)])
         self.docs.create_index([("business_id", ASCENDING), ("last_activity_at", DESCENDING)])
+        self.docs.create_index([("state", ASCENDING), ("last_activity_at", ASCENDING)])
 
     # ------------------------------------------------------------------ reads
     def get(self, business_id: str, conversation_id: str) -> Conversation:
@@ -278,6 +279,15 @@ class Conversations:
         if doc is None:
             raise ChangedError("the conversation changed meanwhile")
         return Conversation.of(doc)
+
+    def release_idle(self) -> int:
+        """Every person's conversation nobody wrote in for ``idle`` goes back to the bot; how
+        many did (the channel runs this with its sweep, so the inbox stays true)."""
+        now = self.clock()
+        return with_retries(lambda: self.docs.update_many(
+            {"state": HUMAN, "last_activity_at": {"$lt": now - self.idle}},
+            {"$set": {"state": BOT, "reason": IDLE, "assignee": ""},
+             "$inc": {"version": 1}})).modified_count
 
     def replying(self, business_id: str, conversation_id: str, who: str) -> Conversation:
         """Check that ``who`` has the conversation before a reply, and keep it from going

@@ -104,6 +104,10 @@ class CustomerWorkers:
                 senders = []
             for sender in senders:
                 self.kick(sender, on_new_message)
+            try:  # a person's conversation left idle goes back to the bot
+                await asyncio.to_thread(lambda: self.staff.conversations().release_idle())
+            except (PyMongoError, BookingError) as exc:
+                logger.warning("could not release idle conversations: %s", exc)
             try:
                 await self.resend_deferred()
             except (PyMongoError, BookingError) as exc:

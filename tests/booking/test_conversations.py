@@ -138,6 +138,19 @@ def test_idle_human_conversation_goes_back_to_the_bot_when_the_customer_writes(c
     assert (back.state, back.reason, back.assignee) == (BOT, IDLE, "")
 
 
+def test_idle_sweep_releases_only_conversations_left_alone(convs, clock):
+    left = wrote(convs)
+    convs.take(SPA, left.id, "made", left.version)
+    clock.now += timedelta(hours=6)
+    busy = wrote(convs, who="6281234500009")
+    convs.take(SPA, busy.id, "wayan", busy.version)
+    clock.now += timedelta(hours=6, minutes=1)
+    assert convs.release_idle() == 1
+    assert convs.get(SPA, left.id).state == BOT and convs.get(SPA, left.id).reason == IDLE
+    assert convs.get(SPA, busy.id).state == HUMAN
+    assert convs.release_idle() == 0
+
+
 def test_conversations_are_per_business_and_ids_of_others_are_unknown(convs):
     spa = wrote(convs)
     salon = wrote(convs, business=SALON)

@@ -170,3 +170,53 @@ def test_a_blocked_afternoon_leaves_the_bots_offer(context, sandbox_stack):
     after = offered_times(phone, phone.send(ask, "Free times for Natural Glow Facial"))
     assert after and all(t < "13:00" for t in after), after
     phone.shot("morning-only")
+
+
+def test_a_person_takes_over_the_chat_replies_and_hands_it_back(context, sandbox_stack):
+    number = "6281230000031"
+    phone = PhonePage(context, sandbox_stack, "Kadek", number, "c4-handoff")
+    phone.open_chat(SPA_NAME)
+    asked = phone.send("I want to talk to a person", "I've asked the")
+    assert "booking details" in asked.inner_text()
+    phone.shot("asked-for-a-person")
+
+    desk = sign_in(context, sandbox_stack)
+    desk.click("nav a[href='/inbox']")
+    row = desk.locator("#inbox-waiting a.conversation", has_text="Kadek")
+    row.wait_for()
+    assert "waiting" in row.inner_text() and "asked for a person" in row.inner_text()
+    shot(desk, "20-inbox-waiting")
+    row.click()
+    desk.locator(".msg-customer", has_text="I want to talk to a person").wait_for()
+    desk.click("#take")
+    desk.locator("#done", has_text="You have this conversation").wait_for()
+
+    before = phone.bot_count()
+    desk.fill("#reply", "Hi Kadek, this is the front desk. How can we help?")
+    desk.click("#send")
+    desk.locator("#done", has_text="Sent to WhatsApp").wait_for()
+    phone.wait_bot("this is the front desk", before)
+    phone.shot("staff-reply")
+
+    # Now the customer writes: the person sees it, the bot stays silent.
+    sent_before = sandbox_stack.db.wa_outbox.count_documents({"to": number})
+    phone.page.fill("#composer", "Can I bring my own massage oil?")
+    phone.page.click("#send")
+    seen = desk.locator(".msg-customer.to-staff", has_text="own massage oil")
+    seen.wait_for()  # the console polls the transcript: no reload
+    assert "the bot did not answer" in seen.inner_text()
+    shot(desk, "21-conversation-with-a-person")
+    [message] = sandbox_stack.db.wa_inbox.find({"sender": number, "text": {"$regex": "own massage"}})
+    assert message["status"] == "done"
+    assert sandbox_stack.db.wa_outbox.count_documents({"to": number}) == sent_before
+    assert phone.bot_count() == before + 1
+
+    desk.click("#hand-back")
+    desk.locator("#done", has_text="Handed back").wait_for()
+    back = phone.wait_bot("I'm back", before + 1)
+    assert back is not None
+    phone.send("what treatments do you have?", "we offer")
+    phone.shot("bot-is-back")
+    entries = [e["action"] for e in sandbox_stack.db.console_audit.find(
+        {"action": {"$regex": "^conversation_"}})]
+    assert entries[-3:] == ["conversation_taken", "conversation_reply", "conversation_handed_back"]
