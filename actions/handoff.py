@@ -12,7 +12,7 @@ from rasa_sdk.events import EventType
 from actions import present
 from actions.base import BookingAction, Turn, channel_facts, show_menu
 from booking.availability import opening_hours
-from booking.conversations import ASKED, Conversations
+from booking.conversations import ASKED, TO_STAFF_INTENT, Conversations
 
 logger = logging.getLogger(__name__)
 KEPT = "I'll keep your booking details, so nothing you've told me is lost."
@@ -61,6 +61,18 @@ def previous_action(tracker: Tracker) -> Optional[str]:
     return None
 
 
+def with_a_person(tracker: Tracker) -> bool:
+    """Whether the conversation went to a person in the events the bot still sees (the
+    customer asked, or wrote while a person had the chat)."""
+    for event in tracker.events:
+        if event.get("event") == "action" and event.get("name") == "action_handoff":
+            return True
+        if event.get("event") == "user" and ((event.get("parse_data") or {}).get(
+                "intent") or {}).get("name") == TO_STAFF_INTENT:
+            return True
+    return False
+
+
 class ActionHandoff(BookingAction):
     """The customer asked for a person: waiting in the business's inbox, and told when the
     team answers."""
@@ -83,6 +95,12 @@ class ActionHandback(BookingAction):
 
     def act(self, turn: Turn) -> List[EventType]:
         turn.say("I'm back to help you again. Our team is still here if you need them.")
+        service = turn.catalog.services.get(turn.slot("service") or "")
+        if service is not None and service.business_id == turn.business.id:
+            turn.say(f"You were booking a {service.name}: I still have what you told me.",
+                     [present.button("Carry on booking", "book_service", service=service.id),
+                      *present.menu_buttons()[1:]])
+            return []
         return show_menu(turn)
 
 

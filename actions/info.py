@@ -9,10 +9,11 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import present
 from actions.base import BookingAction, Turn, show_menu
-from actions.handoff import handoff_note, previous_action
+from actions.handoff import handoff_note, previous_action, with_a_person
 from booking.conversations import FALLBACKS
 
 CARRIED_OVER = ("customer_name", "language")
+ORDER_DETAILS = ("service", "staff", "people", "villa", "date", "part_of_day")
 
 
 def price_list(turn: Turn) -> str:
@@ -95,13 +96,16 @@ class ActionShowMenu(BookingAction):
 
 
 class ActionSessionStart(Action):
-    """A new session (after 15 minutes of silence) keeps only the name and language."""
+    """A new session (after 15 minutes of silence) keeps only the name and language, and
+    what the customer was booking when a person had the conversation (they were told it is
+    kept while the team answers)."""
 
     def name(self) -> Text:
         return "action_session_start"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        carried = [SlotSet(name, tracker.get_slot(name)) for name in CARRIED_OVER
+        kept = CARRIED_OVER + (ORDER_DETAILS if with_a_person(tracker) else ())
+        carried = [SlotSet(name, tracker.get_slot(name)) for name in kept
                    if tracker.get_slot(name) is not None]
         return [SessionStarted(), *carried, ActionExecuted("action_listen")]

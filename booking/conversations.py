@@ -39,6 +39,7 @@ ASKED, FALLBACKS, FAILURE, FEEDBACK, ECHO, IDLE = (
 FLAG_REASONS = (ASKED, FALLBACKS, FAILURE, FEEDBACK)
 ECHO_AGENT = "WhatsApp Business app"
 WINDOW = timedelta(hours=24)  # WhatsApp's customer service window
+TO_STAFF_INTENT = "message_to_staff"  # a customer message the bot left to the person
 PREVIEW = 160
 
 

@@ -17,8 +17,9 @@ from typing import Any, Callable, Optional
 
 from rasa.shared.core.events import ActionExecuted, BotUttered, Event, UserUttered
 
+from booking.conversations import TO_STAFF_INTENT
+
 logger = logging.getLogger(__name__)
-TO_STAFF = "message_to_staff"  # the intent of a message written while a person has the chat
 
 
 def staff_message(item_id: str, business_id: str, who: str, kind: str, text: str,
@@ -32,7 +33,7 @@ def staff_message(item_id: str, business_id: str, who: str, kind: str, text: str
 def message_to_staff(text: str, message_id: str, metadata: dict[str, Any]) -> list[Event]:
     """A customer message the bot did not answer (a person has the chat): the message and
     the bot listening again, as a turn that predicted nothing."""
-    parse = {"intent": {"name": TO_STAFF, "confidence": 1.0}, "entities": [], "text": text}
+    parse = {"intent": {"name": TO_STAFF_INTENT, "confidence": 1.0}, "entities": [], "text": text}
     return [UserUttered(text, parse["intent"], [], parse, input_channel="whatsapp",
                         message_id=message_id, metadata=metadata),
             ActionExecuted("action_listen")]

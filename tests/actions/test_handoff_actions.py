@@ -88,3 +88,34 @@ def test_the_hand_back_says_the_bot_is_back_with_the_menu(core):
     assert texts(msgs) == ["I'm back to help you again. Our team is still here if you need them.",
                            "What would you like to do?"]
     assert [t for t, _ in buttons(msgs)] == ["Book a treatment", "My bookings", "Talk to a person"]
+
+
+def test_the_order_in_progress_survives_a_new_session_after_a_person_had_the_chat():
+    import asyncio
+
+    from rasa_sdk import Tracker
+    from rasa_sdk.executor import CollectingDispatcher
+
+    from actions.info import ActionSessionStart
+
+    slots = {"customer_name": "Ayu", "service": "balinese-massage", "date": "2026-11-25",
+             "awaiting": "pick_time", "slot_time": "2026-11-25T02:00:00+00:00"}
+
+    def carried(events: list) -> dict:
+        tracker = Tracker.from_dict({"sender_id": "s", "slots": slots, "latest_message": {},
+                                     "events": events})
+        run = asyncio.run(ActionSessionStart().run(CollectingDispatcher(), tracker, {}))
+        return {e["name"]: e["value"] for e in run if e["event"] == "slot"}
+    assert carried([]) == {"customer_name": "Ayu"}
+    to_staff = {"event": "user", "text": "hello?", "parse_data": {
+        "intent": {"name": "message_to_staff", "confidence": 1.0}}}
+    assert carried([to_staff]) == {"customer_name": "Ayu", "service": "balinese-massage",
+                                   "date": "2026-11-25"}
+    assert carried([{"event": "action", "name": "action_handoff"}])["service"] == "balinese-massage"
+
+
+def test_the_hand_back_offers_to_carry_on_the_booking_in_progress(core):
+    chat = Chat(business_id=SPA, slots={"service": "hot-stone-massage"})
+    _, msgs = chat.run(ActionHandback(), "EXTERNAL_handback")
+    assert texts(msgs)[1] == "You were booking a Hot Stone Massage: I still have what you told me."
+    assert buttons(msgs)[0] == ("Carry on booking", '/book_service{"service":"hot-stone-massage"}')
