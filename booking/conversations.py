@@ -11,14 +11,16 @@
   two people taking the same conversation at once, one wins and the other is told who has it.
 - ``echo``: the owner answered from the WhatsApp Business app on the same number (coexistence):
   a person is talking, so the bot goes quiet (``human``, assignee ``ECHO_AGENT``).
-- ``hand_back``: back to the bot; also when nobody wrote for ``idle`` (``HANDOFF_IDLE_HOURS``),
-  applied when the customer next writes.
+- ``hand_back``: back to the bot; also when the person wrote nothing for ``idle``
+  (``HANDOFF_IDLE_HOURS``, measured from the team's last move, not the customer's), applied
+  when the customer next writes and by the channel's sweep.
 
 Every customer message passes through ``customer_wrote`` (one upsert: the state the message is
 handled in, its time for the 24-hour window, a preview for the inbox). Blocking pymongo calls.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Optional
@@ -29,7 +31,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from booking.db import with_retries
+from booking.db import ensure_ttl_index, with_retries
 from booking.errors import BookingError, UnknownEntityError
 
 BOT, WAITING, HUMAN = "bot", "waiting", "human"
@@ -115,8 +117,11 @@ class Conversations:
     """The conversations of every business and their one state machine."""
 
     def __init__(self, db: Database, clock: Callable[[], datetime] = lambda: datetime.now(
-            timezone.utc), idle: timedelta = timedelta(hours=12)) -> None:
+            timezone.utc), idle: timedelta = timedelta(hours=12),
+                 retention: Optional[timedelta] = None) -> None:
         self.db, self.clock, self.idle = db, clock, idle
+        self.retention = retention or timedelta(
+            days=float(os.environ.get("DATA_RETENTION_DAYS") or 90))
         self.docs = db.conversations
 
     def ensure_indexes(self) -> None:
@@ -126,7 +131,9 @@ class Conversations:
         self.docs.create_index([("business_id", ASCENDING), ("state", ASCENDING),
                                 ("waiting_since", ASCENDING)])
         self.docs.create_index([("business_id", ASCENDING), ("last_activity_at", DESCENDING)])
-        self.docs.create_index([("state", ASCENDING), ("last_activity_at", ASCENDING)])
+        self.docs.create_index([("state", ASCENDING), ("team_activity_at", ASCENDING)])
+        # Retention (DATA_RETENTION_DAYS): a conversation holds a name and a message preview.
+        ensure_ttl_index(self.docs, "last_activity_at", int(self.retention.total_seconds()))
 
     # ------------------------------------------------------------------ reads
     def get(self, business_id: str, conversation_id: str) -> Conversation:
@@ -166,7 +173,7 @@ class Conversations:
         conversation nobody wrote in for ``idle`` goes back to the bot first."""
         now = self.clock()
         stale = {"$and": [{"$eq": ["$state", HUMAN]},
-                          {"$lt": ["$last_activity_at", {"$literal": now - self.idle}]}]}
+                          {"$lt": ["$team_activity_at", {"$literal": now - self.idle}]}]}
         pipeline = [
             {"$set": {"_idle": stale}},
             {"$set": {"state": {"$cond": ["$_idle", BOT, {"$ifNull": ["$state", BOT]}]},
@@ -216,7 +223,7 @@ class Conversations:
         now = self.clock()
         pipeline = [
             {"$set": {"_take": {"$ne": [{"$ifNull": ["$state", BOT]}, HUMAN]}}},
-            {"$set": {"state": HUMAN,
+            {"$set": {"state": HUMAN, "team_activity_at": {"$literal": now},
                       "assignee": {"$cond": ["$_take", ECHO_AGENT, "$assignee"]},
                       "reason": {"$cond": ["$_take", ECHO, "$reason"]},
                       "taken_at": {"$cond": ["$_take", {"$literal": now}, "$taken_at"]},
@@ -251,7 +258,7 @@ class Conversations:
         doc = with_retries(lambda: self.docs.find_one_and_update(
             {"_id": _oid(conversation_id), "business_id": business_id, "version": version},
             {"$set": {"state": HUMAN, "assignee": who, "taken_at": now,
-                      "last_activity_at": now},
+                      "last_activity_at": now, "team_activity_at": now},
              "$inc": {"version": 1}}, return_document=ReturnDocument.AFTER))
         if doc is not None:
             return Conversation.of(doc)
@@ -286,7 +293,7 @@ class Conversations:
         many did (the channel runs this with its sweep, so the inbox stays true)."""
         now = self.clock()
         return with_retries(lambda: self.docs.update_many(
-            {"state": HUMAN, "last_activity_at": {"$lt": now - self.idle}},
+            {"state": HUMAN, "team_activity_at": {"$lt": now - self.idle}},
             {"$set": {"state": BOT, "reason": IDLE, "assignee": ""},
              "$inc": {"version": 1}})).modified_count
 
@@ -295,7 +302,8 @@ class Conversations:
         idle. ``NotYoursError`` otherwise."""
         doc = with_retries(lambda: self.docs.find_one_and_update(
             {"_id": _oid(conversation_id), "business_id": business_id, "state": HUMAN,
-             "assignee": who}, {"$set": {"last_activity_at": self.clock()}},
+             "assignee": who}, {"$set": {"last_activity_at": self.clock(),
+                                         "team_activity_at": self.clock()}},
             return_document=ReturnDocument.AFTER))
         if doc is None:
             current = self.get(business_id, conversation_id)

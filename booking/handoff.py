@@ -12,17 +12,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Optional, Protocol
 
-from booking.conversations import (ECHO_AGENT, HUMAN, Conversation, Conversations, HandoffError,
-                                   NotYoursError)
+from booking.conversations import HUMAN, Conversation, Conversations, HandoffError
 from booking.models import Booking
 from booking.receipt import rupiah
 
 MAX_REPLY = 4096  # WhatsApp's text limit
-STAFF, TEMPLATE, HANDBACK = "staff", "template", "handback"  # the channel's INTERNAL kinds
+# What the business puts in a customer's queue (the channel's inbox handles these kinds).
+STAFF, TEMPLATE, HANDBACK, ECHO = "staff", "template", "handback", "echo"
+KINDS = (STAFF, TEMPLATE, HANDBACK, ECHO)
 
 
 class OutsideWindowError(HandoffError):
     """More than 24 hours since the customer wrote: only an approved template may go."""
+
+
+class NotTheirsError(HandoffError):
+    """A booking of another customer (or business) cannot be sent in this conversation."""
 
 
 class NotOnWhatsAppError(HandoffError):
@@ -30,10 +35,11 @@ class NotOnWhatsAppError(HandoffError):
 
 
 class Post(Protocol):
-    """Queue an item for a customer: (conversation, kind, text, extra) → the item's id."""
+    """Queue an item for a customer: (conversation, kind, text, extra, item id) → the item's
+    id, or None when that item id was queued before (a form sent twice)."""
 
     def __call__(self, conversation: Conversation, kind: str, text: str,
-                 extra: dict[str, Any]) -> Optional[str]: ...
+                 extra: dict[str, Any], item_id: Optional[str] = None) -> Optional[str]: ...
 
 
 @dataclass(frozen=True)
@@ -60,52 +66,63 @@ class TeamDesk:
 
     def take(self, business_id: str, conversation_id: str, who: str,
              version: int) -> Conversation:
-        """``who`` takes the conversation (see ``Conversations.take``)."""
+        """``who`` takes the conversation (see ``Conversations.take``); only a WhatsApp one
+        (a local chat's bot cannot be silenced from here)."""
+        self._on_whatsapp(business_id, conversation_id)
         return self.conversations.take(business_id, conversation_id, who, version)
 
-    def reply(self, business_id: str, conversation_id: str, who: str, text: str) -> Sent:
+    def reply(self, business_id: str, conversation_id: str, who: str, text: str,
+              key: str = "") -> Sent:
         """Send ``text`` as ``who``; only by the person who has the conversation, inside the
-        24-hour window (else ``OutsideWindowError``: offer the template)."""
+        24-hour window (else ``OutsideWindowError``: offer the template). ``key`` names the
+        form it came from: the same form sent twice sends once."""
         text = text.strip()[:MAX_REPLY]
         if not text:
             raise HandoffError("write a message first")
-        return self._send(business_id, conversation_id, who, STAFF, text, {})
+        return self._send(business_id, conversation_id, who, STAFF, text, {}, key)
 
     def send_booking(self, business_id: str, conversation_id: str, who: str,
-                     booking: Booking, service_name: str, staff_name: str, tz: Any) -> Sent:
+                     booking: Booking, service_name: str, staff_name: str, tz: Any,
+                     key: str = "") -> Sent:
         """Send one of the customer's bookings as a card."""
         conversation = self.conversations.get(business_id, conversation_id)
         if booking.business_id != business_id or booking.customer_id != conversation.customer_id:
-            raise NotYoursError("that booking is not this customer's")
+            raise NotTheirsError("that booking is not this customer's")
         return self._send(business_id, conversation_id, who, STAFF,
                           booking_card(booking, service_name, staff_name, tz),
-                          {"booking": booking.code})
+                          {"booking": booking.code}, key)
 
-    def send_template(self, business_id: str, conversation_id: str, who: str) -> Sent:
+    def send_template(self, business_id: str, conversation_id: str, who: str,
+                      key: str = "") -> Sent:
         """The approved template (outside the 24-hour window: the customer's tap on it
         opens the window again)."""
-        return self._send(business_id, conversation_id, who, TEMPLATE, "", {}, window=False)
+        return self._send(business_id, conversation_id, who, TEMPLATE, "", {}, key,
+                          window=False)
 
     def hand_back(self, business_id: str, conversation_id: str, who: str) -> Conversation:
-        """Back to the bot, which tells the customer it is back (when it may still write)."""
+        """Back to the bot. From a person, the bot tells the customer it is back (when it may
+        still write); a waiting request settled without a reply changes nothing they see."""
+        before = self.conversations.get(business_id, conversation_id)
         conversation = self.conversations.hand_back(business_id, conversation_id, who)
-        if conversation.channel == "whatsapp" and conversation.window_open(self.clock()):
+        if (before.state == HUMAN and conversation.channel == "whatsapp"
+                and conversation.window_open(self.clock())):
             self.post(conversation, HANDBACK, "", {"who": who})
         return conversation
 
-    def _send(self, business_id: str, conversation_id: str, who: str, kind: str, text: str,
-              extra: dict[str, Any], window: bool = True) -> Sent:
+    def _on_whatsapp(self, business_id: str, conversation_id: str) -> Conversation:
         conversation = self.conversations.get(business_id, conversation_id)
         if conversation.channel != "whatsapp":
             raise NotOnWhatsAppError("this customer is on a local chat, not WhatsApp")
+        return conversation
+
+    def _send(self, business_id: str, conversation_id: str, who: str, kind: str, text: str,
+              extra: dict[str, Any], key: str, window: bool = True) -> Sent:
+        conversation = self._on_whatsapp(business_id, conversation_id)
         if window and not conversation.window_open(self.clock()):
             raise OutsideWindowError("more than 24 hours since the customer last wrote")
         conversation = self.conversations.replying(business_id, conversation_id, who)
-        item_id = self.post(conversation, kind, text, {**extra, "who": who})
-        assert item_id is not None  # a fresh id is never a replay
-        return Sent(item_id, conversation)
-
-
-def is_person(conversation: Conversation) -> bool:
-    """Whether a person (console or WhatsApp Business app) has the conversation."""
-    return conversation.state == HUMAN or conversation.assignee == ECHO_AGENT
+        item_id = f"{kind}:{conversation.id}:{key}" if key else None
+        posted = self.post(conversation, kind, text, {**extra, "who": who}, item_id)
+        if posted is None and item_id is None:
+            raise HandoffError("the message could not be queued")
+        return Sent(posted or item_id or "", conversation)

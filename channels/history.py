@@ -5,9 +5,10 @@ console reads one transcript.
 
 The events go through the Rasa agent's own tracker store under its lock for the conversation
 (the WhatsApp channel calls this while holding the customer's lease, so no other server runs a
-turn for them meanwhile). Each event names the queued item or message it records (a staff
-message's ``metadata.item``, a customer message's ``message_id``): written twice it would be
-found first, so a retried item is not recorded twice.
+turn for the customer's messages meanwhile; news the server starts, payment or booking news,
+may still run its own turn, and appends after or before). Each event names the queued item or
+message it records (a staff message's ``metadata.item``, a customer message's
+``message_id``): found already written, it is not written again, so a retry records once.
 """
 from __future__ import annotations
 
@@ -49,10 +50,11 @@ class ConversationHistory:
 
     def written(self, sender_id: str, item_id: str) -> bool:
         """Whether an event recording ``item_id`` is in the conversation (blocking)."""
-        return self.events().find_one(
-            {"sender_id": sender_id, "$or": [{"event.metadata.item": item_id},
-                                             {"event.message_id": item_id}]},
-            {"_id": 1}) is not None
+        events = self.events()
+        return (events.find_one({"sender_id": sender_id, "event.event": "bot",
+                                 "event.metadata.item": item_id}, {"_id": 1}) is not None
+                or events.find_one({"event.event": "user", "event.message_id": item_id},
+                                   {"_id": 1}) is not None)
 
     async def append(self, sender_id: str, record: str, events: list[Event]) -> None:
         """Append ``events`` (recording the item or message ``record``) unless already there."""

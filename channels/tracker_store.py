@@ -65,6 +65,10 @@ class BoundedMongoTrackerStore(TrackerStore):
             # Channels ask whether a message's turn already ran (a retry after an outage).
             self.events.create_index("event.message_id", partialFilterExpression={
                 "event.event": "user"})
+            # The WhatsApp channel asks whether a staff message is already written.
+            self.events.create_index([("sender_id", ASCENDING), ("event.metadata.item",
+                                                                  ASCENDING)],
+                                     partialFilterExpression={"event.event": "bot"})
             # Retention (DATA_RETENTION_DAYS): conversations hold message texts and names. An
             # event outlives the inbox record of its message, which is written before it.
             keep = retention_seconds()

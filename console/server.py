@@ -4,14 +4,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from datetime import timedelta
 from typing import Optional
 
 from booking.conversations import Conversations
 from booking.desk import FrontDesk
 from booking.handoff import TeamDesk
 from booking.runtime import booking_service, payment_service
-from booking.transcript import Transcript
+from console.transcript import Transcript
 from channels.whatsapp.inbox import Inbox
 from console.accounts import Accounts
 from console.app import create_app
@@ -30,13 +29,11 @@ def build_services(config: ConsoleConfig) -> Services:
     db = core.db
     accounts, sessions, audit = (Accounts(db), Sessions(db, config.idle_minutes,
                                                         config.absolute_hours), AuditLog(db))
-    idle = timedelta(hours=float(os.environ.get("HANDOFF_IDLE_HOURS") or 12))
-    conversations = Conversations(db, core.clock, idle)
+    conversations = Conversations(db, core.clock)  # (idle hand backs are the channel's)
     for part in (accounts, sessions, audit, conversations):
         part.ensure_indexes()
     inbox = Inbox(db)  # its indexes belong to the Rasa server, which sends what is queued here
-    team = TeamDesk(conversations, lambda c, kind, text, extra: inbox.post(
-        c.customer_id, c.business_id, c.phone_number_id, kind, text, extra), core.clock)
+    team = TeamDesk(conversations, inbox.post_for, core.clock)
     transcript = Transcript(db, default_business_id=os.environ.get("DEFAULT_BUSINESS_ID")
                             or DEFAULT_BUSINESS_ID)
     return Services(config, FrontDesk(core, payment_service()), accounts, sessions, audit,

@@ -60,7 +60,7 @@ class Services:
     clock: Callable[[], datetime]
     conversations: Any = None  # booking.conversations.Conversations
     team: Any = None  # booking.handoff.TeamDesk
-    transcript: Any = None  # booking.transcript.Transcript
+    transcript: Any = None  # console.transcript.Transcript
 
 
 def services(request: Request) -> Services:

@@ -82,6 +82,7 @@ class WhatsAppInput(InputChannel):
         self._inbox: Optional[Inbox] = None
         self._flows_key: Any = None
         self._sweeper: Optional[asyncio.Task] = None
+        self._watcher: Optional[asyncio.Task] = None  # the console's queued items
         owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.workers = CustomerWorkers(lambda: self.inbox, self.output_for, self.graph,
                                        config, owner, self.name())
@@ -143,11 +144,13 @@ class WhatsAppInput(InputChannel):
         async def recover(app: Any, loop: Any) -> None:
             self.workers.agent_of = lambda: getattr(app.ctx, "agent", None)
             self._sweeper = asyncio.create_task(self.workers.sweep(on_new_message))
+            self._watcher = asyncio.create_task(self.workers.watch_items(on_new_message))
 
         @bp.listener("before_server_stop")
         async def close(app: Any, loop: Any) -> None:
-            if self._sweeper is not None:
-                self._sweeper.cancel()
+            for task in (self._sweeper, self._watcher):
+                if task is not None:
+                    task.cancel()
             await self.graph.close()
 
         @bp.route("/", methods=["GET"])
@@ -219,14 +222,13 @@ class WhatsAppInput(InputChannel):
         return fresh, undelivered
 
     def _record_echo(self, echo: Echo) -> bool:
-        """The owner wrote to a customer from the WhatsApp Business app: a person has that
-        conversation now (the bot goes quiet at once), and the message is queued to be written
-        into it. False for a replay or a number that is no business's."""
+        """The owner wrote to a customer from the WhatsApp Business app: queued in the
+        customer's order, where it gives the conversation to a person (what the customer wrote
+        before it was the bot's; a replay is queued once, so it cannot take back a later hand
+        back) and is written into it. False for a replay or a number that is no business's."""
         business_id = self.business_of(echo.phone_number_id)
         if business_id is None:
             return False
-        self.workers.staff.conversations().echoed(business_id, echo.customer,
-                                                  echo.phone_number_id)
         return self.inbox.post(echo.customer, business_id, echo.phone_number_id, "echo",
                                echo.text, {"type": echo.kind},
                                item_id=f"echo:{echo.message_id}") is not None

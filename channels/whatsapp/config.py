@@ -23,6 +23,7 @@ class WhatsAppConfig:
     flood_seconds: float = 60.0  # ...the rest get one "please slow down" and are kept
     retention_days: float = 90.0  # inbox, statuses and outbox records are removed after this
     handoff_idle_hours: float = 12.0  # a person's conversation idle this long goes to the bot
+    items_poll_seconds: float = 1.0  # how often the console's queued replies are looked for
 
     @classmethod
     def from_env(cls) -> "WhatsAppConfig":
@@ -40,4 +41,5 @@ class WhatsAppConfig:
                    flood_messages=int(env.get("WHATSAPP_FLOOD_MESSAGES") or 20),
                    flood_seconds=float(env.get("WHATSAPP_FLOOD_SECONDS") or 60),
                    retention_days=float(env.get("DATA_RETENTION_DAYS") or 90),
-                   handoff_idle_hours=float(env.get("HANDOFF_IDLE_HOURS") or 12))
+                   handoff_idle_hours=float(env.get("HANDOFF_IDLE_HOURS") or 12),
+                   items_poll_seconds=float(env.get("WHATSAPP_ITEMS_POLL_SECONDS") or 1))

@@ -25,12 +25,13 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from booking.db import ensure_ttl_index, with_retries
+from booking.handoff import KINDS
 from channels.whatsapp.parse import Inbound, Status
 
 logger = logging.getLogger(__name__)
 
 RECEIVED, PROCESSING, DONE, FAILED = "received", "processing", "done", "failed"
-INTERNAL = ("staff", "template", "handback", "echo")  # ``post``ed kinds, not the customer's
+INTERNAL = KINDS  # what ``post`` queues: the business's items, never a customer's message
 THROTTLED, REFUSED = "throttled", "refused"  # kept, never run: a flood, an unknown number
 SLOW_DOWN = "slow_down"  # the ``notice`` of the one message answered "please slow down"
 LEASE = timedelta(minutes=2)
@@ -61,6 +62,7 @@ class Inbox:
         self.db.wa_inbox.create_index([("sender", ASCENDING), ("status", ASCENDING),
                                        ("seq", ASCENDING)])
         self.db.wa_inbox.create_index([("status", ASCENDING), ("lease_until", ASCENDING)])
+        self.db.wa_inbox.create_index([("kind", ASCENDING), ("status", ASCENDING)])
         self.db.wa_outbox.create_index([("status", ASCENDING), ("next_at", ASCENDING)])
         self.db.wa_outbox.create_index("ref", sparse=True)
         keep = int(self.retention.total_seconds())
@@ -104,6 +106,7 @@ class Inbox:
         was already queued (a repeated echo). Not counted as the customer's flood."""
         if kind not in INTERNAL:
             raise ValueError(f"not an internal kind: {kind!r}")
+        named = item_id is not None
         item_id = item_id or f"{kind}:{uuid.uuid4().hex}"
         seq = with_retries(lambda: self._next_seq(sender, customer=False), self.record_attempts)[0]
         doc = {"_id": item_id, "sender": sender, "phone_number_id": phone_number_id,
@@ -113,12 +116,15 @@ class Inbox:
         try:
             with_retries(lambda: self.db.wa_inbox.insert_one(doc), self.record_attempts)
             return item_id
-        except DuplicateKeyError:
-            return None
+        except DuplicateKeyError:  # named: queued before; ours: an earlier try of this insert
+            return None if named else item_id
 
-    def item(self, item_id: str) -> Optional[dict[str, Any]]:
-        """A queued message or item, as stored."""
-        return with_retries(lambda: self.db.wa_inbox.find_one({"_id": item_id}))
+    def post_for(self, conversation: Any, kind: str, text: str, extra: dict[str, Any],
+                 item_id: Optional[str] = None) -> Optional[str]:
+        """``post`` to a conversation's customer from its business number (the console's
+        ``booking.handoff.Post``)."""
+        return self.post(conversation.customer_id, conversation.business_id,
+                         conversation.phone_number_id, kind, text, extra, item_id)
 
     def _next_seq(self, sender: str, customer: bool = True) -> tuple[int, int]:
         """The customer's next sequence number (shared by every server) and how many messages
@@ -239,6 +245,11 @@ class Inbox:
             self._claimed(claim), {"$set": {"status": DONE if ok else FAILED,
                                             "finished_at": _now(), "error": error[:500]},
                                    "$unset": {"lease_until": ""}})).modified_count == 1
+
+    def senders_with_items(self) -> list[str]:
+        """Customers with an item of the business waiting (a staff reply, a hand back)."""
+        return with_retries(lambda: self.db.wa_inbox.distinct(
+            "sender", {"kind": {"$in": list(INTERNAL)}, "status": RECEIVED}))
 
     def senders_with_work(self) -> list[str]:
         """Customers with recorded but unprocessed messages (for recovery after a restart)."""

@@ -18,7 +18,8 @@ from channels.http_guard import ascii_digits
 from channels.rasa_patches import network_wait
 from channels.whatsapp import render
 from channels.whatsapp.config import WhatsAppConfig
-from channels.whatsapp.errors import GraphError, OutsideWindowError, RetryableGraphError
+from channels.whatsapp.errors import (GraphError, OutsideWindowError, RetryableGraphError,
+                                      UncertainDeliveryError)
 from channels.whatsapp.graph import GraphClient
 from channels.whatsapp.inbox import Inbox
 
@@ -117,6 +118,12 @@ class WhatsAppOutput(OutputChannel):
                                     self.phone_number_id, message, str(exc),
                                     timedelta(seconds=self.config.resend_seconds), ref)
             return "retrying"
+        except UncertainDeliveryError as exc:  # it may have reached Meta: never again
+            logger.error("sending %s to %s may have failed: %s", kind, mask_phone(recipient_id),
+                         exc)
+            await asyncio.to_thread(self.inbox.record_outbound, None, recipient_id, kind,
+                                    "uncertain", str(exc), ref)
+            return "uncertain"
         except GraphError as exc:
             logger.error("could not send %s to %s: %s", kind, mask_phone(recipient_id), exc)
             await asyncio.to_thread(self.inbox.record_outbound, None, recipient_id, kind,

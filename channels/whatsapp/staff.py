@@ -24,6 +24,7 @@ from typing import Any, Awaitable, Callable, Optional
 from rasa.core.channels.channel import UserMessage
 
 from booking.conversations import ECHO_AGENT, HUMAN, Conversations
+from booking.handoff import ECHO, HANDBACK, TEMPLATE
 from channels.history import ConversationHistory, message_to_staff, staff_message
 from channels.whatsapp.inbox import Inbox
 from channels.whatsapp.output import WhatsAppOutput
@@ -31,7 +32,7 @@ from channels.whatsapp.output import WhatsAppOutput
 logger = logging.getLogger(__name__)
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 HANDBACK_TEXT = "/EXTERNAL_handback"
-MAYBE_NOT_SENT = ("the server stopped while sending it, so it may not have arrived: "
+MAYBE_NOT_SENT = ("WhatsApp's answer was lost while sending it, so it may not have arrived: "
                   "send it again if the customer did not get it")
 
 
@@ -61,19 +62,18 @@ class StaffSide:
             self._conversations = Conversations(self._inbox().db, idle=self.idle)
         return self._conversations
 
-    async def with_person(self, doc: dict[str, Any], metadata: dict[str, Any]) -> bool:
-        """Record a customer message on their conversation; True when a person has it (the
-        message is then written for them and the bot stays silent)."""
-        text = shown_text(doc)
+    async def with_person(self, doc: dict[str, Any]) -> bool:
+        """Record a customer message on their conversation; whether a person has it."""
         conversation = await asyncio.to_thread(
             lambda: self.conversations().customer_wrote(
                 doc["business_id"], doc["sender"], "whatsapp", doc["phone_number_id"],
-                doc.get("profile_name") or "", text))
-        if conversation.state != HUMAN:
-            return False
+                doc.get("profile_name") or "", shown_text(doc)))
+        return conversation.state == HUMAN
+
+    async def to_person(self, doc: dict[str, Any], metadata: dict[str, Any]) -> None:
+        """Write a customer message into the conversation for the person who has it."""
         await self.history.append(doc["sender"], doc["_id"],
-                                  message_to_staff(text, doc["_id"], metadata))
-        return True
+                                  message_to_staff(shown_text(doc), doc["_id"], metadata))
 
     async def item(self, inbox: Inbox, claim: dict[str, Any], output: WhatsAppOutput,
                    on_new_message: OnNewMessage) -> Optional[str]:
@@ -81,15 +81,17 @@ class StaffSide:
         kind, sender, item_id = claim["kind"], claim["sender"], claim["_id"]
         extra = claim.get("extra") or {}
         who = str(extra.get("who") or "")
-        if kind == "handback":
+        if kind == HANDBACK:
             await on_new_message(UserMessage(
                 HANDBACK_TEXT, output, sender, input_channel="whatsapp", message_id=item_id,
                 metadata={"business_id": claim["business_id"],
                           "phone_number_id": claim["phone_number_id"], "message_id": item_id}))
             return None
-        if kind == "echo":
+        if kind == ECHO:  # in the customer's order: what they wrote before it was the bot's
+            await asyncio.to_thread(lambda: self.conversations().echoed(
+                claim["business_id"], sender, claim["phone_number_id"]))
             await self.history.append(sender, item_id, [staff_message(
-                item_id, claim["business_id"], ECHO_AGENT, "echo", claim.get("text") or "")])
+                item_id, claim["business_id"], ECHO_AGENT, ECHO, claim.get("text") or "")])
             return None
         if claim.get("sending_at"):  # this item's sending started before: never again
             outcomes = [o["status"] for o in await asyncio.to_thread(inbox.outbound_of, item_id)]
@@ -100,14 +102,16 @@ class StaffSide:
         else:
             if not await asyncio.to_thread(inbox.mark_sending, claim):
                 return "taken over by another server"
-            if kind == "template":
+            if kind == TEMPLATE:
                 outcomes = [await output.send_template_instead(sender, ref=item_id)]
             else:
                 outcomes = await output.send_staff_text(sender, claim.get("text") or "", item_id)
         if any(outcome in ("sent", "retrying") for outcome in outcomes):
-            custom = output.template() if kind == "template" else None
+            custom = output.template() if kind == TEMPLATE else None
             await self.history.append(sender, item_id, [staff_message(
                 item_id, claim["business_id"], who, kind, claim.get("text") or "", custom)])
+        if "uncertain" in outcomes:
+            return MAYBE_NOT_SENT
         if "failed" in outcomes:
             return "WhatsApp refused it"
         if "outside_window" in outcomes:

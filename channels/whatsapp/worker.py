@@ -97,13 +97,8 @@ class CustomerWorkers:
         """At start and every ``sweep_seconds``: resume customers with waiting messages (left
         by a restart, an outage, or a server that died holding their lease)."""
         while True:
-            try:
-                senders = await asyncio.to_thread(lambda: self._inbox().senders_with_work())
-            except (PyMongoError, BookingError) as exc:
-                logger.warning("could not look for unprocessed WhatsApp messages: %s", exc)
-                senders = []
-            for sender in senders:
-                self.kick(sender, on_new_message)
+            await self._kick_all(lambda: self._inbox().senders_with_work(), on_new_message,
+                                 "unprocessed WhatsApp messages")
             try:  # a person's conversation left idle goes back to the bot
                 await asyncio.to_thread(lambda: self.staff.conversations().release_idle())
             except (PyMongoError, BookingError) as exc:
@@ -113,6 +108,25 @@ class CustomerWorkers:
             except (PyMongoError, BookingError) as exc:
                 logger.warning("could not look for replies to send again: %s", exc)
             await asyncio.sleep(self.config.sweep_seconds)
+
+    async def watch_items(self, on_new_message: OnNewMessage) -> None:
+        """Every ``items_poll_seconds``: start the customers whose queue got an item from the
+        console (a staff reply should not wait for the sweep)."""
+        while True:
+            await self._kick_all(lambda: self._inbox().senders_with_items(), on_new_message,
+                                 "the business's queued items")
+            await asyncio.sleep(self.config.items_poll_seconds)
+
+    async def _kick_all(self, find: Callable[[], list[str]], on_new_message: OnNewMessage,
+                        what: str) -> None:
+        """Start a worker for every customer ``find`` names (a database outage: none)."""
+        try:
+            senders = await asyncio.to_thread(find)
+        except (PyMongoError, BookingError) as exc:
+            logger.warning("could not look for %s: %s", what, exc)
+            return
+        for sender in senders:
+            self.kick(sender, on_new_message)
 
     async def resend_deferred(self) -> None:
         """Send again the replies Graph would not take earlier (each once it is taken; given up
@@ -196,12 +210,10 @@ class CustomerWorkers:
             await self._until_stored(inbox.finish, claim, True, "")  # its turn ran
             return True
         try:
-            internal = claim.get("kind") in INTERNAL
-            if not internal:
-                async with network_wait():  # the blue ticks: Graph, not CPU
-                    await self._mark_read(claim)
-            failed = await (self._internal(inbox, claim, on_new_message) if internal
-                            else self._process(claim, on_new_message))
+            if claim.get("kind") in INTERNAL:
+                failed = await self._internal(inbox, claim, on_new_message)
+            else:
+                failed = await self._customer_message(claim, on_new_message)
         except Exception as exc:
             if outage(exc):
                 logger.error("WhatsApp message %s hit an outage; it runs again later: %s",
@@ -221,12 +233,30 @@ class CustomerWorkers:
             logger.warning("WhatsApp message %s was taken over by another server; its outcome "
                            "here is not recorded", args[0]["_id"])
 
-    async def _mark_read(self, claim: dict[str, Any]) -> None:
-        """Blue ticks and the typing indicator (a network wait: before the turn slot)."""
+    async def _mark_read(self, claim: dict[str, Any], typing: bool = True) -> None:
+        """Blue ticks and the typing indicator (a network wait: gives the turn slot back)."""
         try:
-            await self.graph.mark_read(claim["phone_number_id"], claim["_id"])
+            async with network_wait():
+                await self.graph.mark_read(claim["phone_number_id"], claim["_id"], typing)
         except GraphError as exc:
             logger.info("mark as read failed: %s", exc)
+
+    async def _customer_message(self, doc: dict[str, Any],
+                                on_new_message: OnNewMessage) -> Optional[str]:
+        """Read, then a bot turn, unless a person has the conversation: then the message is
+        theirs (written into the conversation for them) and the bot says nothing, not even
+        "typing…"."""
+        metadata = {"business_id": doc.get("business_id"), "phone_number_id":
+                    doc["phone_number_id"], "message_id": doc["_id"],
+                    "profile_name": doc.get("profile_name", ""),
+                    "title": (doc.get("extra") or {}).get("title") or "",
+                    "kind": doc.get("kind") or ""}
+        if await self.staff.with_person(doc):
+            await self._mark_read(doc, typing=False)
+            await self.staff.to_person(doc, metadata)
+            return None
+        await self._mark_read(doc)
+        return await self._process(doc, metadata, on_new_message)
 
     async def _internal(self, inbox: Inbox, claim: dict[str, Any],
                         on_new_message: OnNewMessage) -> Optional[str]:
@@ -234,18 +264,12 @@ class CustomerWorkers:
         return await self.staff.item(inbox, claim, self.output_for(claim["phone_number_id"]),
                                      on_new_message)
 
-    async def _process(self, doc: dict[str, Any],
+    async def _process(self, doc: dict[str, Any], metadata: dict[str, Any],
                        on_new_message: OnNewMessage) -> Optional[str]:
         output = self.output_for(doc["phone_number_id"])
         if doc.get("notice") == SLOW_DOWN:
             await output.send_text_message(doc["sender"], SLOW_DOWN_REPLY)
             return None
-        metadata = {"business_id": doc.get("business_id"), "phone_number_id":
-                    doc["phone_number_id"], "message_id": doc["_id"],
-                    "profile_name": doc.get("profile_name", ""),
-                    "title": (doc.get("extra") or {}).get("title") or ""}
-        if await self.staff.with_person(doc, metadata):
-            return None  # a person has the conversation: the bot stays silent
         text = doc.get("text") or flow_completion_text(doc.get("extra") or {})
         page = more_page(text) if text else None
         if page is not None:

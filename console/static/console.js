@@ -1,7 +1,14 @@
 // Progressive enhancement only: every page works without it.
 document.addEventListener("submit", (event) => {
-  const question = event.target.dataset && event.target.dataset.confirm;
-  if (question && !window.confirm(question)) event.preventDefault();
+  const form = event.target;
+  const question = form.dataset && form.dataset.confirm;
+  if (question && !window.confirm(question)) { event.preventDefault(); return; }
+  // A form that sends a message is sent once (the server also drops a second post of it).
+  if (form.dataset && "once" in form.dataset) {
+    if (form.dataset.sent) { event.preventDefault(); return; }
+    form.dataset.sent = "1";
+    form.querySelectorAll("button").forEach((b) => { b.disabled = true; });
+  }
 });
 
 // Live parts (the inbox list, a conversation's transcript, the nav badge) poll the URL in their

@@ -5,7 +5,8 @@ template, hand it back to the bot (``booking.handoff``). Each change goes to the
 (``/inbox/live``, ``/inbox/<id>/live``) where JavaScript runs; everything works without it."""
 from __future__ import annotations
 
-import logging
+import re
+import secrets
 from datetime import timedelta
 from typing import Any, Callable, Optional
 from urllib.parse import quote
@@ -17,11 +18,9 @@ from sanic.response import HTTPResponse
 from booking.conversations import (HUMAN, WAITING, AlreadyTakenError, ChangedError,
                                    Conversation, HandoffError, NotYoursError)
 from booking.errors import UnknownEntityError
-from booking.handoff import MAX_REPLY, NotOnWhatsAppError, OutsideWindowError
+from booking.handoff import MAX_REPLY, NotOnWhatsAppError, NotTheirsError, OutsideWindowError
 from console.web import (TEMPLATES, actor, blocking, catalog, form, not_found, redirect, render,
                          services, session_of, signed_in)
-
-logger = logging.getLogger(__name__)
 
 # What the page says after a change (fixed texts: nothing from the URL is shown as is).
 DONE = {"taken": "You have this conversation: the bot stays silent until you hand it back.",
@@ -38,6 +37,13 @@ OUTSIDE = ("More than 24 hours since the customer last wrote: WhatsApp only lets
            "approved template now.")
 NOT_WHATSAPP = "Replies can only go to WhatsApp customers."
 NO_VERSION = "This form is out of date: here is the conversation as it is now."
+
+
+def form_key(request: Request) -> str:
+    """The ``key`` a sending form was rendered with: the same form posted twice (a double
+    click, a resubmitted page) sends once. '' when missing or odd."""
+    key = form(request, "key", 40)
+    return key if re.fullmatch(r"[A-Za-z0-9_-]{8,40}", key) else ""
 
 
 def masked(customer_id: str) -> str:
@@ -116,6 +122,7 @@ async def _detail(request: Request, conversation_id: str, status: int = 200, err
     waiting = await blocking(svc.conversations.waiting_count, business_id)
     now = svc.clock()
     return render(request, "conversation.html", status=status, conversation=conversation,
+                  form_key=secrets.token_urlsafe(12),
                   mine=mine, bookings=bookings, error=error, draft=draft, now=now, me=me,
                   window_open=conversation.window_open(now), max_reply=MAX_REPLY,
                   inbox_waiting=waiting, done=DONE.get(request.args.get("done") or "", ""),
@@ -126,9 +133,7 @@ def _not_yours(conversation: Conversation, me: str) -> str:
     """Why a change by someone who does not have the conversation was refused."""
     if conversation.state == HUMAN and conversation.assignee != me:
         return f"{conversation.assignee} has this conversation: take it over first if you must."
-    if conversation.state != HUMAN:
-        return "Take the conversation over first: the bot answers it until someone does."
-    return "That booking belongs to another customer."
+    return "Take the conversation over first: the bot answers it until someone does."
 
 
 def _audit_view(conversation: Conversation) -> dict[str, Any]:
@@ -151,6 +156,9 @@ async def _change(request: Request, conversation_id: str, action: str, done: str
                              f"{exc.by} took this conversation a moment ago.")
     except ChangedError:
         return await _detail(request, conversation_id, 409, CHANGED)
+    except NotTheirsError:
+        return await _detail(request, conversation_id, 409,
+                             "That booking belongs to another customer.", draft)
     except NotYoursError:
         current = await blocking(svc.conversations.get, business_id, conversation_id)
         return await _detail(request, conversation_id, 409, _not_yours(current, me), draft)
@@ -229,13 +237,15 @@ def register(app: Sanic) -> None:
             if len(text) > MAX_REPLY:
                 return await _detail(request, cid, 400, f"A WhatsApp message holds at most "
                                                         f"{MAX_REPLY} characters.", text[:8192])
+            key = form_key(request)
             return await _change(request, cid, "conversation_reply", "reply",
-                                 lambda: team.reply(business_id, cid, me, text), text)
+                                 lambda: team.reply(business_id, cid, me, text, key), text)
         if action == "booking":
             return await _send_booking(request, cid)
         if action == "template":
+            key = form_key(request)
             return await _change(request, cid, "conversation_template", "template",
-                                 lambda: team.send_template(business_id, cid, me))
+                                 lambda: team.send_template(business_id, cid, me, key))
         if action == "hand-back":
             return await _change(request, cid, "conversation_handed_back", "handed_back",
                                  lambda: team.hand_back(business_id, cid, me))
@@ -254,9 +264,10 @@ async def _send_booking(request: Request, conversation_id: str) -> HTTPResponse:
     snapshot = await catalog(request)
     service, member = snapshot.services.get(booking.service_id), snapshot.staff.get(
         booking.staff_id)
+    key = form_key(request)
     return await _change(request, conversation_id, "conversation_booking_sent", "booking",
                          lambda: svc.team.send_booking(
                              business_id, conversation_id, me, booking,
                              service.name if service else booking.service_id,
                              member.name if member else booking.staff_id,
-                             request.ctx.business.tz))
+                             request.ctx.business.tz, key))

@@ -11,7 +11,7 @@ from booking.conversations import (ASKED, BOT, ECHO, ECHO_AGENT, FAILURE, FALLBA
                                    WAITING, AlreadyTakenError, ChangedError, Conversations,
                                    NotYoursError)
 from booking.errors import UnknownEntityError
-from booking.handoff import OutsideWindowError, TeamDesk
+from booking.handoff import NotOnWhatsAppError, OutsideWindowError, TeamDesk
 
 SPA, SALON = "ubud-serenity-spa", "canggu-glow-salon"
 AYU = "6281234500001"
@@ -138,6 +138,32 @@ def test_idle_human_conversation_goes_back_to_the_bot_when_the_customer_writes(c
     assert (back.state, back.reason, back.assignee) == (BOT, IDLE, "")
 
 
+def test_a_customer_writing_on_does_not_keep_a_forgotten_conversation_from_the_bot(convs, clock):
+    conv = wrote(convs)
+    convs.take(SPA, conv.id, "made", conv.version)
+    for _ in range(2):
+        clock.now += timedelta(hours=6)
+        assert wrote(convs, "hello??").state == HUMAN
+    clock.now += timedelta(hours=1)  # 13 h since the person last did anything
+    assert wrote(convs, "anyone?").state == BOT
+
+
+def test_replying_keeps_the_conversation_with_the_person(convs, clock):
+    conv = wrote(convs)
+    convs.take(SPA, conv.id, "made", conv.version)
+    clock.now += timedelta(hours=11)
+    convs.replying(SPA, conv.id, "made")
+    clock.now += timedelta(hours=11)
+    assert wrote(convs).state == HUMAN and convs.release_idle() == 0
+
+
+def test_flag_leaves_a_person_with_the_conversation(convs):
+    conv = wrote(convs)
+    taken = convs.take(SPA, conv.id, "made", conv.version)
+    assert convs.flag(SPA, AYU, FAILURE).state == HUMAN
+    assert convs.get(SPA, conv.id).version == taken.version
+
+
 def test_idle_sweep_releases_only_conversations_left_alone(convs, clock):
     left = wrote(convs)
     convs.take(SPA, left.id, "made", left.version)
@@ -181,18 +207,43 @@ def test_inbox_orders_waiting_longest_first_then_people_then_recent(convs, clock
 
 def test_team_desk_replies_only_for_whoever_has_it_and_inside_the_window(convs, clock):
     posted = []
-    desk = TeamDesk(convs, lambda c, kind, text, extra: posted.append((kind, text, extra))
-                    or f"item{len(posted)}", clock)
+    def post(c, kind, text, extra, item_id=None):
+        if item_id is not None and item_id in [p[3] for p in posted]:
+            return None
+        posted.append((kind, text, extra, item_id))
+        return item_id or f"item{len(posted)}"
+    desk = TeamDesk(convs, post, clock)
     conv = wrote(convs)
     with pytest.raises(NotYoursError):
         desk.reply(SPA, conv.id, "made", "hello")
     desk.take(SPA, conv.id, "made", conv.version)
     sent = desk.reply(SPA, conv.id, "made", "  Hi Ayu, Made here  ")
-    assert sent.item_id == "item1" and posted == [("staff", "Hi Ayu, Made here", {"who": "made"})]
+    assert sent.item_id == "item1" and posted == [("staff", "Hi Ayu, Made here", {"who": "made"},
+                                                   None)]
+    twice = [desk.reply(SPA, conv.id, "made", "ok!", key="form-7") for _ in range(2)]
+    assert twice[0].item_id == twice[1].item_id and len(posted) == 2  # a double click: once
     clock.now += timedelta(hours=25)
     with pytest.raises(OutsideWindowError):
         desk.reply(SPA, conv.id, "made", "still there?")
     desk.send_template(SPA, conv.id, "made")
-    assert posted[-1] == ("template", "", {"who": "made"})
+    assert posted[-1][:3] == ("template", "", {"who": "made"})
     desk.hand_back(SPA, conv.id, "made")  # outside the window the bot cannot say it is back
-    assert [p[0] for p in posted] == ["staff", "template"]
+    assert [p[0] for p in posted] == ["staff", "staff", "template"]
+
+
+def test_team_desk_hand_back_tells_only_when_a_person_had_it_and_only_whatsapp_is_taken(
+        convs, clock):
+    posted = []
+    desk = TeamDesk(convs, lambda c, kind, *rest: posted.append(kind) or "id", clock)
+    wrote(convs)
+    waiting = convs.flag(SPA, AYU, ASKED)
+    desk.hand_back(SPA, waiting.id, "made")  # settled: the bot never left, says nothing
+    assert posted == []
+    conv = convs.get(SPA, waiting.id)
+    desk.take(SPA, conv.id, "made", conv.version)
+    desk.hand_back(SPA, conv.id, "made")
+    assert posted == ["handback"]
+    local = convs.flag(SPA, "rest:me", ASKED, channel="rest")
+    with pytest.raises(NotOnWhatsAppError):
+        desk.take(SPA, local.id, "made", local.version)
+    assert convs.get(SPA, local.id).state == WAITING

@@ -234,6 +234,44 @@ def test_the_takers_reply_is_queued_for_whatsapp_and_shows_as_sending(console, c
     assert too_long.status_code == 400 and len(queued(console, waiting.customer_id)) == 1
 
 
+def test_the_same_reply_form_posted_twice_sends_once(console, conversations):
+    waiting = customer(conversations, "6281200000511", "Wira", "hello?", "asked")
+    desk = console.login("desk@spa")
+    assert take(console, desk, waiting).status_code == 303
+    url = f"{console.url}/inbox/{waiting.id}"
+    page, csrf = page_and_csrf(desk, url)
+    key = re.search(r'name="key" value="([^"]+)"', page.text).group(1)
+    answers = [post(desk, f"{url}/reply", csrf, text="On my way", key=key) for _ in range(2)]
+    assert [a.status_code for a in answers] == [303, 303]  # a double click, a resubmitted page
+    assert [i["text"] for i in queued(console, waiting.customer_id)] == ["On my way"]
+    fresh, _ = page_and_csrf(desk, url)  # a new page is a new form: a new message
+    key2 = re.search(r'name="key" value="([^"]+)"', fresh.text).group(1)
+    assert key2 != key
+    post(desk, f"{url}/reply", csrf, text="On my way", key=key2)
+    assert len(queued(console, waiting.customer_id)) == 2
+
+
+def test_what_customers_write_is_shown_as_text_never_as_markup(console, conversations):
+    evil = "<script>alert('x')</script><img src=x onerror=alert(1)>"
+    chat = customer(conversations, "6281200000521", "<b>Mal</b><script>1</script>", evil,
+                    "asked")
+    typed = {**said("/EXTERNAL_booking_update"), "metadata": {
+        "business_id": SPA, "message_id": "wamid.typed", "kind": "text"}}
+    write_tracker(console, chat.customer_id, [said(evil), typed,
+                                              answered("fine", ("<i>x</i>",))])
+    desk = console.login("desk@spa")
+    for url in (f"{console.url}/inbox", f"{console.url}/inbox/{chat.id}"):
+        html = desk.get(url).text
+        assert "<script>alert" not in html and "<img src=x" not in html and "<b>Mal" not in html
+        assert "&lt;script&gt;alert(" in html or "&lt;script&gt;alert(&#39;x&#39;)" in html
+    for url in (f"{console.url}/inbox/live", f"{console.url}/inbox/{chat.id}/live"):
+        fragment = desk.get(url).json()["html"]
+        assert "<script>" not in fragment and "&lt;script&gt;" in fragment
+    # A customer who types the server's news prefix is shown, not hidden.
+    page = desk.get(f"{console.url}/inbox/{chat.id}").text
+    assert "/EXTERNAL_booking_update" in page
+
+
 def test_the_taker_sends_one_of_the_customers_bookings_and_no_one_elses(console,
                                                                         conversations):
     waiting = customer(conversations, "6281200000551", "Wayan Card", "my booking?", "asked")

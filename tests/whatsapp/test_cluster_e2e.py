@@ -163,8 +163,7 @@ def test_the_bot_is_silent_on_both_servers_while_a_person_has_the_chat(cluster, 
     assert stack.post(text(who, "I want to talk to a person")) == 200
     assert body_text(graph.wait_for_messages(who, 1)[0]).startswith("I've asked the")
     conversations, inbox = Conversations(db), Inbox(db)
-    desk = TeamDesk(conversations, lambda c, kind, words, extra: inbox.post(
-        c.customer_id, c.business_id, c.phone_number_id, kind, words, extra), conversations.clock)
+    desk = TeamDesk(conversations, inbox.post_for, conversations.clock)
     waiting = conversations.of_customer("ubud-serenity-spa", who)
     desk.take("ubud-serenity-spa", waiting.id, "made", waiting.version)
     before = len(webhook_upstreams(nodes))

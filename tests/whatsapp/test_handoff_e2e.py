@@ -26,8 +26,7 @@ SPA_ID = "ubud-serenity-spa"
 def desk(db) -> TeamDesk:
     """The console's desk over the same database (its post port is the channel's inbox)."""
     inbox = Inbox(db)
-    return TeamDesk(Conversations(db), lambda c, kind, text, extra: inbox.post(
-        c.customer_id, c.business_id, c.phone_number_id, kind, text, extra),
+    return TeamDesk(Conversations(db), inbox.post_for,
         Conversations(db).clock)
 
 
@@ -116,6 +115,7 @@ def test_a_coexistence_echo_hands_the_chat_to_a_person_once(wa, graph):
     ayu = Customer(stack, graph)
     ayu.say("hi")
     ayu.next()
+    wrote_at = conversation(db, ayu.who).last_customer_at
     wamid = f"wamid.echo{next(_ids)}"
     for _ in range(2):  # Meta delivers at least once
         assert stack.post(echo(ayu.who, "Hi Ayu, this is Putu from the spa", wamid)) == 200
@@ -132,7 +132,22 @@ def test_a_coexistence_echo_hands_the_chat_to_a_person_once(wa, graph):
     assert wait_done(db, last_inbound(db, ayu.who))["status"] == "done"
     silent(graph, ayu.who, seen)
     # The echo did not open the 24-hour window: only the customer's own messages do.
-    assert taken.last_customer_at is not None
+    assert taken.last_customer_at == wrote_at
+
+    # Handed back, the same echo delivered again changes nothing.
+    desk(db).hand_back(SPA_ID, taken.id, "made")
+    assert body_text(ayu.next()).startswith("I'm back")
+    ayu.next()  # the menu
+    assert stack.post(echo(ayu.who, "Hi Ayu, this is Putu from the spa", wamid)) == 200
+    assert stack.post(echo(ayu.who, "to a number of no business", None) | {"entry": [{
+        "id": "WABA", "changes": [{"field": "smb_message_echoes", "value": {
+            "metadata": {"phone_number_id": "999000999"}, "message_echoes": [{
+                "to": ayu.who, "id": "wamid.nobody", "type": "text",
+                "text": {"body": "x"}}]}}]}]}) == 200
+    ayu.say("what do you offer?")
+    assert body_text(ayu.next()).startswith("At Ubud Serenity Spa we offer:")
+    assert conversation(db, ayu.who).state == "bot"
+    assert db.wa_inbox.count_documents({"_id": "echo:wamid.nobody"}) == 0
 
 
 def test_outside_the_window_the_reply_goes_as_the_template(wa, graph):
@@ -175,6 +190,18 @@ def test_an_item_whose_sending_was_interrupted_is_never_sent_twice(wa, graph):
     assert done["status"] == "failed" and "may not have arrived" in done["error"]
     assert wait_done(db, last_inbound(db, ayu.who))["status"] == "done"
     assert [m for m in graph.sent_to(ayu.who) if m.get("text", {}).get("body") == "lost in a crash"] == []
+
+    # One that Graph did take before the crash (its answer kept): done, written once, not resent.
+    item = Inbox(db).post(ayu.who, SPA_ID, SPA, "staff", "taken before the crash", {"who": "made"})
+    db.wa_inbox.update_one({"_id": item}, {"$set": {"sending_at": db.wa_inbox.find_one(
+        {"_id": item})["received_at"]}})
+    Inbox(db).record_outbound("wamid.out-before-crash", ayu.who, "text", "sent", "", item)
+    ayu.say("still there?")
+    assert wait_done(db, item)["status"] == "done"
+    assert [m for m in graph.sent_to(ayu.who)
+            if m.get("text", {}).get("body") == "taken before the crash"] == []
+    assert len([e for e in events_of(db, ayu.who)
+                if (e.get("metadata") or {}).get("item") == item]) == 1
 
 
 def test_two_fallbacks_in_a_row_put_the_customer_in_the_inbox(wa, graph):

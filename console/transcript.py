@@ -6,12 +6,13 @@ Rasa's tracker store (``channels.tracker_store``) keeps one document per event,
 ``{"sender_id", "seq", "at", "event"}``. One WhatsApp number may talk to several businesses in
 one tracker: a customer message belongs to its ``metadata.business_id``, a bot message to its
 own ``metadata.business_id`` or else to the business of the customer message before it.
-Blocking pymongo calls (the console runs them in worker threads); no Rasa import.
+Blocking pymongo calls (the console runs them in worker threads); no Rasa import. It lives in
+the console, not the core: a read model over Rasa's and the WhatsApp channel's storage, with no
+business rule.
 """
 from __future__ import annotations
 
 import heapq
-import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator, Optional
@@ -19,16 +20,15 @@ from typing import Any, Iterable, Iterator, Optional
 from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 
+from booking.conversations import TO_STAFF_INTENT
 from booking.db import with_retries
+from booking.handoff import HANDBACK, STAFF as STAFF_ITEM, TEMPLATE
 from booking.models import Booking, whatsapp_number_of
 
-logger = logging.getLogger(__name__)
-
 CUSTOMER, BOT, STAFF, BOOKING = "customer", "bot", "staff", "booking"
-TO_STAFF_INTENT = "message_to_staff"  # written while a person had the chat (channels.history)
-NEWS_TRIGGER = "/EXTERNAL_"  # the server's own news for the dialogue, never the customer's
+NEWS_TRIGGER = "/EXTERNAL_"  # the server's own news for the dialogue (never a customer's)
 TAPPED = "(tapped a button)"
-STAFF_KINDS = ("staff", "template")  # queued items the transcript shows while on their way
+STAFF_KINDS = (STAFF_ITEM, TEMPLATE)  # queued items the transcript shows while on their way
 MAX_BOOKINGS = 100
 _EPOCH = datetime.fromtimestamp(0, timezone.utc)  # an instant nothing recorded
 
@@ -68,12 +68,16 @@ def customer_text(event: dict[str, Any]) -> Optional[str]:
     """What the customer wrote or tapped, as a person reads it; None for the server's own news
     triggers (never shown)."""
     text = event.get("text") or ""
-    if text.startswith(NEWS_TRIGGER):
-        return None
     metadata = event.get("metadata") if isinstance(event.get("metadata"), dict) else {}
+    message_id = str(metadata.get("message_id") or "")
+    if text.startswith(NEWS_TRIGGER) and (not message_id
+                                          or message_id.startswith(f"{HANDBACK}:")):
+        return None  # the server's (no customer message id): a customer's own text shows
     title = metadata.get("title")
     if isinstance(title, str) and title.strip():
         return title.strip()
+    if metadata.get("kind") == "text":
+        return text  # typed, whatever it looks like
     return TAPPED if text.startswith("/") else text
 
 
@@ -166,8 +170,8 @@ class Transcript:
             if lines:
                 first = lines[0].at if first is None else min(first, lines[0].at)
         sources.append(self._booking_lines(business_id, customer_id, first if cut else None))
-        timeline = list(heapq.merge(*sources, key=lambda line: line.at))
-        return timeline + self._queued(business_id, customer_id, written)
+        sources.append(self._queued(business_id, customer_id, written))
+        return list(heapq.merge(*sources, key=lambda line: line.at))
 
     def _owner(self, event: dict[str, Any], channel: str) -> Optional[str]:
         """The business a customer message was written to (None: none, or another channel's
@@ -236,7 +240,7 @@ class Transcript:
                 continue  # already in the conversation, its status not updated yet
             extra = doc.get("extra") if isinstance(doc.get("extra"), dict) else {}
             failed = doc.get("status") == "failed"
-            text = doc.get("text") or ("Template" if doc.get("kind") == "template" else "")
+            text = doc.get("text") or ("Template" if doc.get("kind") == TEMPLATE else "")
             lines.append(Line(_utc(doc.get("received_at")) or _EPOCH,
                               STAFF, text, staff=str(extra.get("who") or ""),
                               pending=not failed, failed=failed,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from booking.transcript import BOOKING, BOT, CUSTOMER, STAFF, TAPPED, Transcript
+from console.transcript import BOOKING, BOT, CUSTOMER, STAFF, TAPPED, Transcript
 
 NUMBER = "6281234567890"
 T0 = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)
