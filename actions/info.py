@@ -30,9 +30,6 @@ def price_list(turn: Turn) -> str:
 class ActionListServices(BookingAction):
     """What the business offers, with prices, as text and tappable choices."""
 
-    reads_open_question = False  # not an answer to the open question
-    digression = True
-
     def name(self) -> Text:
         return "action_list_services"
 
@@ -45,9 +42,6 @@ class ActionListServices(BookingAction):
 
 class ActionShowPrice(BookingAction):
     """The price of one service, or the price list."""
-
-    reads_open_question = False  # not an answer to the open question
-    digression = True
 
     def name(self) -> Text:
         return "action_show_price"
@@ -93,8 +87,6 @@ class ActionFallback(BookingAction):
 
 class ActionShowMenu(BookingAction):
     """The main menu."""
-
-    reads_open_question = False  # not an answer to the open question
 
     def name(self) -> Text:
         return "action_show_menu"
