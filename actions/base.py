@@ -241,7 +241,15 @@ def _flag_failure(tracker: Tracker) -> None:
 
 
 class BookingAction(Action, abc.ABC):
-    """Base of the custom actions. Abstract, so rasa-sdk does not register it itself."""
+    """Base of the custom actions. Abstract, so rasa-sdk does not register it itself.
+
+    A typed message while a booking question is open is first read as its answer
+    (``actions.open_question``), whichever action the NLU's intent chose; actions that are
+    not a customer's turn (news, the hand back) say ``reads_open_question = False``.
+    """
+
+    reads_open_question = True
+    digression = False  # an answer in passing (a price): the open question comes back after
 
     @abc.abstractmethod
     def name(self) -> Text:
@@ -256,7 +264,18 @@ class BookingAction(Action, abc.ABC):
         catalog = core.catalog
         turn = Turn(dispatcher, tracker, core, catalog,
                     catalog.business(business_id_for(tracker)), core.clock())
-        return self.act(turn)
+        if self.reads_open_question:
+            from actions.open_question import answer_first  # (it uses the booking actions)
+
+            answered = answer_first(turn)
+            if answered is not None:
+                return answered
+        events = self.act(turn)
+        if self.digression:  # answered in passing: the open question is asked again
+            from actions.open_question import ask_again
+
+            ask_again(turn)
+        return events
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:

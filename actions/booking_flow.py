@@ -6,6 +6,7 @@ answers. Business rules stay in the core; this module only asks, shows and calls
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from datetime import date, datetime, timedelta
 from typing import List, Optional, Text
@@ -35,7 +36,18 @@ class ActionBookStep(BookingAction):
         return "action_book_step"
 
     def act(self, turn: Turn) -> List[EventType]:
+        return self.step(turn)
+
+    def step(self, turn: Turn, fix: Optional[dict] = None,
+             wanted: Optional[datetime] = None) -> List[EventType]:
+        """The next step of the order. ``fix``: what a typed answer to the open question
+        changes (``actions.open_question``), applied instead of reading the message, with
+        ``wanted`` the exact time it asks for."""
         events: list[EventType] = []
+        if fix is not None:
+            turn.overrides.update(fix)
+            if "people" in fix:
+                events.append(SlotSet("people", fix["people"]))
         slot_time = moment(turn.slot("slot_time"))
         day = turn.slot("date")
         state = dict(service=turn.slot("service"), staff=turn.slot("staff"),
@@ -45,7 +57,8 @@ class ActionBookStep(BookingAction):
                      page=small_int(turn.slot("slots_page")),
                      flow=turn.slot("flow") or "book", order_id=turn.slot("order_id"),
                      villa=turn.slot("villa"))
-        if turn.intent in _STARTING_INTENTS or state["order_id"] is None and state["flow"] == "book":
+        if fix is None and (turn.intent in _STARTING_INTENTS
+                            or state["order_id"] is None and state["flow"] == "book"):
             # A new order: only what this very message says carries into it.
             state.update(date=None, part_of_day=None, slot_time=None, page=0, flow="book",
                          order_id=uuid.uuid4().hex)
@@ -58,7 +71,7 @@ class ActionBookStep(BookingAction):
             turn.core.order_log.record(state["order_id"], turn.business.id,
                                        orders.ORDER_RECEIVED, turn.now,
                                        customer_id=turn.customer_id)
-        wanted_at = self._read_message(turn, state)
+        wanted_at = self._read_message(turn, state) if fix is None else wanted
         service = self._service(turn, state)
         if service is None:
             return events + self._ask_service(turn, state)
@@ -150,7 +163,7 @@ class ActionBookStep(BookingAction):
     # ---------------------------------------------------------------- asking
     def _ask_service(self, turn: Turn, state: dict) -> list[EventType]:
         services = turn.catalog.services_of(turn.business.id)
-        asked = (turn.slot("service") or "").lower()
+        asked = re.sub(r"^(?:the|a|an|some|my)\s+", "", (turn.slot("service") or "").lower())
         if asked:
             within = [s for s in services if asked in turn.catalog.categories[s.category_id].name.lower()
                       or asked in s.name.lower()]

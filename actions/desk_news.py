@@ -16,6 +16,8 @@ from booking.notices import BOOKED_BY_DESK, CANCELLED_BY_BUSINESS, MOVED, Bookin
 class ActionBookingUpdate(BookingAction):
     """Tells the customer that the business moved, cancelled or made their booking."""
 
+    reads_open_question = False  # not an answer to the open question
+
     def name(self) -> Text:
         return "action_booking_update"
 

@@ -77,6 +77,8 @@ class ActionHandoff(BookingAction):
     """The customer asked for a person: waiting in the business's inbox, and told when the
     team answers."""
 
+    reads_open_question = False  # not an answer to the open question
+
     def name(self) -> Text:
         return "action_handoff"
 
@@ -89,6 +91,8 @@ class ActionHandoff(BookingAction):
 
 class ActionHandback(BookingAction):
     """A person handed the conversation back: the bot says so and shows the menu."""
+
+    reads_open_question = False  # not an answer to the open question
 
     def name(self) -> Text:
         return "action_handback"

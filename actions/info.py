@@ -30,6 +30,9 @@ def price_list(turn: Turn) -> str:
 class ActionListServices(BookingAction):
     """What the business offers, with prices, as text and tappable choices."""
 
+    reads_open_question = False  # not an answer to the open question
+    digression = True
+
     def name(self) -> Text:
         return "action_list_services"
 
@@ -42,6 +45,9 @@ class ActionListServices(BookingAction):
 
 class ActionShowPrice(BookingAction):
     """The price of one service, or the price list."""
+
+    reads_open_question = False  # not an answer to the open question
+    digression = True
 
     def name(self) -> Text:
         return "action_show_price"
@@ -87,6 +93,8 @@ class ActionFallback(BookingAction):
 
 class ActionShowMenu(BookingAction):
     """The main menu."""
+
+    reads_open_question = False  # not an answer to the open question
 
     def name(self) -> Text:
         return "action_show_menu"

@@ -47,6 +47,8 @@ def pick_booking(turn: Turn, verb: str, intent: str, awaiting: str) -> tuple[Opt
 class ActionMyBookings(BookingAction):
     """Lists upcoming bookings."""
 
+    reads_open_question = False  # not an answer to the open question
+
     def name(self) -> Text:
         return "action_my_bookings"
 

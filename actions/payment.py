@@ -20,6 +20,8 @@ class ActionPaymentUpdate(BookingAction):
     expired (Pay again / Pick another time), paid too late (refund + other times), or the
     link that could not be made at first."""
 
+    reads_open_question = False  # not an answer to the open question
+
     def name(self) -> Text:
         return "action_payment_update"
 
@@ -96,6 +98,8 @@ class ActionPaymentUpdate(BookingAction):
 
 class ActionPayAgain(BookingAction):
     """"Pay again": hold the same time again if it is still free, with a new payment link."""
+
+    reads_open_question = False  # not an answer to the open question
 
     def name(self) -> Text:
         return "action_pay_again"

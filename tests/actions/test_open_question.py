@@ -1,0 +1,167 @@
+"""A typed message while a booking question is open is read as its answer, whatever intent
+the NLU gave it (the action server on a real mongod, the seed catalog, Monday 23 Nov 08:00 in
+Bali): times typed at the time list, corrections at the confirmation card, "never mind"."""
+from __future__ import annotations
+
+from typing import Any
+
+from actions.answers import ActionContinue, ActionNo, ActionYes
+from actions.booking_flow import ActionBookStep
+from actions.info import ActionFallback
+from actions.manage import ActionCancelStep, ActionRescheduleStep
+from tests.actions.conftest import Chat, buttons, texts
+
+SPA = "ubud-serenity-spa"
+
+
+def shown(chat: Chat, msgs: list[dict[str, Any]]) -> None:
+    """The bot's last message, as Rasa keeps it in the conversation."""
+    chat.history = [{"event": "bot", "text": m.get("text"), "data": {"buttons": m.get("buttons")}}
+                    for m in msgs]
+
+
+def times_on_wednesday(chat: Chat) -> list[str]:
+    _, msgs = chat.run(ActionBookStep(), "book_service", text="balinese massage on wednesday",
+                       service="balinese-massage")
+    assert texts(msgs)[0].startswith("Free times for Balinese Massage on Wed 25 Nov"), texts(msgs)
+    shown(chat, msgs)
+    return [title for title, _ in buttons(msgs)]
+
+
+def card(msgs: list[dict[str, Any]]) -> str:
+    text = texts(msgs)[-1]
+    assert text.startswith("Please confirm your booking:"), texts(msgs)
+    return text
+
+
+def test_a_time_typed_at_the_time_list_is_that_time_whatever_the_intent(core):
+    for intent, action, typed, expected in [
+            ("inform", ActionContinue(), "5pm", "17:00"),
+            ("inform", ActionContinue(), "17.00", "17:00"),
+            ("inform", ActionContinue(), "5 sore", "17:00"),
+            ("nlu_fallback", ActionFallback(), "the 3 o'clock one", "15:00"),
+            ("choose_slot", ActionBookStep(), "the first one", "9:00"),
+            ("choose_slot", ActionBookStep(), "earliest", "9:00"),
+            ("nlu_fallback", ActionFallback(), "anything after 4", "16:00")]:
+        chat = Chat(business_id=SPA)
+        offered = times_on_wednesday(chat)
+        assert offered[0] == "09:00"
+        _, msgs = chat.run(action, intent, text=typed)
+        assert f"Wed 25 Nov, {expected}" in card(msgs), (typed, card(msgs))
+        assert chat.slots["awaiting"] == "confirm_booking"
+        assert chat.slots.get("people") in (None, "1"), typed  # "17.00" is no number of people
+
+
+def test_a_typed_time_that_is_not_free_gets_the_nearest_free_times(core):
+    chat = Chat(business_id=SPA)
+    times_on_wednesday(chat)
+    _, msgs = chat.run(ActionContinue(), "inform", text="at 7am")
+    assert "isn't available. The nearest free times are:" in texts(msgs)[0]
+    assert chat.slots["awaiting"] == "slot"
+
+
+def test_corrections_at_the_card_keep_what_still_holds(core):
+    for action, intent, typed, expected in [
+            (ActionNo(), "deny", "no, make it 1pm", "Wed 25 Nov, 13:00"),
+            (ActionContinue(), "inform", "actually friday", "Fri 27 Nov, 10:00"),
+            (ActionRescheduleStep(), "reschedule_booking", "can it be with Wayan instead",
+             "with Wayan"),
+            (ActionBookStep(), "book_service", "make it a deep tissue instead",
+             "Deep Tissue Massage")]:
+        chat = Chat(business_id=SPA)
+        times_on_wednesday(chat)
+        _, msgs = chat.run(ActionContinue(), "inform", text="10am")
+        assert "Wed 25 Nov, 10:00" in card(msgs)
+        shown(chat, msgs)
+        _, msgs = chat.run(action, intent, text=typed)
+        assert expected in card(msgs), (typed, card(msgs))
+
+
+def test_for_two_people_at_the_card_shows_the_card_again_for_two(core):
+    chat = Chat(business_id=SPA)
+    times_on_wednesday(chat)
+    _, msgs = chat.run(ActionContinue(), "inform", text="10am")
+    shown(chat, msgs)
+    _, msgs = chat.run(ActionContinue(), "inform", text="for 2 people", people="2")
+    assert "Wed 25 Nov, 10:00" in card(msgs) and "For 2 people" in card(msgs)
+
+
+def test_a_plain_no_at_the_card_stays_a_no(core):
+    chat = Chat(business_id=SPA)
+    times_on_wednesday(chat)
+    _, msgs = chat.run(ActionContinue(), "inform", text="10am")
+    shown(chat, msgs)
+    _, msgs = chat.run(ActionNo(), "deny", text="no")
+    assert texts(msgs) == ["No problem, nothing is booked."]
+    _, msgs = chat.run(ActionYes(), "affirm", text="yes")  # nothing to confirm any more
+    assert not texts(msgs)[0].startswith("Booked")
+
+
+def test_never_mind_drops_the_order_in_progress(core, db):
+    for action, intent, typed in [(ActionNo(), "deny", "never mind"),
+                                  (ActionCancelStep(), "cancel_booking", "cancel that")]:
+        chat = Chat(business_id=SPA)
+        times_on_wednesday(chat)
+        _, msgs = chat.run(action, intent, text=typed)
+        assert texts(msgs)[0] == "OK, I've dropped that booking: nothing is booked."
+        assert chat.slots["awaiting"] is None and chat.slots["service"] is None
+    assert db.bookings.count_documents({}) == 0
+
+
+def test_a_treatment_by_its_place_in_the_list(core):
+    chat = Chat(business_id=SPA)
+    _, msgs = chat.run(ActionBookStep(), "book_service", text="I'd like to book")
+    assert texts(msgs)[0] == "Which treatment would you like?"
+    second = buttons(msgs)[1][0]
+    shown(chat, msgs)
+    _, msgs = chat.run(ActionFallback(), "nlu_fallback", text="the second one")
+    assert chat.slots["service"] is not None and texts(msgs)[0] == "Which day would you like?"
+    assert second.split(" ")[0] in {s.name.split(" ")[0] for s in core.catalog.services.values()
+                                    if s.id == chat.slots["service"]}
+
+
+def test_a_tap_is_never_reread(core):
+    chat = Chat(business_id=SPA)
+    times_on_wednesday(chat)
+    payload = '/choose_slot{"slot_time":"2026-11-25T03:00:00+00:00"}'
+    _, msgs = chat.run(ActionBookStep(), "choose_slot", text=payload,
+                       slot_time="2026-11-25T03:00:00+00:00")
+    assert "Wed 25 Nov, 11:00" in card(msgs)
+
+
+def test_which_booking_by_place_or_description(core, db):
+    from datetime import datetime, timezone
+
+    from booking.bookings import BookingRequest
+    chat = Chat(business_id=SPA)
+    first = core.create(BookingRequest("balinese-massage", datetime(2026, 11, 25, 2, 0,
+                                                                   tzinfo=timezone.utc),
+                                       chat.customer, staff_id="wayan"))
+    second = core.create(BookingRequest("natural-facial", datetime(2026, 11, 27, 3, 0,
+                                                                  tzinfo=timezone.utc),
+                                        chat.customer, staff_id="nyoman"))
+    _, msgs = chat.run(ActionCancelStep(), "cancel_booking", text="cancel my booking")
+    shown(chat, msgs)
+    _, msgs = chat.run(ActionFallback(), "nlu_fallback", text="the second one")
+    assert texts(msgs)[0].startswith(f"Cancel this booking?\n{second.code}")
+    chat.slots.update(awaiting="which_cancel", booking_code=None)
+    _, msgs = chat.run(ActionBookStep(), "book_service", text="the massage on wednesday")
+    assert texts(msgs)[0].startswith(f"Cancel this booking?\n{first.code}")
+    chat.slots.update(awaiting="which_cancel", booking_code=None)
+    _, msgs = chat.run(ActionNo(), "deny", text="never mind")
+    assert texts(msgs)[0] == "OK, nothing changed."
+    assert {b["status"] for b in db.bookings.find()} == {"PENDING_PAYMENT"}
+
+
+def test_a_price_asked_at_the_time_list_is_answered_then_the_times_come_back(core):
+    from actions.info import ActionShowPrice
+
+    chat = Chat(business_id=SPA)
+    offered = times_on_wednesday(chat)
+    _, msgs = chat.run(ActionShowPrice(), "ask_price", text="how much is it?")
+    assert texts(msgs)[0] == "Balinese Massage (60 min) is Rp 350.000."
+    assert texts(msgs)[1] == "Back to your booking: Free times for Balinese Massage on Wed 25 Nov:"
+    assert [t for t, _ in buttons(msgs)] == offered
+    assert chat.slots["awaiting"] == "slot"
+    _, msgs = chat.run(ActionContinue(), "inform", text="5pm")
+    assert "Wed 25 Nov, 17:00" in card(msgs)

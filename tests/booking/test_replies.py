@@ -1,0 +1,69 @@
+"""Reading typed answers (pure): times among the offered ones, positions, people, a change
+of mind, dropping the order; any text gives a reading or None, never an exception."""
+from __future__ import annotations
+
+from datetime import datetime, time, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from booking import replies
+
+BALI = ZoneInfo("Asia/Makassar")
+OFFERED = [datetime(2026, 12, 3, h - 8, m, tzinfo=timezone.utc)
+           for h, m in [(10, 0), (11, 30), (15, 0), (17, 0)]]
+
+
+def picked(text: str):
+    reading = replies.pick_time(text, OFFERED, BALI)
+    if reading is None:
+        return None
+    return reading.start.astimezone(BALI).strftime("%H:%M") if reading.start else reading.at
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("5pm", "17:00"), ("5 PM", "17:00"), ("17.00", "17:00"), ("17:00", "17:00"),
+    ("5 sore", "17:00"), ("jam 3 sore", "15:00"), ("the 3 o'clock one", "15:00"),
+    ("3pm please", "15:00"), ("11.30", "11:30"), ("the first one", "10:00"),
+    ("earliest", "10:00"), ("the second one", "11:30"), ("the last one", "17:00"),
+    ("anything after 4", "17:00"), ("after 12", "15:00"), ("before 12", "11:30"),
+    ("4", time(16, 0)), ("at 1pm", time(13, 0)), ("9", time(9, 0)), ("at 7am", time(7, 0)),
+])
+def test_a_time_among_the_offered_ones(text, expected):
+    assert picked(text) == expected
+
+
+@pytest.mark.parametrize("text", ["hello", "what's included?", "3 or 5pm", "for 2 people", "",
+                                  "after lunch maybe", "no"])
+def test_what_is_not_one_time_is_no_time(text):
+    assert picked(text) is None
+
+
+def test_positions_in_a_list():
+    assert [replies.position(t, 5) for t in ("2", "the second one", "third", "#4", "the last one",
+                                             "6", "the seventh", "nope")] == [
+        1, 1, 2, 3, 4, None, None, None]
+
+
+def test_people_change_of_mind_and_never_mind():
+    assert [replies.people(t) for t in ("for 2 people", "3 pax", "two of us", "at 2", "for 25 people")] \
+        == [2, 3, 2, None, None]
+    assert all(replies.corrects(t) for t in ("no, make it 1pm", "actually friday",
+                                             "can it be with Wayan instead", "how about 4"))
+    assert not any(replies.corrects(t) for t in ("5pm", "friday", "with Wayan"))
+    assert all(replies.never_mind(t) for t in ("never mind", "cancel that", "Forget it",
+                                               "no, scrap it", "gak jadi"))
+    assert not any(replies.never_mind(t) for t in ("no", "cancel my booking BK123456", "stop by at 3"))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=200))
+def test_any_text_reads_or_not_but_never_fails(text):
+    replies.pick_time(text, OFFERED, BALI)
+    replies.position(text, 3)
+    replies.people(text)
+    replies.never_mind(text)
+    replies.corrects(text)
+    replies.without_clock(text)
