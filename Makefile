@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 RASA := $(VENV)/bin/rasa
 STAMP := $(VENV)/.installed
 MODEL := models/assistant.tar.gz
-TRAINING := domain.yml config.yml $(shell find data -name '*.yml' 2>/dev/null)
+TRAINING := domain.yml config.yml $(shell find data -name '*.yml' 2>/dev/null) $(wildcard nlu/*.py)
 
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2

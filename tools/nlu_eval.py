@@ -9,6 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 HOLDOUT = ROOT / "tests" / "nlu" / "holdout.yml"
+GIBBERISH = ROOT / "tests" / "nlu" / "gibberish.txt"
 OUT = ROOT / "results" / "nlu-holdout"
 
 
@@ -30,7 +31,29 @@ def main() -> int:
     if errors.exists():
         for e in json.loads(errors.read_text())[:15]:
             print(f"  miss: {e['text']!r} -> {e['intent_prediction']['name']} (want {e['intent']})")
+    print_gibberish()
     return 0
+
+
+def print_gibberish() -> None:
+    """The share of keyboard mashes that come out as ``nlu_fallback`` (not a guessed intent)."""
+    import asyncio
+
+    from rasa.core.agent import Agent
+
+    lines = [t.strip() for t in GIBBERISH.read_text().splitlines()]
+    texts = [t for t in lines if t and not t.startswith("#")]
+    agent = Agent.load(str(ROOT / "models" / "assistant.tar.gz"))
+    results = [asyncio.run(agent.parse_message(t)) for t in texts]
+    parsed = [r["intent"]["name"] for r in results]
+    wrong = [(t, p) for t, p in zip(texts, parsed) if p != "nlu_fallback"]
+    # DIET's own ranking (before nlu.unknown_words took its confidence away): what it would say
+    guessed = sum(1 for r in results if r["intent_ranking"][1:2]
+                  and r["intent_ranking"][1]["confidence"] >= 0.5)
+    print(f"gibberish -> fallback: {1 - len(wrong) / len(texts):.3f} of {len(texts)} "
+          f"(DIET alone: {1 - guessed / len(texts):.3f})")
+    for text, intent in wrong:
+        print(f"  guessed: {text!r} -> {intent}")
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ def test_book_a_balinese_massage_only_by_tapping(context, sandbox_stack):
     booking = sandbox_stack.db.bookings.find_one({"code": code})
     assert booking is not None, code
     assert booking["customer_id"] == "6281230000001"  # the number WhatsApp proved
+    phone.wait_bot("please pay", 0)  # the last message of the turn, sent after the card
     shown = phone.page.locator(".msg").evaluate_all("ms => ms.map(m => m.dataset.id)")
     phone.page.reload()  # the history lives in the sandbox, not the page
     phone.page.locator(f".msg[data-id='{shown[-1]}']").wait_for()
