@@ -165,3 +165,26 @@ def test_a_price_asked_at_the_time_list_is_answered_then_the_times_come_back(cor
     assert chat.slots["awaiting"] == "slot"
     _, msgs = chat.run(ActionContinue(), "inform", text="5pm")
     assert "Wed 25 Nov, 17:00" in card(msgs)
+
+
+def test_whats_included_tells_the_treatment_being_booked_then_asks_the_time_again(core):
+    from actions.info import ActionShowDetails
+
+    chat = Chat(business_id=SPA)
+    offered = times_on_wednesday(chat)
+    _, msgs = chat.run(ActionShowDetails(), "ask_details", text="what's included?")
+    assert texts(msgs)[0] == ("Balinese Massage — 60 min, Rp 350.000\n"
+                              "Traditional full-body massage with warm coconut oil.")
+    assert texts(msgs)[1].startswith("Back to your booking: Free times for Balinese Massage")
+    assert [title for title, _ in buttons(msgs)] == offered
+    assert chat.slots["awaiting"] == "slot"
+
+
+def test_details_of_a_named_treatment_outside_a_booking_offer_to_book_it(core):
+    from actions.info import ActionShowDetails
+
+    chat = Chat(business_id=SPA)
+    _, msgs = chat.run(ActionShowDetails(), "ask_details", text="tell me about the hot stone",
+                       service="hot-stone-massage")
+    assert "Heated volcanic stones and long strokes." in texts(msgs)[0]
+    assert buttons(msgs) == [("Book it", '/book_service{"service":"hot-stone-massage"}')]

@@ -336,3 +336,88 @@ def test_cancel_which_one_by_place_or_description(wa, graph, answer):
     assert db.bookings.find_one({"code": drop["code"]})["status"] == "CANCELLED"
     assert db.bookings.find_one({"code": keep["code"]})["status"] in ACTIVE
 
+
+
+# ---------------------------------------------------------------- more typed days and bookings
+def days_ahead_named(words: str) -> date:
+    today = datetime.now(BALI).date()
+    if words == "the day after tomorrow":
+        return today + timedelta(days=2)
+    return today + timedelta(days=(4 - today.weekday() - 1) % 7 + 1)  # the coming friday
+
+
+@pytest.mark.parametrize("words", ["the day after tomorrow", "friday"])
+def test_a_named_day_at_the_day_question(wa, graph, words):
+    stack, db = wa
+    t = Typist(stack, db, graph)
+    t.says("I'd like a natural facial")
+    first = offered_times(t.says(words))[0]
+    card_of(t.says("the first one"))
+    booking = booked(t)
+    assert local(booking).date() == days_ahead_named(words)
+    assert local(booking).strftime("%H:%M") == first[-5:]
+
+
+def test_another_day_typed_at_the_time_list(wa, graph):
+    stack, db = wa
+    t, day, other = Typist(stack, db, graph), weekday_ahead(), weekday_ahead()
+    t.says(f"balinese massage on {typed(day)}")
+    assert "Free times for Balinese Massage" in t.texts(t.says(f"actually {typed(other)}"))
+    card_of(t.says("2pm"))
+    assert local(booked(t)) == at(other, 14)
+
+
+def two_bookings(t: Typist) -> tuple[dict, dict]:
+    """A balinese massage at 10:00 and a natural facial at 15:00 on two days."""
+    day, later = weekday_ahead(), weekday_ahead()
+    massage = booked_at(t, day, 10)
+    card_of(t.says(f"natural facial on {typed(later)} at 15:00"))
+    assert any(body_text(m).startswith("Booked") for m in t.says("yes"))
+    facial = next(b for b in t.bookings() if b["code"] != massage["code"])
+    return massage, facial
+
+
+def test_cancel_which_one_by_its_time(wa, graph):
+    stack, db = wa
+    t = Typist(stack, db, graph)
+    massage, facial = two_bookings(t)
+    assert "Which booking would you like to cancel?" in t.texts(t.says("scrap my booking"))
+    assert f"Cancel this booking?\n{facial['code']}" in t.texts(t.says("the 3pm one"))
+    t.says("yes")
+    assert db.bookings.find_one({"code": facial["code"]})["status"] == "CANCELLED"
+    assert db.bookings.find_one({"code": massage["code"]})["status"] in ACTIVE
+
+
+def test_reschedule_which_one_by_its_treatment_and_day(wa, graph):
+    stack, db = wa
+    t = Typist(stack, db, graph)
+    massage, facial = two_bookings(t)
+    other = weekday_ahead()
+    asked = t.texts(t.says("I need to reschedule"))
+    assert "Which booking would you like to reschedule?" in asked, asked
+    t.says(f"the massage on {typed(local(massage).date())}")
+    free = offered_times(t.says(typed(other)))
+    card_of(t.says(free[0]))
+    assert any(body_text(m).startswith("Done, your booking is moved") for m in t.says("yes"))
+    moved = db.bookings.find_one({"code": massage["code"]})
+    assert local(moved).date() == other and local(moved).strftime("%H:%M") == free[0]
+    assert local(db.bookings.find_one({"code": facial["code"]})) == local(facial)
+
+
+def test_whats_included_at_the_time_list_then_the_booking_goes_on(wa, graph):
+    stack, db = wa
+    t, day = Typist(stack, db, graph), weekday_ahead()
+    t.says(f"hot stone massage on {typed(day)}")
+    answer = t.texts(t.says("what's included?"))
+    assert "Heated volcanic stones" in answer and "Back to your booking" in answer, answer
+    card_of(t.says("4pm"))
+    booking = booked(t)
+    assert booking["service_id"] == "hot-stone-massage" and local(booking) == at(day, 16)
+
+
+def test_gibberish_at_the_card_books_nothing(wa, graph):
+    stack, db = wa
+    t, day = Typist(stack, db, graph), weekday_ahead()
+    book_to_card(t, day, 10)
+    assert "Sorry, I didn't quite get that" in t.texts(t.says("jsjsjs"))
+    assert t.bookings(ACTIVE + ("EXPIRED", "CANCELLED")) == []
