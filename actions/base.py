@@ -56,6 +56,7 @@ class Turn:
     business: Business
     now: datetime
     overrides: dict[str, Any] = field(default_factory=dict)
+    answered: bool = False  # the message answered a question already: later steps don't reread it
 
     @property
     def tz(self) -> ZoneInfo:
@@ -92,7 +93,7 @@ class Turn:
 
     @property
     def text(self) -> str:
-        return self.tracker.latest_message.get("text") or ""
+        return "" if self.answered else self.tracker.latest_message.get("text") or ""
 
     def slot(self, name: str) -> Any:
         """A slot's value, as changed earlier in this same action run if it was.

@@ -57,7 +57,7 @@ class ActionBookStep(BookingAction):
                      page=small_int(turn.slot("slots_page")),
                      flow=turn.slot("flow") or "book", order_id=turn.slot("order_id"),
                      villa=turn.slot("villa"))
-        if fix is None and (turn.intent in _STARTING_INTENTS
+        if fix is None and not turn.answered and (turn.intent in _STARTING_INTENTS
                             or state["order_id"] is None and state["flow"] == "book"):
             # A new order: only what this very message says carries into it.
             state.update(date=None, part_of_day=None, slot_time=None, page=0, flow="book",
@@ -109,6 +109,8 @@ class ActionBookStep(BookingAction):
     def _when(self, turn: Turn) -> Optional[When]:
         """The whole sentence first (NLU may split "next" from "friday at 3pm"), then the
         extracted ``time`` entities."""
+        if turn.answered:  # (it named a booking: "the massage on friday" is no new day)
+            return None
         if not turn.text.startswith("/") and turn.intent in {
                 "inform", "book_service", "check_availability", "choose_day", "reschedule_booking"}:
             when = parse_when(turn.text, turn.tz, turn.now)

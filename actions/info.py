@@ -65,30 +65,6 @@ class ActionShowPrice(BookingAction):
         return [SlotSet("service", service.id)]
 
 
-class ActionShowDetails(BookingAction):
-    """What a treatment is ("what's included?"): the one named, else the one being booked."""
-
-    reads_open_question = False  # not an answer to the open question
-    digression = True
-
-    def name(self) -> Text:
-        return "action_show_details"
-
-    def act(self, turn: Turn) -> List[EventType]:
-        service = turn.catalog.find_service(turn.business.id,
-                                            turn.entity("service") or turn.slot("service") or "")
-        if service is None:
-            turn.say(f"Which treatment? We offer:\n\n{price_list(turn)}",
-                     present.service_buttons(turn.catalog.services_of(turn.business.id)[:10]))
-            return []
-        about = f"\n{service.description}." if service.description else ""
-        booking = (turn.slot("awaiting") or "") != ""
-        turn.say(f"{present.service_line(service)}{about}",
-                 [] if booking else [present.button("Book it", "book_service",
-                                                    service=service.id)])
-        return [] if booking else [SlotSet("service", service.id)]
-
-
 class ActionFallback(BookingAction):
     """Low confidence: ask to rephrase and offer the main menu."""
 

@@ -178,6 +178,7 @@ def _which_booking(turn: Turn, awaiting: str) -> Optional[List[EventType]]:
     if code is None:
         return None
     turn.overrides["booking_code"] = code
+    turn.answered = index is None  # a description ("the massage on friday") is read: no new day
     step = ActionCancelStep() if awaiting == "which_cancel" else ActionRescheduleStep()
     return [SlotSet("booking_code", code), *step.act(turn)]
 

@@ -42,6 +42,7 @@ _FILLERS = {"at", "on", "for", "the", "of", "please", "pls", "around", "about", 
 _SETTINGS = {"RETURN_AS_TIMEZONE_AWARE": False, "PREFER_DATES_FROM": "future",
              "DATE_ORDER": "DMY", "PREFER_DAY_OF_MONTH": "first"}
 _MAX_LENGTH = 80
+_POINTERS = {"one", "ones", "that", "this"}  # "the 3pm one": no day, whatever dateparser says
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,8 @@ def parse_when(text: str, tz: ZoneInfo, now: datetime) -> Optional[When]:
             ahead = 7  # "next saturday", or "saturday 10am" said on Saturday afternoon
         day = local_now.date() + timedelta(days=ahead)
     elif day is None and rest and not re.search(r"[0-9]", rest):
-        parsed = _dateparse(rest, local_now)
+        named = " ".join(w for w in rest.split() if w not in _POINTERS)
+        parsed = _dateparse(named, local_now) if named else None
         day = parsed.date() if parsed is not None else None
     if day is None and len(rest.split()) > 1:
         day = _day_in_words(rest, local_now)

@@ -10,7 +10,7 @@ import yaml
 from tests.conftest import ROOT
 
 REQUIRED_INTENTS = {"greet", "goodbye", "thank", "affirm", "deny", "bot_challenge", "book_service",
-                    "check_availability", "ask_services", "ask_price", "ask_details", "my_bookings",
+                    "check_availability", "ask_services", "ask_price", "my_bookings",
                     "cancel_booking", "reschedule_booking", "human_handoff", "out_of_scope"}
 
 

@@ -167,24 +167,35 @@ def test_a_price_asked_at_the_time_list_is_answered_then_the_times_come_back(cor
     assert "Wed 25 Nov, 17:00" in card(msgs)
 
 
-def test_whats_included_tells_the_treatment_being_booked_then_asks_the_time_again(core):
-    from actions.info import ActionShowDetails
+def test_which_booking_by_its_time_to_cancel_or_its_treatment_and_day_to_move(core, db):
+    from datetime import datetime, timezone
 
+    from booking.bookings import BookingRequest
     chat = Chat(business_id=SPA)
-    offered = times_on_wednesday(chat)
-    _, msgs = chat.run(ActionShowDetails(), "ask_details", text="what's included?")
-    assert texts(msgs)[0] == ("Balinese Massage — 60 min, Rp 350.000\n"
-                              "Traditional full-body massage with warm coconut oil.")
-    assert texts(msgs)[1].startswith("Back to your booking: Free times for Balinese Massage")
-    assert [title for title, _ in buttons(msgs)] == offered
-    assert chat.slots["awaiting"] == "slot"
-
-
-def test_details_of_a_named_treatment_outside_a_booking_offer_to_book_it(core):
-    from actions.info import ActionShowDetails
-
-    chat = Chat(business_id=SPA)
-    _, msgs = chat.run(ActionShowDetails(), "ask_details", text="tell me about the hot stone",
-                       service="hot-stone-massage")
-    assert "Heated volcanic stones and long strokes." in texts(msgs)[0]
-    assert buttons(msgs) == [("Book it", '/book_service{"service":"hot-stone-massage"}')]
+    first = core.create(BookingRequest("balinese-massage", datetime(2026, 11, 25, 2, 0,
+                                                                   tzinfo=timezone.utc),
+                                       chat.customer, staff_id="wayan"))
+    second = core.create(BookingRequest("natural-facial", datetime(2026, 11, 27, 3, 0,
+                                                                  tzinfo=timezone.utc),
+                                        chat.customer, staff_id="nyoman"))
+    _, msgs = chat.run(ActionCancelStep(), "cancel_booking", text="scrap my booking")
+    shown(chat, msgs)
+    _, msgs = chat.run(ActionContinue(), "inform", text="the 11am one")
+    assert texts(msgs)[0].startswith(f"Cancel this booking?\n{second.code}"), texts(msgs)
+    chat.slots.update(awaiting=None, booking_code=None)
+    _, msgs = chat.run(ActionRescheduleStep(), "reschedule_booking", text="I need to reschedule")
+    assert texts(msgs)[0] == "Which booking would you like to reschedule?"
+    shown(chat, msgs)
+    _, msgs = chat.run(ActionBookStep(), "book_service", text="the massage on wednesday",
+                       service="massage")  # as the NLU reads it
+    assert chat.slots["booking_code"] == first.code, texts(msgs)
+    assert chat.slots["awaiting"] == "day", texts(msgs)
+    _, msgs = chat.run(ActionContinue(), "inform", text="thursday")
+    shown(chat, msgs)
+    _, msgs = chat.run(ActionContinue(), "inform", text="the first one")
+    assert texts(msgs)[-1].startswith("Move booking"), texts(msgs)
+    _, msgs = chat.run(ActionYes(), "affirm", text="yes")
+    assert texts(msgs)[0].startswith("Done, your booking is moved"), texts(msgs)
+    moved = db.bookings.find_one({"code": first.code})
+    assert moved["start"].day == 26 and db.bookings.find_one({"code": second.code})["start"] \
+        .replace(tzinfo=timezone.utc) == second.start

@@ -52,7 +52,8 @@ def test_a_date_inside_a_sentence_is_found(text, expected):
     assert parse_when(text, BALI, NOW) == expected
 
 
-@pytest.mark.parametrize("text", ["hello", "for 2", "", "🌺🌺", "2", "massage pls", "   "])
+@pytest.mark.parametrize("text", ["hello", "for 2", "", "🌺🌺", "2", "massage pls", "   ",
+                                  "the   one", "that one", "this one please"])
 def test_no_date_gives_none(text):
     assert parse_when(text, BALI, NOW) is None
 

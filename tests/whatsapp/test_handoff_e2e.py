@@ -7,7 +7,7 @@ its calls are the core's (``TeamDesk`` over the channel inbox's ``post``)."""
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -173,6 +173,22 @@ def test_outside_the_window_the_reply_goes_as_the_template(wa, graph):
     assert event["metadata"]["kind"] == "template" and event["data"]["custom"]["type"] == "template"
 
 
+def interrupted_item(db: Any, who: str, text: str, graph_answer: str = "") -> str:
+    """What a server that died while sending a staff reply leaves behind: the item marked as
+    sending (and Graph's answer, when it had been kept), written as one insert: the live
+    servers poll items every second and must never see it unmarked."""
+    inbox, item = Inbox(db), f"staff:{ObjectId()}"
+    if graph_answer:
+        inbox.record_outbound(graph_answer, who, "text", "sent", "", item)
+    seq = inbox._next_seq(who, customer=False)[0]
+    now = datetime.now(timezone.utc)
+    db.wa_inbox.insert_one({
+        "_id": item, "sender": who, "phone_number_id": SPA, "kind": "staff", "text": text,
+        "timestamp": 0, "profile_name": "", "extra": {"who": "made"}, "business_id": SPA_ID,
+        "status": "received", "received_at": now, "seq": seq, "attempts": 0, "sending_at": now})
+    return item
+
+
 def test_an_item_whose_sending_was_interrupted_is_never_sent_twice(wa, graph):
     stack, db = wa
     ayu = Customer(stack, graph)
@@ -182,9 +198,7 @@ def test_an_item_whose_sending_was_interrupted_is_never_sent_twice(wa, graph):
     team = desk(db)
     team.take(SPA_ID, conv.id, "made", conv.version)
     # A server that died mid-send left this: marked as sending, no Graph answer kept.
-    item = Inbox(db).post(ayu.who, SPA_ID, SPA, "staff", "lost in a crash", {"who": "made"})
-    db.wa_inbox.update_one({"_id": item}, {"$set": {"sending_at": db.wa_inbox.find_one(
-        {"_id": item})["received_at"]}})
+    item = interrupted_item(db, ayu.who, "lost in a crash")
     ayu.say("hello?")  # wakes the customer's worker
     done = wait_done(db, item)
     assert done["status"] == "failed" and "may not have arrived" in done["error"]
@@ -192,10 +206,7 @@ def test_an_item_whose_sending_was_interrupted_is_never_sent_twice(wa, graph):
     assert [m for m in graph.sent_to(ayu.who) if m.get("text", {}).get("body") == "lost in a crash"] == []
 
     # One that Graph did take before the crash (its answer kept): done, written once, not resent.
-    item = Inbox(db).post(ayu.who, SPA_ID, SPA, "staff", "taken before the crash", {"who": "made"})
-    db.wa_inbox.update_one({"_id": item}, {"$set": {"sending_at": db.wa_inbox.find_one(
-        {"_id": item})["received_at"]}})
-    Inbox(db).record_outbound("wamid.out-before-crash", ayu.who, "text", "sent", "", item)
+    item = interrupted_item(db, ayu.who, "taken before the crash", "wamid.out-before-crash")
     ayu.say("still there?")
     assert wait_done(db, item)["status"] == "done"
     assert [m for m in graph.sent_to(ayu.who)
