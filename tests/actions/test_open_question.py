@@ -3,6 +3,7 @@ the NLU gave it (the action server on a real mongod, the seed catalog, Monday 23
 Bali): times typed at the time list, corrections at the confirmation card, "never mind"."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from actions.answers import ActionContinue, ActionNo, ActionYes
@@ -129,17 +130,20 @@ def test_a_tap_is_never_reread(core):
     assert "Wed 25 Nov, 11:00" in card(msgs)
 
 
-def test_which_booking_by_place_or_description(core, db):
-    from datetime import datetime, timezone
-
+def massage_and_facial(core: Any, chat: Chat) -> tuple[Any, Any]:
+    """The chat's customer's two bookings: a massage Wed 25 Nov 10:00, a facial Fri 27 11:00."""
     from booking.bookings import BookingRequest
+    return (core.create(BookingRequest("balinese-massage",
+                                       datetime(2026, 11, 25, 2, 0, tzinfo=timezone.utc),
+                                       chat.customer, staff_id="wayan")),
+            core.create(BookingRequest("natural-facial",
+                                       datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc),
+                                       chat.customer, staff_id="nyoman")))
+
+
+def test_which_booking_by_place_or_description(core, db):
     chat = Chat(business_id=SPA)
-    first = core.create(BookingRequest("balinese-massage", datetime(2026, 11, 25, 2, 0,
-                                                                   tzinfo=timezone.utc),
-                                       chat.customer, staff_id="wayan"))
-    second = core.create(BookingRequest("natural-facial", datetime(2026, 11, 27, 3, 0,
-                                                                  tzinfo=timezone.utc),
-                                        chat.customer, staff_id="nyoman"))
+    first, second = massage_and_facial(core, chat)
     _, msgs = chat.run(ActionCancelStep(), "cancel_booking", text="cancel my booking")
     shown(chat, msgs)
     _, msgs = chat.run(ActionFallback(), "nlu_fallback", text="the second one")
@@ -168,16 +172,8 @@ def test_a_price_asked_at_the_time_list_is_answered_then_the_times_come_back(cor
 
 
 def test_which_booking_by_its_time_to_cancel_or_its_treatment_and_day_to_move(core, db):
-    from datetime import datetime, timezone
-
-    from booking.bookings import BookingRequest
     chat = Chat(business_id=SPA)
-    first = core.create(BookingRequest("balinese-massage", datetime(2026, 11, 25, 2, 0,
-                                                                   tzinfo=timezone.utc),
-                                       chat.customer, staff_id="wayan"))
-    second = core.create(BookingRequest("natural-facial", datetime(2026, 11, 27, 3, 0,
-                                                                  tzinfo=timezone.utc),
-                                        chat.customer, staff_id="nyoman"))
+    first, second = massage_and_facial(core, chat)
     _, msgs = chat.run(ActionCancelStep(), "cancel_booking", text="scrap my booking")
     shown(chat, msgs)
     _, msgs = chat.run(ActionContinue(), "inform", text="the 11am one")
