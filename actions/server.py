@@ -26,6 +26,9 @@ from channels.http_guard import same_secret
 
 logger = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 8 * 1024 * 1024  # a tracker window of 50 events is far below this
+# Rasa reuses a connection only within 2 s of its last answer (channels/rasa_patches.py); the
+# server must keep it open longer, or a call can be written to a connection being closed
+KEEP_ALIVE_SECONDS = 30
 
 
 def bearer_ok(expected: str, header: Any) -> bool:
@@ -39,6 +42,7 @@ def build_app(token: Optional[str]) -> Sanic:
     """rasa-sdk's app for the ``actions`` package, with the token check and quiet errors."""
     app = create_app("actions", cors_origins=None)
     app.config.REQUEST_MAX_SIZE = MAX_REQUEST_BYTES
+    app.config.KEEP_ALIVE_TIMEOUT = KEEP_ALIVE_SECONDS
 
     @app.middleware("request")
     async def only_with_the_token(request: Request) -> Any:

@@ -18,7 +18,11 @@ validator reused; the validation of each answer and the error raised are unchang
 3. One HTTP session per endpoint. ``EndpointConfig.request`` opens a new aiohttp session, and so
 a new TCP connection, for every call: every custom action paid a connect and a session set-up
 (12 % of the Rasa server's CPU under sustained load in a py-spy profile). Here each endpoint
-keeps one session per event loop, with keep-alive connections.
+keeps one session per event loop, with keep-alive connections. A kept connection is reused only
+within ``IDLE_CONNECTION_SECONDS`` of its last answer, well inside the time the action server
+keeps an idle connection open (``actions.server.KEEP_ALIVE_SECONDS``): otherwise a call could
+be written to a connection the server was closing at that moment (aiohttp's "Can not write
+request body", seen in CI with aiohttp's 15 s against Sanic's default 5 s).
 
 4. Network waits do not hold a turn slot. A server runs only a few WhatsApp turns at once
 (``WHATSAPP_MAX_CONCURRENT_TURNS``: turns are CPU on the event loop). The worker running a turn
@@ -38,6 +42,7 @@ from typing import Any, AsyncIterator, Dict, List, Optional, Text
 import aiohttp
 from jsonschema import ValidationError, validators
 from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
+from rasa.core.constants import DEFAULT_REQUEST_TIMEOUT
 from rasa.shared.constants import DOCS_BASE_URL
 from rasa.shared.core.events import BotUttered, Event
 from rasa.shared.exceptions import RasaException
@@ -47,8 +52,8 @@ logger = logging.getLogger(__name__)
 APOLOGY_RESPONSE = "utter_technical_problem"
 APOLOGY = "Sorry, something went wrong on our side. Please try again in a moment."  # no domain
 _validator: Any = None
+IDLE_CONNECTION_SECONDS = 2.0  # below every server's keep-alive; the action server's is 30 s
 _run = RemoteAction.run
-_new_session = EndpointConfig.session
 _request = EndpointConfig.request
 
 
@@ -116,7 +121,12 @@ def _kept_session(self: EndpointConfig) -> Any:
         kept = self._kept_sessions = {}
     session = kept.get(loop)
     if session is None or session.closed:
-        session = kept[loop] = _new_session(self)
+        auth = (aiohttp.BasicAuth(self.basic_auth["username"], self.basic_auth["password"])
+                if self.basic_auth else None)  # Rasa's own session settings, and a short reuse
+        session = kept[loop] = aiohttp.ClientSession(
+            headers=self.headers, auth=auth,
+            timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
+            connector=aiohttp.TCPConnector(keepalive_timeout=IDLE_CONNECTION_SECONDS))
     return _Kept(session)
 
 

@@ -179,3 +179,24 @@ def test_a_slow_action_gives_its_turn_slot_to_other_customers():
         assert asyncio.run(scenario()) == ["B ran", "A: Invoice ready"]
     finally:
         slow.close()
+
+
+def test_a_kept_connection_is_reused_only_while_the_action_server_still_keeps_it():
+    # CI once failed a turn with "Can not write request body": aiohttp reused a connection 15 s
+    # idle that Sanic (5 s by default) was closing at that moment
+    from rasa.utils.endpoints import EndpointConfig
+
+    from actions.server import KEEP_ALIVE_SECONDS
+    from channels.rasa_patches import IDLE_CONNECTION_SECONDS
+
+    async def kept_connector():
+        endpoint = EndpointConfig("http://127.0.0.1:1/webhook", basic_auth={
+            "username": "u", "password": "p"})
+        async with endpoint.session() as session:
+            assert session.auth is not None and not session.closed
+        idle = session.connector.__dict__["_keepalive_timeout"]
+        await session.close()
+        return idle
+
+    idle = asyncio.run(kept_connector())
+    assert idle == IDLE_CONNECTION_SECONDS <= KEEP_ALIVE_SECONDS / 5
