@@ -63,6 +63,7 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
     env.update(LOCAL_MONGODB_DIR=str(data), MONGODB_PORT=str(mongo_port),
                RASA_PORT=str(rasa_port), ACTION_SERVER_PORT=str(action_port),
                MONGODB_DB="run_test", SANDBOX_PORT=str(sandbox_port),
+               CONSOLE_PORT=str(free_port()),
                SANDBOX_DATA_DIR=str(data.parent / "sandbox"))
     proc = subprocess.Popen([sys.executable, "-m", "tools.run"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -127,7 +127,7 @@ def wa(mongo_url: str, graph: GraphStub, xendit: XenditStub,
         pytest.fail("no trained model: run through `make test`, which trains first")
     env = dict(os.environ, MONGODB_URL=mongo_url, MONGODB_DB="wa_e2e",
                RASA_PORT=str(free_port()), ACTION_SERVER_PORT=str(free_port()),
-               WHATSAPP_APP_SECRET=SECRET, WHATSAPP_VERIFY_TOKEN=VERIFY,
+               CONSOLE_PORT=str(free_port()), WHATSAPP_APP_SECRET=SECRET, WHATSAPP_VERIFY_TOKEN=VERIFY,
                WHATSAPP_ACCESS_TOKEN="test-token", WHATSAPP_API_URL=graph.url,
                WHATSAPP_PHONE_NUMBER_ID=SPA, WHATSAPP_RETRY_BASE_SECONDS="0.01",
                WHATSAPP_FLOWS_PRIVATE_KEY=flows_key[1],
