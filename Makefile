@@ -93,12 +93,16 @@ shell: $(STAMP) $(MODEL)
 	$(PY) -m tools.run shell
 
 # Unit and MongoDB tests only (no trained model needed); pass PYTEST_ARGS to select.
+# Tests run in TEST_WORKERS processes (pytest-xdist), each test file whole in one of them, each
+# process with its own mongod and stacks on free ports; TEST_WORKERS=0 runs them in this one.
+TEST_WORKERS ?= 2
+XDIST = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 unit: $(STAMP)
-	$(PY) -m pytest -q -m "not e2e" $(PYTEST_ARGS) tests
+	$(PY) -m pytest -q $(XDIST) -m "not e2e" $(PYTEST_ARGS) tests
 
 test: $(STAMP) $(MODEL) test-deps
 	$(RASA) data validate --quiet
-	$(PY) -m pytest -q $(PYTEST_ARGS) tests
+	$(PY) -m pytest -q $(XDIST) $(PYTEST_ARGS) tests
 	$(RASA) test core --model models --stories tests/stories --fail-on-prediction-errors --out results
 
 nlu-eval: $(STAMP) $(MODEL)

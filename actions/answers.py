@@ -27,14 +27,26 @@ ON_ANSWER: dict[str, Handler] = {
 }
 
 
+def yes_to_the_offer(turn: Turn) -> List[EventType]:
+    """"Yes" to a message that offered one thing to do: "the payment link has expired [Pay
+    again] [Pick another time]" pays again; anything else shows the menu."""
+    from actions.open_question import offered
+    from actions.payment import ActionPayAgain
+
+    codes = offered(turn, "pay_again", "booking_code")
+    if len(codes) == 1:
+        return ActionPayAgain.pay(turn, codes[0].upper())
+    return show_menu(turn)
+
+
 class ActionYes(BookingAction):
-    """"Yes": confirms what is awaiting confirmation, else shows the menu."""
+    """"Yes": confirms what is awaiting confirmation, else takes up the offer just made."""
 
     def name(self) -> Text:
         return "action_yes"
 
     def act(self, turn: Turn) -> List[EventType]:
-        return ON_YES.get(turn.slot("awaiting") or "", show_menu)(turn)
+        return ON_YES.get(turn.slot("awaiting") or "", yes_to_the_offer)(turn)
 
 
 class ActionNo(BookingAction):

@@ -265,10 +265,12 @@ class BookingAction(Action, abc.ABC):
         catalog = core.catalog
         turn = Turn(dispatcher, tracker, core, catalog,
                     catalog.business(business_id_for(tracker)), core.clock())
-        if self.reads_open_question:
-            from actions.open_question import answer_first  # (it uses the booking actions)
+        if self.reads_open_question or self.digression:  # a customer's own message
+            from actions.open_question import answer_first, details_first  # (they use actions)
 
-            answered = answer_first(turn)
+            answered = details_first(turn)
+            if answered is None and self.reads_open_question:
+                answered = answer_first(turn)
             if answered is not None:
                 return answered
         events = self.act(turn)

@@ -1,4 +1,4 @@
-"""Answers from the catalog (services, prices), the menu, fallback, session start."""
+"""Answers from the catalog (services, prices), the menu, out of scope, fallback, session start."""
 from __future__ import annotations
 
 from typing import Any, Dict, List, Text
@@ -89,6 +89,24 @@ class ActionFallback(BookingAction):
                  "\"balinese massage tomorrow at 3pm\" or \"my bookings\". Or choose:",
                  present.menu_buttons())
         return []
+
+
+class ActionOutOfScope(BookingAction):
+    """Something the assistant does not do ("what's the weather?"): it says what it does, then
+    asks the open question again in a booking, or shows the menu. Asked what a treatment
+    includes (which the NLU may take for out of scope), it answers that instead."""
+
+    reads_open_question = False  # not an answer to the open question
+    digression = True
+
+    def name(self) -> Text:
+        return "action_out_of_scope"
+
+    def act(self, turn: Turn) -> List[EventType]:
+        from actions.open_question import in_question
+
+        turn.dispatcher.utter_message(response="utter_out_of_scope")
+        return [] if in_question(turn) else show_menu(turn)
 
 
 class ActionShowMenu(BookingAction):

@@ -131,6 +131,6 @@ class ActionRescheduleStep(BookingAction):
             return events
         cleared = {e["name"]: None for e in reset_booking()}
         events = turn.set(**cleared) + turn.set(
-            flow="reschedule", booking_code=booking.code, service=booking.service_id,
-            staff=booking.staff_id)
+            flow="reschedule", booking_code=booking.code, service=booking.service_id)
+        # times of anyone who does the treatment: the core keeps the same therapist when free
         return events + ActionBookStep().act(turn)  # straight on to the new day and time

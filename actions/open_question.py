@@ -60,6 +60,11 @@ def staff_named(turn: Turn) -> Optional[str]:
     return member.id if member and member.business_id == turn.business.id else None
 
 
+def in_question(turn: Turn) -> bool:
+    """Whether the bot waits for an answer to a booking question ("which time?")."""
+    return (turn.slot("awaiting") or "") in BOOKING_QUESTIONS | set(WHICH_BOOKING)
+
+
 def before(turn: Turn, name: str) -> Any:
     """A slot as it was before this message (Rasa fills slots from the NLU's entities first:
     a typed time like "17.00" is no number of people, whatever the NLU extracted)."""
@@ -128,6 +133,32 @@ def answer_first(turn: Turn) -> Optional[List[EventType]]:
     else:
         return None
     return ActionBookStep().step(turn, fix, wanted)
+
+
+def details_first(turn: Turn) -> Optional[List[EventType]]:
+    """ "What's included?" / "tell me more about the hot stone": the treatment's description
+    (the one named, else the one being booked); in a booking, the open question comes again with
+    nothing changed. None when the message asks no such thing."""
+    text = turn.text
+    if not text or text.startswith("/") or not replies.asks_details(text):
+        return None
+    in_flow = in_question(turn)
+    services = turn.catalog.services_of(turn.business.id)
+    mentioned, _ = turn.catalog.mentioned_service(turn.business.id, text)
+    service = mentioned or turn.catalog.find_service(
+        turn.business.id, before(turn, "service") or turn.slot("service") or "")
+    if service is None:
+        ask = "Which treatment would you like to know about?"
+        if services:
+            ask += f" Ask me, for example, \"what's included in the {services[0].name}?\""
+        turn.say(ask, None if in_flow else present.service_buttons(services[:10]))
+    else:
+        about = f" {service.description.rstrip('.')}." if service.description else ""
+        turn.say(f"{present.service_line(service)}.{about}", None if in_flow else
+                 [present.button("Book it", "book_service", service=service.id)])
+    if in_flow:
+        ask_again(turn)
+    return []
 
 
 def _time_answer(turn: Turn) -> Optional[replies.TimeReading]:
@@ -201,7 +232,7 @@ def _described(turn: Turn) -> Optional[str]:
 def ask_again(turn: Turn) -> None:
     """After a digression (a price, the list of treatments) in the middle of a booking: the
     question that was open, again, with its choices."""
-    if (turn.slot("awaiting") or "") not in BOOKING_QUESTIONS | set(WHICH_BOOKING):
+    if not in_question(turn):
         return
     for event in reversed(turn.tracker.events):
         if event.get("event") == "bot" and (event.get("data") or {}).get("buttons"):

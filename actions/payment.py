@@ -109,6 +109,11 @@ class ActionPayAgain(BookingAction):
         if not code:  # typed "pay again": the latest booking whose link expired
             latest = turn.core.latest(turn.customer_id, turn.business.id, EXPIRED)
             code = latest.code if latest else ""
+        return self.pay(turn, code)
+
+    @staticmethod
+    def pay(turn: Turn, code: str) -> List[EventType]:
+        """A new payment link for booking ``code`` of this customer, if it can still be held."""
         try:
             # only this customer's booking with the business whose number they wrote to
             booking = turn.core.get_owned(code, turn.customer_id, turn.business.id)

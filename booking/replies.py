@@ -1,7 +1,8 @@
 """What a typed answer means, given what the bot just asked: a time from the times offered
 ("5pm", "17.00", "5 sore", "the 3 o'clock one", "the first one", "earliest", "anything after
 4"), a position in a list ("2", "the second one"), a number of people, a change of mind ("no,
-make it 1pm", "actually friday"), or dropping the order ("never mind").
+make it 1pm", "actually friday"), dropping the order ("never mind"), or a question about what a
+treatment includes ("what's included?").
 
 Pure and total: text in, a reading or None out, never an exception. Names of services and staff
 are matched by the caller against the live catalog (``booking.names``); days by
@@ -40,6 +41,14 @@ _NEVER_MIND = re.compile(
     r"^\s*(?:ok(?:ay)?,?\s*|oh,?\s*|no,?\s*)?(?:never\s?mind|nevermind|forget (?:it|that|about it)|"
     r"cancel (?:that|this|it)|scrap (?:it|that)|don'?t bother|not anymore|gak jadi|"
     r"nggak jadi|ga jadi|tidak jadi|batal|batalkan)\b|^\s*stop(?:\s+(?:it|that))?\W*$")
+_DETAILS = re.compile(
+    r"\bwhat'?s?\s+(?:is\s+)?(?:included|includes|in it|involved)\b|\bwhats included\b|"
+    r"\bwhat (?:does|do|did) (?:it|that|this|they|the [a-z ]{3,40}?) (?:include|involve|"
+    r"come with|consist of)\b|\bwhat do (?:i|we) get\b|\bwhat happens (?:in|during|at)\b|"
+    r"\btell me (?:more|about)\b|\b(?:more )?(?:info|information|details?) (?:about|on|of)\b|"
+    r"\b(?:is|are) [a-z ]{2,30} included\b|"
+    r"\btermasuk apa|\bapa (?:saja )?yang (?:termasuk|didapat)|\bsudah termasuk\b|"
+    r"\b(?:detail|penjelasan|info)(?:nya)? (?:tentang|soal|untuk)\b|\bdetailnya\b")
 _CORRECTION = re.compile(r"^\s*(?:no|nope|nah|actually|instead|wait|sorry|hmm+|oh|eh|"
                          r"tidak|nggak|gak|ga|eh)\b|\b(?:instead|make it|change it to|"
                          r"rather|can it be|could it be|how about|what about|ganti)\b")
@@ -149,6 +158,12 @@ def people(text: str) -> Optional[int]:
 def never_mind(text: str) -> bool:
     """Whether the customer drops what they were doing ("never mind", "cancel that")."""
     return bool(_NEVER_MIND.search(_clean(text)))
+
+
+def asks_details(text: str) -> bool:
+    """Whether a message asks what a treatment is or includes ("what's included?", "tell me
+    more about the hot stone", "what does the facial include", "termasuk apa?")."""
+    return bool(_DETAILS.search(_clean(text)))
 
 
 def corrects(text: str) -> bool:

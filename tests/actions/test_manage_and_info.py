@@ -88,6 +88,23 @@ def test_reschedule_picks_a_new_time_and_moves_the_booking(core, chat, db):
     assert db.bookings.count_documents({}) == 1
 
 
+def test_reschedule_to_a_day_its_therapist_does_not_work_moves_it_to_another(core, chat, db):
+    # Made does not work on Mondays; Wayan does the same massage (a booking made with "anyone"
+    # was given to whoever was free, so its day can change to anyone's free time)
+    booking = book(core, chat, WED_10, staff="made")
+    _, msgs = chat.run(ActionRescheduleStep(), "reschedule_booking", text="move it to monday",
+                       time="monday")
+    assert texts(msgs) == ["Free times for Balinese Massage on Mon 23 Nov:"] and buttons(msgs)
+    monday_11 = datetime(2026, 11, 23, 3, 0, tzinfo=timezone.utc)
+    _, msgs = chat.run(ActionBookStep(), "choose_slot", slot_time=monday_11.isoformat())
+    assert texts(msgs) == [f"Move booking {booking.code} to:\nBalinese Massage with Wayan\n"
+                           "Mon 23 Nov, 11:00 (60 min)\nRp 350.000"]
+    chat.run(ActionConfirmBooking(), "confirm_booking", service="balinese-massage",
+             slot_time=monday_11.isoformat())
+    stored = db.bookings.find_one({"code": booking.code})
+    assert (stored["start"], stored["staff_id"]) == (monday_11, "wayan")
+
+
 def test_services_and_prices_come_from_the_catalog(core, chat):
     _, msgs = chat.run(ActionListServices(), "ask_services")
     text = texts(msgs)[0]

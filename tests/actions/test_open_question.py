@@ -195,3 +195,51 @@ def test_which_booking_by_its_time_to_cancel_or_its_treatment_and_day_to_move(co
     moved = db.bookings.find_one({"code": first.code})
     assert moved["start"].day == 26 and db.bookings.find_one({"code": second.code})["start"] \
         .replace(tzinfo=timezone.utc) == second.start
+
+
+def test_whats_included_at_the_time_list_is_answered_then_the_times_come_back(core):
+    from actions.info import ActionListServices
+
+    for action, intent in [(ActionFallback(), "nlu_fallback"), (ActionContinue(), "affirm"),
+                           (ActionListServices(), "ask_services")]:
+        chat = Chat(business_id=SPA)
+        offered = times_on_wednesday(chat)
+        _, msgs = chat.run(action, intent, text="what's included?")
+        assert texts(msgs)[0] == ("Balinese Massage — 60 min, Rp 350.000. Traditional "
+                                  "full-body massage with warm coconut oil."), intent
+        assert texts(msgs)[1].startswith("Back to your booking: Free times for Balinese")
+        assert [t for t, _ in buttons(msgs)] == offered and chat.slots["awaiting"] == "slot"
+        _, msgs = chat.run(ActionContinue(), "inform", text="5pm")
+        assert "Wed 25 Nov, 17:00" in card(msgs)
+
+
+def test_tell_me_more_about_a_treatment_outside_a_booking_offers_to_book_it(core):
+    from actions.info import ActionListServices
+
+    chat = Chat(business_id=SPA)
+    _, msgs = chat.run(ActionListServices(), "ask_services",
+                       text="tell me more about the hot stone massage")
+    assert texts(msgs) == ["Hot Stone Massage — 75 min, Rp 500.000. Heated volcanic stones and "
+                           "long strokes."]
+    assert buttons(msgs) == [("Book it", '/book_service{"service":"hot-stone-massage"}')]
+    _, msgs = chat.run(ActionFallback(), "nlu_fallback", text="what's included?")
+    assert texts(msgs)[0].startswith("Which treatment would you like to know about?")
+    assert len(buttons(msgs)) > 3  # the treatments, to tap
+
+
+def test_out_of_scope_at_the_time_list_says_so_then_the_times_come_back(core):
+    from actions.info import ActionOutOfScope
+
+    chat = Chat(business_id=SPA)
+    offered = times_on_wednesday(chat)
+    _, msgs = chat.run(ActionOutOfScope(), "out_of_scope", text="what's the weather like?")
+    assert [m.get("response") for m in msgs[:1]] == ["utter_out_of_scope"]
+    assert texts(msgs)[1].startswith("Back to your booking: Free times for Balinese")
+    assert [t for t, _ in buttons(msgs)] == offered and chat.slots["awaiting"] == "slot"
+    # what a treatment includes, which the NLU takes for out of scope, is answered
+    _, msgs = chat.run(ActionOutOfScope(), "out_of_scope",
+                       text="tell me more about the hot stone")
+    assert texts(msgs)[0].startswith("Hot Stone Massage — 75 min") and len(msgs) == 2
+    # outside a booking: what the assistant does, and the menu
+    _, msgs = Chat(business_id=SPA).run(ActionOutOfScope(), "out_of_scope", text="weather?")
+    assert texts(msgs) == ["utter_out_of_scope", "What would you like to do?"]

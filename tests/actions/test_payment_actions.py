@@ -185,3 +185,23 @@ def test_paid_after_cancelling_is_told_the_refund_without_offering_the_time(core
     assert texts(msgs) == [f"We received a payment of Rp 350.000 for {code} on a payment link "
                            f"that was no longer valid. Sorry: the full amount will be refunded."]
     assert db.refunds.count_documents({"code": code}) == 1
+
+
+def test_yes_typed_after_the_expired_news_pays_again_and_a_no_offer_yes_shows_the_menu(
+        core, db, xendit):
+    from actions.answers import ActionYes
+
+    chat = whatsapp_chat()
+    confirm(chat, core)
+    payment = settle(core, xendit, db, "EXPIRED")
+    code = payment["code"]
+    _, msgs = news(chat, code, payment["_id"], "expired")
+    chat.history = [{"event": "bot", "text": m.get("text"), "data": {"buttons": m.get("buttons")}}
+                    for m in msgs]
+    _, msgs = chat.run(ActionYes(), "affirm", text="yes please")
+    assert db.bookings.find_one({"code": code})["status"] == "PENDING_PAYMENT"
+    [second] = xendit.invoices_for(f"{code}-2")
+    assert msgs[0]["custom"]["whatsapp"]["url"] == second["invoice_url"]
+    chat.history = []
+    _, msgs = chat.run(ActionYes(), "affirm", text="yes")
+    assert texts(msgs) == ["What would you like to do?"] and not xendit.invoices_for(f"{code}-3")

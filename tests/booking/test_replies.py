@@ -67,3 +67,24 @@ def test_any_text_reads_or_not_but_never_fails(text):
     replies.never_mind(text)
     replies.corrects(text)
     replies.without_clock(text)
+    replies.asks_details(text)
+
+
+@pytest.mark.parametrize("text", [
+    "what's included?", "whats included", "what is included in the hot stone massage",
+    "what does the facial include", "what does it include", "tell me more about the hot stone",
+    "tell me about the scrub", "more info about the couple massage", "is oil included?",
+    "details of the balinese massage", "what do i get",
+    "what happens during the facial", "termasuk apa?", "apa saja yang termasuk?",
+    "detailnya dong"])
+def test_a_question_about_what_a_treatment_includes(text):
+    assert replies.asks_details(text)
+
+
+@pytest.mark.parametrize("text", [
+    "5pm", "how much is the massage", "what time is free", "book a massage", "what do you offer",
+    "what treatments do you have", "no, make it 1pm", "the first one", "my bookings",
+    "what is the price", "is it available tomorrow", "yes", "cancel that", "what about friday",
+    "what's the weather like?", "what is the capital of france"])
+def test_other_messages_ask_no_details(text):
+    assert not replies.asks_details(text)

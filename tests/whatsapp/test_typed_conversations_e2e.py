@@ -244,6 +244,20 @@ def test_a_price_asked_at_the_time_list_then_the_booking_goes_on(wa, graph):
     assert local(booked(t)) == at(day, 17)
 
 
+@pytest.mark.parametrize("question", ["what's included?", "tell me more about it"])
+def test_whats_included_at_the_time_list_then_the_booking_goes_on(wa, graph, question):
+    stack, db = wa
+    t, day = Typist(stack, db, graph), weekday_ahead()
+    offered = offered_times(t.says(f"hot stone massage on {typed(day)}"))
+    said = t.says(question)
+    answer = t.texts(said)
+    assert "Heated volcanic stones" in answer and "Back to your booking" in answer, answer
+    assert offered_times(said) == offered and not t.bookings()
+    card_of(t.says("the first one"))
+    hour, minute = map(int, offered[0].split(":"))
+    assert local(booked(t)) == at(day, hour, minute)
+
+
 @pytest.mark.parametrize("step, words", [("times", "never mind"), ("card", "cancel that"),
                                          ("day", "forget it")])
 def test_dropping_the_order_in_progress_books_nothing(wa, graph, step, words):
@@ -416,3 +430,60 @@ def test_gibberish_at_the_card_books_nothing(wa, graph):
     book_to_card(t, day, 10)
     assert "Sorry, I didn't quite get that" in t.texts(t.says("jsjsjs"))
     assert t.bookings(ACTIVE + ("EXPIRED", "CANCELLED")) == []
+
+
+# ---------------------------------------------------------------- 3. pay again, Flow, anyone
+@pytest.mark.parametrize("words", ["yes please", "pay again"])
+def test_an_expired_link_answered_by_typing_pays_again(wa, graph, xendit, words):
+    from tests.whatsapp.test_payments_e2e import callback
+
+    stack, db = wa
+    t, day = Typist(stack, db, graph), weekday_ahead()
+    book_to_card(t, day, 11)
+    code = booked(t)["code"]
+    [first] = xendit.invoices_for(code)
+    xendit.set_status(first["id"], "EXPIRED")
+    assert callback(stack, xendit, first["id"]) == 200
+    expired = graph.wait_for_messages(t.who, t.seen + 1)[t.seen:]
+    t.seen += len(expired)
+    assert "has expired" in t.texts(expired)
+    answer = t.says(words)
+    [second] = xendit.invoices_for(f"{code}-2")
+    assert any(m.get("type") == "interactive" and second["invoice_url"] in str(m)
+               for m in answer), t.texts(answer)
+    assert db.bookings.find_one({"code": code})["status"] == "PENDING_PAYMENT"
+
+
+def test_a_booking_form_answer_corrected_by_typing_at_the_card(wa, graph):
+    import json
+    from datetime import timezone
+
+    from tests.whatsapp.conftest import envelope
+
+    stack, db = wa
+    t, day = Typist(stack, db, graph), weekday_ahead()
+    params = {"flow_token": "t", "service": "balinese-massage", "name": "Ayu", "notes": "",
+              "slot_time": at(day, 10).astimezone(timezone.utc).isoformat()}
+    payload = envelope(t.who, {"type": "interactive", "interactive": {
+        "type": "nfm_reply", "nfm_reply": {"name": "flow", "body": "Sent",
+                                           "response_json": json.dumps(params)}}})
+    assert stack.post(payload) == 200
+    wait_done(db, payload["entry"][0]["changes"][0]["value"]["messages"][0]["id"])
+    sent = graph.sent_to(t.who)
+    t.seen = len(sent)
+    assert "10:00" in card_of(sent)
+    assert "13:00" in card_of(t.says("no, make it 1pm"))
+    assert local(booked(t)) == at(day, 13)
+
+
+def test_anyone_at_the_time_list_after_naming_a_therapist(wa, graph):
+    # as test_a_staff_member_named_at_the_time_list, whose card says "with Wayan", then "anyone"
+    stack, db = wa
+    t, day = Typist(stack, db, graph), weekday_ahead()
+    t.says(f"balinese massage on {typed(day)}")
+    assert offered_times(t.says("with Wayan"))
+    anyone = t.says("anyone is fine")
+    assert "Free times for Balinese Massage" in t.texts(anyone) and offered_times(anyone)
+    card = card_of(t.says("3pm"))
+    assert "with Wayan" not in card and " with " not in card.split("\n")[1], card
+    assert local(booked(t)) == at(day, 15)
