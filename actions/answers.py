@@ -28,12 +28,12 @@ ON_ANSWER: dict[str, Handler] = {
 
 
 def yes_to_the_offer(turn: Turn) -> List[EventType]:
-    """"Yes" to a message that offered one thing to do: "the payment link has expired [Pay
-    again] [Pick another time]" pays again; anything else shows the menu."""
+    """"Yes" right after a message that offered one thing to do: "the payment link has expired
+    [Pay again] [Pick another time]" pays again; anything else shows the menu."""
     from actions.open_question import offered
     from actions.payment import ActionPayAgain
 
-    codes = offered(turn, "pay_again", "booking_code")
+    codes = offered(turn, "pay_again", "booking_code", last_only=True)
     if len(codes) == 1:
         return ActionPayAgain.pay(turn, codes[0].upper())
     return show_menu(turn)

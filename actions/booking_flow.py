@@ -9,7 +9,7 @@ import os
 import re
 import uuid
 from datetime import date, datetime, timedelta
-from typing import Any, List, Optional, Text
+from typing import List, Optional, Text
 
 from rasa_sdk.events import EventType, SlotSet
 
@@ -230,9 +230,7 @@ class ActionBookStep(BookingAction):
         start = datetime.fromisoformat(state["slot_time"])
         turn.core.order_log.record(state["order_id"], turn.business.id, orders.SLOT_SELECTED,
                                    turn.now, start=start, service_id=service.id)
-        staff = turn.catalog.staff.get(state["staff"] or "")
-        if staff is None and state["flow"] == "reschedule":
-            staff = _who_takes_the_move(turn, service, start)
+        staff = turn.catalog.staff.get(state["staff"] or "")  # a move: only if one was named
         lines = [f"{service.name}" + (f" with {staff.name}" if staff else ""),
                  f"{present.local_time(start, turn.tz)} ({service.duration_minutes} min)",
                  present.rupiah(service.price)]
@@ -302,7 +300,8 @@ class ActionConfirmBooking(BookingAction):
             if turn.slot("flow") == "reschedule":
                 code = (turn.slot("booking_code") or "").upper()
                 try:  # only this customer's booking with the business they wrote to
-                    booking = turn.core.reschedule(code, start, customer_id=turn.customer_id,
+                    booking = turn.core.reschedule(code, start, staff_id=turn.slot("staff"),
+                                                   customer_id=turn.customer_id,
                                                    business_id=turn.business.id)
                 except (UnknownEntityError, InvalidTransitionError) as exc:
                     return cannot_move(turn, code, exc)
@@ -353,21 +352,6 @@ def cannot_move(turn: Turn, code: str, exc: Exception) -> List[EventType]:
                 f"time?")
     turn.say(text, present.menu_buttons())
     return reset_booking()
-
-
-def _who_takes_the_move(turn: Turn, service: Service, start: datetime) -> Optional[Any]:
-    """Who a booking being moved to ``start`` will be with: its own therapist when free then,
-    else the first other one who is (what the core's ``reschedule`` does)."""
-    try:
-        current = turn.core.get_owned((turn.slot("booking_code") or "").upper(),
-                                      turn.customer_id, turn.business.id).staff_id
-    except UnknownEntityError:
-        return None
-    day = start.astimezone(turn.tz).date()
-    slot = next((s for s in turn.core.free_slots(service.id, day) if s.start == start), None)
-    if slot is None or not slot.staff_ids:
-        return turn.catalog.staff.get(current)
-    return turn.catalog.staff.get(current if current in slot.staff_ids else slot.staff_ids[0])
 
 
 def limit_reached(exc: CustomerLimitError) -> str:

@@ -132,5 +132,6 @@ class ActionRescheduleStep(BookingAction):
         cleared = {e["name"]: None for e in reset_booking()}
         events = turn.set(**cleared) + turn.set(
             flow="reschedule", booking_code=booking.code, service=booking.service_id)
-        # times of anyone who does the treatment: the core keeps the same therapist when free
+        # anyone's times (no therapist named): the core keeps the same one when free, and the
+        # "moved" message says who it is
         return events + ActionBookStep().act(turn)  # straight on to the new day and time

@@ -25,8 +25,9 @@ WHICH_BOOKING = {"which_cancel": "cancel_booking", "which_reschedule": "reschedu
 ANYONE = ("anyone", "anybody", "any therapist", "whoever", "no preference", "siapa saja")
 
 
-def offered(turn: Turn, intent: str, entity: str) -> list[str]:
-    """The values of ``entity`` in the buttons of the bot's last message (``/intent{...}``)."""
+def offered(turn: Turn, intent: str, entity: str, last_only: bool = False) -> list[str]:
+    """The values of ``entity`` in the buttons of the bot's last message with buttons
+    (``/intent{...}``); with ``last_only``, of the bot's very last message."""
     for event in reversed(turn.tracker.events):
         if event.get("event") != "bot":
             continue
@@ -41,7 +42,7 @@ def offered(turn: Turn, intent: str, entity: str) -> list[str]:
                     continue
                 if isinstance(value, str):
                     values.append(value)
-        if buttons:
+        if buttons or last_only:
             return values
     return []
 
@@ -140,11 +141,12 @@ def details_first(turn: Turn) -> Optional[List[EventType]]:
     (the one named, else the one being booked); in a booking, the open question comes again with
     nothing changed. None when the message asks no such thing."""
     text = turn.text
-    if not text or text.startswith("/") or not replies.asks_details(text):
+    kind = replies.asks_details(text) if text and not text.startswith("/") else ""
+    mentioned, _ = turn.catalog.mentioned_service(turn.business.id, text) if kind else (None, 0)
+    if not kind or (kind == "named" and mentioned is None):
         return None
     in_flow = in_question(turn)
     services = turn.catalog.services_of(turn.business.id)
-    mentioned, _ = turn.catalog.mentioned_service(turn.business.id, text)
     service = mentioned or turn.catalog.find_service(
         turn.business.id, before(turn, "service") or turn.slot("service") or "")
     if service is None:

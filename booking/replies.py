@@ -41,14 +41,17 @@ _NEVER_MIND = re.compile(
     r"^\s*(?:ok(?:ay)?,?\s*|oh,?\s*|no,?\s*)?(?:never\s?mind|nevermind|forget (?:it|that|about it)|"
     r"cancel (?:that|this|it)|scrap (?:it|that)|don'?t bother|not anymore|gak jadi|"
     r"nggak jadi|ga jadi|tidak jadi|batal|batalkan)\b|^\s*stop(?:\s+(?:it|that))?\W*$")
-_DETAILS = re.compile(
+# "What's included?" about the treatment at hand, or about one the message must name ("tell me
+# about the hot stone": "tell me about the payment" is no question about a treatment)
+_DETAILS_OF_THIS = re.compile(
     r"\bwhat'?s?\s+(?:is\s+)?(?:included|includes|in it|involved)\b|\bwhats included\b|"
-    r"\bwhat (?:does|do|did) (?:it|that|this|they|the [a-z ]{3,40}?) (?:include|involve|"
-    r"come with|consist of)\b|\bwhat do (?:i|we) get\b|\bwhat happens (?:in|during|at)\b|"
-    r"\btell me (?:more|about)\b|\b(?:more )?(?:info|information|details?) (?:about|on|of)\b|"
-    r"\b(?:is|are) [a-z ]{2,30} included\b|"
-    r"\btermasuk apa|\bapa (?:saja )?yang (?:termasuk|didapat)|\bsudah termasuk\b|"
-    r"\b(?:detail|penjelasan|info)(?:nya)? (?:tentang|soal|untuk)\b|\bdetailnya\b")
+    r"\bwhat (?:does|do|did) (?:it|that|this|they) (?:include|involve|come with|consist of)\b|"
+    r"\btell me more\b(?! about)|\btermasuk apa|\bapa (?:saja )?yang termasuk|\bdetailnya\b")
+_DETAILS_OF_NAMED = re.compile(
+    r"\bwhat (?:does|do|did) the [a-z ]{3,40}? (?:include|involve|come with|consist of)\b|"
+    r"\btell me (?:more )?about\b|\b(?:more )?(?:info|information|details?) (?:about|on|of)\b|"
+    r"\b(?:is|are) [a-z ]{2,30} included\b|\bwhat happens (?:in|during)\b|"
+    r"\b(?:detail|penjelasan|info)(?:nya)? (?:tentang|soal|untuk)\b")
 _CORRECTION = re.compile(r"^\s*(?:no|nope|nah|actually|instead|wait|sorry|hmm+|oh|eh|"
                          r"tidak|nggak|gak|ga|eh)\b|\b(?:instead|make it|change it to|"
                          r"rather|can it be|could it be|how about|what about|ganti)\b")
@@ -160,10 +163,15 @@ def never_mind(text: str) -> bool:
     return bool(_NEVER_MIND.search(_clean(text)))
 
 
-def asks_details(text: str) -> bool:
-    """Whether a message asks what a treatment is or includes ("what's included?", "tell me
-    more about the hot stone", "what does the facial include", "termasuk apa?")."""
-    return bool(_DETAILS.search(_clean(text)))
+def asks_details(text: str) -> str:
+    """Whether a message asks what a treatment is or includes: ``"this"`` for the one at hand
+    ("what's included?", "tell me more", "termasuk apa?"), ``"named"`` when it counts only if
+    the message names a treatment ("tell me about the hot stone", "is oil included in the
+    facial?"), else ``""``."""
+    words = _clean(text)
+    if _DETAILS_OF_THIS.search(words):
+        return "this"
+    return "named" if _DETAILS_OF_NAMED.search(words) else ""
 
 
 def corrects(text: str) -> bool:

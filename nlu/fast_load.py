@@ -19,6 +19,7 @@ model does: the pipeline names ``nlu.unknown_words.UnknownWords``.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any, Optional, Text
 
 import tensorflow as tf
@@ -27,6 +28,7 @@ from rasa.utils.tensorflow.constants import LEARNING_RATE, RUN_EAGERLY
 from rasa.utils.tensorflow.data_generator import RasaBatchDataGenerator
 from rasa.utils.tensorflow.model_data import RasaModelData
 
+logger = logging.getLogger(__name__)
 _rasa_load = models.RasaModel.load.__func__  # type: ignore[attr-defined]
 
 
@@ -49,7 +51,14 @@ def _load(cls: Any, model_file_name: Text, model_data_example: RasaModelData,
 
 
 def install() -> None:
-    """Use the eager build for every later model load (idempotent)."""
+    """Use the eager build for every later model load (idempotent); only on the Rasa it was
+    written against (a copy of 3.6's ``RasaModel.load``), else Rasa's own load, with a warning."""
+    import rasa
+
+    if not rasa.__version__.startswith("3.6."):
+        logger.warning("Rasa %s: the model loads the slow way (nlu/fast_load.py is for 3.6)",
+                       rasa.__version__)
+        return
     models.RasaModel.load = classmethod(_load)  # type: ignore[assignment]
 
 

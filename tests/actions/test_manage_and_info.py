@@ -78,7 +78,7 @@ def test_reschedule_picks_a_new_time_and_moves_the_booking(core, chat, db):
     assert texts(msgs) == ["Free times for Balinese Massage on Thu 26 Nov:"]
     assert chat.slots["flow"] == "reschedule" and chat.slots["booking_code"] == booking.code
     _, msgs = chat.run(ActionBookStep(), "choose_slot", slot_time=THU_11.isoformat())
-    assert texts(msgs) == [f"Move booking {booking.code} to:\nBalinese Massage with Wayan\n"
+    assert texts(msgs) == [f"Move booking {booking.code} to:\nBalinese Massage\n"
                            "Thu 26 Nov, 11:00 (60 min)\nRp 350.000"]
     _, msgs = chat.run(ActionConfirmBooking(), "confirm_booking", service="balinese-massage",
                        slot_time=THU_11.isoformat())
@@ -97,12 +97,27 @@ def test_reschedule_to_a_day_its_therapist_does_not_work_moves_it_to_another(cor
     assert texts(msgs) == ["Free times for Balinese Massage on Mon 23 Nov:"] and buttons(msgs)
     monday_11 = datetime(2026, 11, 23, 3, 0, tzinfo=timezone.utc)
     _, msgs = chat.run(ActionBookStep(), "choose_slot", slot_time=monday_11.isoformat())
-    assert texts(msgs) == [f"Move booking {booking.code} to:\nBalinese Massage with Wayan\n"
+    assert texts(msgs) == [f"Move booking {booking.code} to:\nBalinese Massage\n"
                            "Mon 23 Nov, 11:00 (60 min)\nRp 350.000"]
-    chat.run(ActionConfirmBooking(), "confirm_booking", service="balinese-massage",
-             slot_time=monday_11.isoformat())
+    _, msgs = chat.run(ActionConfirmBooking(), "confirm_booking", service="balinese-massage",
+                       slot_time=monday_11.isoformat())
+    assert "Mon 23 Nov, 11:00 with Wayan" in texts(msgs)[0]
     stored = db.bookings.find_one({"code": booking.code})
     assert (stored["start"], stored["staff_id"]) == (monday_11, "wayan")
+
+
+def test_a_therapist_named_in_a_reschedule_takes_the_moved_booking(core, chat, db):
+    booking = book(core, chat, WED_10)  # with Wayan
+    chat.run(ActionRescheduleStep(), "reschedule_booking", text="move it to thursday",
+             time="thursday")
+    chat.run(ActionContinue(), "inform", text="with Made", staff="made")
+    _, msgs = chat.run(ActionBookStep(), "choose_slot", slot_time=THU_11.isoformat())
+    assert texts(msgs)[0].startswith(f"Move booking {booking.code} to:\nBalinese Massage with "
+                                     "Made\n")
+    chat.run(ActionConfirmBooking(), "confirm_booking", service="balinese-massage",
+             slot_time=THU_11.isoformat())
+    stored = db.bookings.find_one({"code": booking.code})
+    assert (stored["start"], stored["staff_id"]) == (THU_11, "made")
 
 
 def test_services_and_prices_come_from_the_catalog(core, chat):

@@ -211,6 +211,11 @@ def test_whats_included_at_the_time_list_is_answered_then_the_times_come_back(co
         assert [t for t, _ in buttons(msgs)] == offered and chat.slots["awaiting"] == "slot"
         _, msgs = chat.run(ActionContinue(), "inform", text="5pm")
         assert "Wed 25 Nov, 17:00" in card(msgs)
+    # about something that is no treatment: not read as a question about the massage
+    chat = Chat(business_id=SPA)
+    times_on_wednesday(chat)
+    _, msgs = chat.run(ActionFallback(), "nlu_fallback", text="tell me about the payment")
+    assert not texts(msgs)[0].startswith("Balinese Massage —"), texts(msgs)
 
 
 def test_tell_me_more_about_a_treatment_outside_a_booking_offers_to_book_it(core):
