@@ -2,7 +2,9 @@
 "25/10", "in 2 hours"), resolved in the business time zone with ``dateparser``.
 
 Pure: the caller passes "now". ``dateparser`` does the heavy lifting; this module adds what it
-lacks for chat: phone short forms, "next <weekday>", and parts of the day as time windows.
+lacks for chat: phone short forms, "next <weekday>", parts of the day as time windows, and
+Indonesian as it is chatted ("bsk jam 3", "lusa jam 2 siang", "jumat sore", "tgl 25", "senin
+depan", "jam 8 malam"), read into the English the rest of the module understands.
 """
 from __future__ import annotations
 
@@ -29,6 +31,37 @@ _SHORT_FORMS = {
     r"\bnxt\b": "next",
     r"\bday after tomorrow\b": "in 2 days",
     r"\b(lusa)\b": "in 2 days",
+}
+# Indonesian as people chat it, said in English for the rest of this module: short forms,
+# weekdays and months, "<weekday> depan" (next), "tgl 25", and pagi/siang/sore/malam, as a clock
+# time's am/pm ("jam 8 malam" is 20:00) or else as a part of the day ("besok sore")
+_INDONESIAN = {
+    r"\b(?:bsk|bsok|besuk)\b": "tomorrow",
+    r"\bhr ini\b": "today",
+    r"\bnanti (?=pagi|siang|sore|malam)": "today ",
+    r"\bminggu depan\b": "next week",
+    r"\b(?:hari )?minggu\b": "sunday",
+    r"\b(?:hari )?senin\b": "monday",
+    r"\b(?:hari )?selasa\b": "tuesday",
+    r"\b(?:hari )?rabu\b": "wednesday",
+    r"\b(?:hari )?kamis\b": "thursday",
+    r"\b(?:hari )?jum'?a?at\b": "friday",
+    r"\b(?:hari )?sabtu\b": "saturday",
+    r"\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday) depan\b": r"next \1",
+    r"\bjanuari\b": "january", r"\bfebruari\b": "february", r"\bmaret\b": "march",
+    r"\bmei\b": "may", r"\bjuni\b": "june", r"\bjuli\b": "july",
+    r"\b(?:agustus|agu|agt|ags)\b": "august", r"\b(?:oktober|okt)\b": "october",
+    r"\b(?:desember|des)\b": "december",
+    r"\b(?:tgl|tanggal)\s*(\d{1,2})\b(?![/.\-]\d|\s*(?:jan|feb|mar|apr|may|jun|jul|aug|sep|"
+    r"oct|nov|dec))": r"\1 __month__",
+    r"\b(?:tgl|tanggal)\b": " ",
+    r"\b(\d{1,2})([:.]\d{2})?\s*pagi\b": r"\1\2am",
+    r"\b(1[0-2]|[1-9])([:.]\d{2})?\s*(?:sore|malam)\b": r"\1\2pm",
+    r"\b([1-5]|12)([:.]\d{2})?\s*siang\b": r"\1\2pm", r"\b(1[01])([:.]\d{2})?\s*siang\b": r"\1\2am",
+    r"\bsore ini\b": "today afternoon",  # "sore" alone may be English ("my back is sore")
+    r"\b(tomorrow|today|days|monday|tuesday|wednesday|thursday|friday|saturday|sunday) sore\b":
+        r"\1 afternoon",
+    r"\bpagi\b": "morning", r"\bsiang\b": "afternoon", r"\bmalam\b": "evening",
 }
 _WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 _WEEKDAY_RE = re.compile(r"\b(?:(next|this|coming)\s+)?(mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)"
@@ -72,9 +105,11 @@ def parse_when(text: str, tz: ZoneInfo, now: datetime) -> Optional[When]:
     if not isinstance(text, str):
         return None
     cleaned = re.sub(r"[^a-z0-9\s:/.\-+@]", " ", " ".join(text.lower().split())[:_MAX_LENGTH])
-    for pattern, replacement in _SHORT_FORMS.items():
-        cleaned = re.sub(pattern, replacement, cleaned)
     local_now = now.astimezone(tz)
+    for pattern, replacement in {**_SHORT_FORMS, **_INDONESIAN}.items():
+        cleaned = re.sub(pattern, replacement, cleaned)
+    cleaned = re.sub(r"(\d{1,2}) __month__", lambda m: _day_of_month(int(m.group(1)), local_now),
+                     cleaned)
 
     part = None
     part_match = _PART_RE.search(cleaned)
@@ -154,6 +189,14 @@ def _clock(match: re.Match) -> Optional[time]:
     if not (0 <= hour <= 23 and 0 <= minute <= 59):
         return None
     return time(hour, minute)
+
+
+def _day_of_month(day: int, local_now: datetime) -> str:
+    """ "tgl 5": the 5th of this month, or of the next once this month's is past."""
+    month = local_now.replace(day=1)
+    if day < local_now.day:
+        month = (month + timedelta(days=32)).replace(day=1)
+    return f"{day} {month:%B}".lower()
 
 
 def _weekday_index(prefix: str) -> int:

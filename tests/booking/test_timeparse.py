@@ -14,6 +14,37 @@ BALI = ZoneInfo("Asia/Makassar")
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=BALI)  # Monday 10:00
 
 
+@pytest.mark.parametrize("text, expected", [  # Indonesian as chatted (issue 16)
+    ("besok", When(date(2026, 11, 24))),
+    ("bsk jam 3", When(date(2026, 11, 24), time(15, 0))),
+    ("kak mau pijat bali bsk jam 3 bisa?", When(date(2026, 11, 24), time(15, 0))),
+    ("lusa jam 2 siang", When(date(2026, 11, 25), time(14, 0))),
+    ("nanti sore", When(date(2026, 11, 23), None, "afternoon")),
+    ("besok pagi", When(date(2026, 11, 24), None, "morning")),
+    ("besok malam", When(date(2026, 11, 24), None, "evening")),
+    ("besok sore", When(date(2026, 11, 24), None, "afternoon")),
+    ("jumat sore", When(date(2026, 11, 27), None, "afternoon")),
+    ("jam 3 sore", When(date(2026, 11, 23), time(15, 0))),
+    ("jam 15.00", When(date(2026, 11, 23), time(15, 0))),
+    ("jam 8 malam", When(date(2026, 11, 23), time(20, 0))),
+    ("jam 12 siang", When(date(2026, 11, 23), time(12, 0))),
+    ("besok jam 10 pagi", When(date(2026, 11, 24), time(10, 0))),
+    ("hari ini jam 4 sore", When(date(2026, 11, 23), time(16, 0))),
+    ("minggu depan", When(date(2026, 11, 30))),
+    ("hari minggu", When(date(2026, 11, 29))),
+    ("hari Jumat", When(date(2026, 11, 27))),
+    ("jumat jam 3 sore", When(date(2026, 11, 27), time(15, 0))),
+    ("sabtu jam 10 pagi", When(date(2026, 11, 28), time(10, 0))),  # was today: "sabtu" unread
+    ("senin depan", When(date(2026, 11, 30))),
+    ("tgl 25", When(date(2026, 11, 25))),
+    ("tgl 5", When(date(2026, 12, 5))),  # this month's 5th is past: next month's
+    ("tanggal 25 desember", When(date(2026, 12, 25))),
+    ("25 des", When(date(2026, 12, 25))),
+    ("tgl 1 jan", When(date(2027, 1, 1)))])
+def test_indonesian_expressions_resolve_in_business_time(text, expected):
+    assert parse_when(text, BALI, NOW) == expected
+
+
 @pytest.mark.parametrize("text, expected", [
     ("tomorrow at 3pm", When(date(2026, 11, 24), time(15, 0))),
     ("tmrw 3pm", When(date(2026, 11, 24), time(15, 0))),
@@ -53,7 +84,8 @@ def test_a_date_inside_a_sentence_is_found(text, expected):
 
 
 @pytest.mark.parametrize("text", ["hello", "for 2", "", "🌺🌺", "2", "massage pls", "   ",
-                                  "the   one", "that one", "this one please"])
+                                  "the   one", "that one", "this one please",
+                                  "deep tissue, my back is sore"])
 def test_no_date_gives_none(text):
     assert parse_when(text, BALI, NOW) is None
 
