@@ -73,6 +73,7 @@ def test_any_text_reads_or_not_but_never_fails(text):
 @pytest.mark.parametrize("text, kind", [
     ("what's included?", "this"), ("whats included", "this"), ("what does it include", "this"),
     ("what is included in the hot stone massage", "this"), ("tell me more", "this"),
+    ("tell me more about it", "this"), ("tell me about that one", "this"),
     ("termasuk apa?", "this"), ("apa saja yang termasuk?", "this"), ("detailnya dong", "this"),
     ("what does the facial include", "named"), ("tell me more about the hot stone", "named"),
     ("tell me about the scrub", "named"), ("more info about the couple massage", "named"),
