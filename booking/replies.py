@@ -46,7 +46,8 @@ _NEVER_MIND = re.compile(
 _DETAILS_OF_THIS = re.compile(
     r"\bwhat'?s?\s+(?:is\s+)?(?:included|includes|in it|involved)\b|\bwhats included\b|"
     r"\bwhat (?:does|do|did) (?:it|that|this|they) (?:include|involve|come with|consist of)\b|"
-    r"\btell me more\b(?! about)|\btell me (?:more )?about (?:it|this|that|this one|that one)\b|\btermasuk apa|\bapa (?:saja )?yang termasuk|\bdetailnya\b")
+    r"\btell me more\b(?! about)|\btell me (?:more )?about (?:it|this|that|this one|that one)\b|"
+    r"\btermasuk apa|\bapa (?:saja )?yang termasuk|\bdetailnya\b")
 _DETAILS_OF_NAMED = re.compile(
     r"\bwhat (?:does|do|did) the [a-z ]{3,40}? (?:include|involve|come with|consist of)\b|"
     r"\btell me (?:more )?about\b|\b(?:more )?(?:info|information|details?) (?:about|on|of)\b|"

@@ -25,19 +25,20 @@ PARTS_OF_DAY: dict[str, tuple[time, time]] = {
     "night": (time(18, 0), time(22, 0)),
 }
 _SHORT_FORMS = {
-    r"\b(tmrw|tmrrw|tmr|tmw|tomoro|tomorow|tommorow|tommorrow|2moro|2morrow|besok)\b": "tomorrow",
-    r"\b(tdy|tday|hari ini)\b": "today",
-    r"\b(tonite|tonight|malam ini)\b": "today evening",
+    r"\b(tmrw|tmrrw|tmr|tmw|tomoro|tomorow|tommorow|tommorrow|2moro|2morrow)\b": "tomorrow",
+    r"\b(tdy|tday)\b": "today",
+    r"\b(tonite|tonight)\b": "today evening",
     r"\bnxt\b": "next",
     r"\bday after tomorrow\b": "in 2 days",
-    r"\b(lusa)\b": "in 2 days",
 }
 # Indonesian as people chat it, said in English for the rest of this module: short forms,
 # weekdays and months, "<weekday> depan" (next), "tgl 25", and pagi/siang/sore/malam, as a clock
 # time's am/pm ("jam 8 malam" is 20:00) or else as a part of the day ("besok sore")
 _INDONESIAN = {
-    r"\b(?:bsk|bsok|besuk)\b": "tomorrow",
-    r"\bhr ini\b": "today",
+    r"\b(?:besok|bsk|bsok|besuk)\b": "tomorrow",
+    r"\b(?:hari|hr) ini\b": "today",
+    r"\bmalam ini\b": "today evening",
+    r"\blusa\b": "in 2 days",
     r"\bnanti (?=pagi|siang|sore|malam)": "today ",
     r"\bminggu depan\b": "next week",
     r"\b(?:hari )?minggu\b": "sunday",
@@ -63,6 +64,7 @@ _INDONESIAN = {
         r"\1 afternoon",
     r"\bpagi\b": "morning", r"\bsiang\b": "afternoon", r"\bmalam\b": "evening",
 }
+_REWRITES = [(re.compile(p), r) for p, r in {**_SHORT_FORMS, **_INDONESIAN}.items()]
 _WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 _WEEKDAY_RE = re.compile(r"\b(?:(next|this|coming)\s+)?(mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)"
                          r"(?:day|nesday|sday|rsday|urday)?\b")
@@ -106,8 +108,8 @@ def parse_when(text: str, tz: ZoneInfo, now: datetime) -> Optional[When]:
         return None
     cleaned = re.sub(r"[^a-z0-9\s:/.\-+@]", " ", " ".join(text.lower().split())[:_MAX_LENGTH])
     local_now = now.astimezone(tz)
-    for pattern, replacement in {**_SHORT_FORMS, **_INDONESIAN}.items():
-        cleaned = re.sub(pattern, replacement, cleaned)
+    for pattern, replacement in _REWRITES:
+        cleaned = pattern.sub(replacement, cleaned)
     cleaned = re.sub(r"(\d{1,2}) __month__", lambda m: _day_of_month(int(m.group(1)), local_now),
                      cleaned)
 
