@@ -99,8 +99,8 @@ def test_the_owner_sees_four_charts_served_as_svg_with_the_bookings_numbers(cons
     assert set(svgs) == {"bookings", "revenue", "utilisation", "funnel"}
     assert "completed" in svgs["bookings"] and "pending payment" in svgs["bookings"]
     assert '<desc class="value">1</desc>' in svgs["bookings"]
-    assert f"Vendor Rp{share.vendor:,}".replace(",", ".") in svgs["revenue"]
-    assert f"Platform Rp{share.platform:,}".replace(",", ".") in svgs["revenue"]
+    assert f"Vendor Rp {share.vendor:,}".replace(",", ".") in svgs["revenue"]
+    assert f"Platform Rp {share.platform:,}".replace(",", ".") in svgs["revenue"]
     wayan = CatalogRepository(console.db).load().staff_member("wayan")
     working = sum((b - a).total_seconds() / 60 for d in range(3)
                   for a, b in working_windows(wayan, DAY - timedelta(days=d), BALI))

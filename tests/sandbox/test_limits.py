@@ -16,7 +16,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from actions import present
-from booking.i18n import texts
 from booking.payments.common import Payment
 from channels.whatsapp import render
 from channels.whatsapp.config import WhatsAppConfig
@@ -454,7 +453,7 @@ def rendered() -> list[tuple[str, dict]]:
     payment = Payment(id="p1", code="BK-7Q2X", amount=350000, currency="IDR", state="pending",
                       invoice_id="inv1", invoice_url="https://checkout.xendit.co/web/inv1",
                       expires_at=now + timedelta(minutes=30), outcome=None, receipt_token="r")
-    pay = present.pay_messages(payment, ZoneInfo("Asia/Makassar"), 30, texts("en"), whatsapp=True)
+    pay = present.pay_messages(payment, ZoneInfo("Asia/Makassar"), 30, whatsapp=True)
     long_titles = [render.Choice(f"A very long treatment name, ninety minutes {i}", f"/x{i}")
                    for i in range(3)]
     cases: list[tuple[str, list[dict]]] = [
