@@ -89,11 +89,10 @@ def answer_first(turn: Turn) -> Optional[List[EventType]]:
         return None
     if replies.never_mind(text):
         if turn.slot("flow") == "reschedule":
-            turn.say(turn.t("OK, booking {code} stays as it is.", code=turn.slot("booking_code")),
-                     present.menu_buttons(turn.tx))
+            turn.say(f"OK, booking {turn.slot('booking_code')} stays as it is.",
+                     present.menu_buttons())
         else:
-            turn.say(turn.t("OK, I've dropped that booking: nothing is booked."),
-                     present.menu_buttons(turn.tx))
+            turn.say("OK, I've dropped that booking: nothing is booked.", present.menu_buttons())
         return reset_booking()
     from actions.booking_flow import ActionBookStep  # (it imports this module's users)
 
@@ -151,16 +150,14 @@ def details_first(turn: Turn) -> Optional[List[EventType]]:
     service = mentioned or turn.catalog.find_service(
         turn.business.id, before(turn, "service") or turn.slot("service") or "")
     if service is None:
-        ask = turn.t("Which treatment would you like to know about?")
+        ask = "Which treatment would you like to know about?"
         if services:
-            ask += " " + turn.t("Ask me, for example, \"what's included in the {service}?\"",
-                                service=present.service_name(services[0], turn.tx))
-        turn.say(ask, None if in_flow else present.service_buttons(services[:10], turn.tx))
+            ask += f" Ask me, for example, \"what's included in the {services[0].name}?\""
+        turn.say(ask, None if in_flow else present.service_buttons(services[:10]))
     else:
-        description = service.description_in(turn.language).rstrip(".")
-        line = present.service_line(service, turn.tx)
-        turn.say(f"{line}. {description}." if description else f"{line}.", None if in_flow else
-                 [present.button(turn.t("Book it"), "book_service", service=service.id)])
+        about = f" {service.description.rstrip('.')}." if service.description else ""
+        turn.say(f"{present.service_line(service)}.{about}", None if in_flow else
+                 [present.button("Book it", "book_service", service=service.id)])
     if in_flow:
         ask_again(turn)
     return []
@@ -206,7 +203,7 @@ def _which_booking(turn: Turn, awaiting: str) -> Optional[List[EventType]]:
     from actions.manage import ActionCancelStep, ActionRescheduleStep
 
     if replies.never_mind(turn.text):
-        turn.say(turn.t("OK, nothing changed."), present.menu_buttons(turn.tx))
+        turn.say("OK, nothing changed.", present.menu_buttons())
         return [*reset_booking()]
     codes = offered(turn, WHICH_BOOKING[awaiting], "booking_code")
     index = replies.position(turn.text, len(codes))
@@ -241,8 +238,8 @@ def ask_again(turn: Turn) -> None:
         return
     for event in reversed(turn.tracker.events):
         if event.get("event") == "bot" and (event.get("data") or {}).get("buttons"):
-            turn.say(turn.t("Back to your booking: {question}",
-                            question=event.get("text") or "").strip(), event["data"]["buttons"])
+            turn.say(f"Back to your booking: {event.get('text') or ''}".strip(),
+                     event["data"]["buttons"])
             return
 
 
@@ -264,5 +261,5 @@ def _services_like(turn: Turn) -> Optional[List[EventType]]:
         from actions.booking_flow import ActionBookStep
 
         return ActionBookStep().step(turn, {"service": matches[0].id}, None)
-    turn.say(turn.t("Which one would you like?"), present.service_buttons(matches[:10], turn.tx))
+    turn.say("Which one would you like?", present.service_buttons(matches[:10]))
     return [SlotSet("awaiting", "service")]

@@ -33,7 +33,6 @@ class FlowSession:
     business_id: str
     expires_at: datetime
     data: dict[str, Any]
-    language: str = "en"  # the customer's when the form was sent
 
 
 class FlowTokens:
@@ -53,13 +52,13 @@ class FlowTokens:
             _indexed.add(key)
 
     def issue(self, customer_id: str, business_id: str, now: datetime,
-              ttl: timedelta = TOKEN_TTL, language: str = "en") -> str:
-        """A new token for one customer of one business (the form speaks ``language``)."""
+              ttl: timedelta = TOKEN_TTL) -> str:
+        """A new token for one customer of one business."""
         self.ensure_indexes()
         token = secrets.token_urlsafe(32)
         with_retries(lambda: self.db.flow_tokens.insert_one(
             {"_id": token, "customer_id": customer_id, "business_id": business_id,
-             "expires_at": now + ttl, "data": {}, "language": language}))
+             "expires_at": now + ttl, "data": {}}))
         return token
 
     def check(self, token: Any, now: datetime) -> FlowSession:
@@ -72,7 +71,7 @@ class FlowTokens:
         if doc["expires_at"] <= now:
             raise FlowTokenError("this booking form has expired; please ask for a new one")
         return FlowSession(token, doc["customer_id"], doc["business_id"], doc["expires_at"],
-                           doc.get("data", {}), str(doc.get("language") or "en"))
+                           doc.get("data", {}))
 
     def remember(self, token: str, **data: Any) -> None:
         """Keep what the customer chose on a screen."""

@@ -13,7 +13,6 @@ from typing import Any, Dict, Optional, Text
 
 from rasa.core.channels.channel import OutputChannel
 
-from booking.i18n import language_or_default, texts
 from booking.logsafe import mask_phone
 from channels.http_guard import ascii_digits
 from channels.rasa_patches import network_wait
@@ -58,16 +57,14 @@ class WhatsAppOutput(OutputChannel):
                                      buttons: list[Dict[Text, Any]], **kwargs: Any) -> None:
         """Reply buttons, a list, or a list that pages with "More…"."""
         choices = [render.Choice(b.get("title", ""), b.get("payload", "")) for b in buttons]
-        language = language_or_default(kwargs.get("language"))  # the action's (Turn.say)
         key = None
         if len(choices) > render.LIST_ROWS_MAX:
             key = uuid.uuid4().hex[:16]
             async with network_wait():
                 await asyncio.to_thread(self.inbox.save_choices, key, text,
                                         [{"title": c.title, "payload": c.payload}
-                                         for c in choices], language)
-        await self._send_all(recipient_id, render.choices_message(text, choices, key,
-                                                                  tx=texts(language)))
+                                         for c in choices])
+        await self._send_all(recipient_id, render.choices_message(text, choices, key))
 
     async def send_custom_json(self, recipient_id: Text, json_message: Dict[Text, Any],
                                **kwargs: Any) -> None:
@@ -86,8 +83,7 @@ class WhatsAppOutput(OutputChannel):
             await self.send_text_message(recipient_id, EXPIRED_CHOICES)
             return
         choices = [render.Choice(c["title"], c["payload"]) for c in saved["choices"]]
-        await self._send_all(recipient_id, render.choices_message(
-            saved["text"], choices, key, page, texts(saved.get("language"))))
+        await self._send_all(recipient_id, render.choices_message(saved["text"], choices, key, page))
 
     async def send_staff_text(self, recipient_id: str, text: str, ref: str) -> list[str]:
         """A staff member's text (``ref``: its queued item, kept on the outbound records);

@@ -125,8 +125,7 @@ class XenditInput(InputChannel):
             if not name.endswith(".pdf"):
                 return response.json({"error": "not found"}, status=404)
             try:
-                pdf = await self._run(self._front, self.payments.receipt_pdf, name[:-4],
-                                      str(request.args.get("lang") or "en"))
+                pdf = await self._run(self._front, self.payments.receipt_pdf, name[:-4])
             except (PyMongoError, BookingError) as exc:
                 logger.error("cannot make receipt: %s", exc)
                 return response.json({"error": "temporarily unavailable"}, status=503)

@@ -33,7 +33,7 @@ def test_book_by_tapping_every_step(core, chat, db, xendit):
 
     events, msgs = chat.run(STEP, "choose_slot", slot_time=TUE_15_UTC)
     assert texts(msgs) == ["Please confirm your booking:\nBalinese Massage\n"
-                           "Tue 24 Nov, 15:00 (60 min)\nRp350.000"]
+                           "Tue 24 Nov, 15:00 (60 min)\nRp 350.000"]
     assert buttons(msgs) == [
         ("Confirm", f'/confirm_booking{{"service":"balinese-massage","slot_time":"{TUE_15_UTC}"}}'),
         ("Change time", "/change_time")]
@@ -45,8 +45,8 @@ def test_book_by_tapping_every_step(core, chat, db, xendit):
     booking = db.bookings.find_one({"customer_id": chat.customer})
     [invoice] = xendit.invoices_for(booking["code"])
     assert texts(msgs) == [f"Booked ✅\n{booking['code']}: Balinese Massage\n"
-                           f"Tue 24 Nov, 15:00 with Wayan\nRp350.000",
-                           f"To confirm {booking['code']}, please pay Rp350.000 by 08:30 (the "
+                           f"Tue 24 Nov, 15:00 with Wayan\nRp 350.000",
+                           f"To confirm {booking['code']}, please pay Rp 350.000 by 08:30 (the "
                            f"link is valid for 30 minutes).\nPay now: {invoice['invoice_url']}"]
     assert booking["status"] == "PENDING_PAYMENT"
     assert {e["name"] for e in events} >= {"service", "slot_time", "awaiting", "order_id"}
@@ -144,7 +144,7 @@ def test_a_salon_without_upfront_payment_confirms_at_once(core, chat, db):
     chat.input_channel, chat.business_id = "whatsapp", "canggu-glow-salon"
     chat.run(STEP, "book_service", service="manicure", time="tomorrow at 11am")
     _, msgs = chat.run(ActionYes(), "affirm")
-    assert texts(msgs)[0].endswith("Tue 24 Nov, 11:00 with Komang\nRp150.000")
+    assert texts(msgs)[0].endswith("Tue 24 Nov, 11:00 with Komang\nRp 150.000")
     assert db.bookings.find_one({})["status"] == "CONFIRMED"
 
 

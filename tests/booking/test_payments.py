@@ -282,7 +282,7 @@ def test_the_pdf_confirmation_has_the_booking_details(payments, xendit, db):
     text = PdfReader(io.BytesIO(payments.receipt_pdf(token))).pages[0].extract_text()
     for expected in ("Ubud Serenity Spa", "Ayu", "+6281100000001", booking.code,
                      "Balinese Massage", "Wayan", "Tuesday 24 November 2026", "10:00",
-                     "Villa Sawah Ubud", "Rp350.000", "QRIS", payment.invoice_id):
+                     "Villa Sawah Ubud", "Rp 350.000", "QRIS", payment.invoice_id):
         assert expected in text, expected
     assert payments.receipt_pdf("not-a-token") is None
 

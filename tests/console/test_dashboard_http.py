@@ -108,7 +108,7 @@ def test_the_owner_sees_four_charts_served_as_svg_with_the_bookings_numbers(cons
         "utilisation"]  # the massage's 60 minutes
     assert "Slot selection: 100.0% (target &gt; 95%)" in svgs["funnel"]
     assert "Time to confirm: 8.0 s (target &lt; 30 s)" in svgs["funnel"]
-    assert "Rp350.000" in page.text and "pay-1" not in page.text and massage.code in page.text
+    assert "Rp 350.000" in page.text and "pay-1" not in page.text and massage.code in page.text
     default = client.get(f"{console.url}/dashboard")
     assert default.status_code == 200 and default.text.count("<img") == 4
     assert 'id="tile-bookings">2<' in default.text  # DAY is within the last 30 days

@@ -245,7 +245,7 @@ def test_booking_by_flow_completion(wa, graph, flows_key):
     token = issue_token(db, who)
     status, init = flow_call(stack, key, {"action": "INIT", "flow_token": token, "version": "3.0"})
     assert status == 200 and init["screen"] == "SERVICE"
-    assert {"id": "balinese-massage", "title": "Balinese Massage Rp350.000"} in init["data"]["services"]
+    assert {"id": "balinese-massage", "title": "Balinese Massage Rp 350.000"} in init["data"]["services"]
 
     def step(screen: str, data: dict) -> dict:
         status, answer = flow_call(stack, key, {"action": "data_exchange", "screen": screen,
@@ -266,7 +266,7 @@ def test_booking_by_flow_completion(wa, graph, flows_key):
     details = step("TIME", {"slot": slot})
     assert details["screen"] == "DETAILS" and details["data"]["needs_villa"] is False
     summary = step("DETAILS", {"name": "Ayu", "notes": "first time"})
-    assert summary["screen"] == "SUMMARY" and "Rp350.000" in summary["data"]["summary"]
+    assert summary["screen"] == "SUMMARY" and "Rp 350.000" in summary["data"]["summary"]
     done = step("SUMMARY", {"confirm": True})
     params = done["data"]["extension_message_response"]["params"]
     assert done["screen"] == "SUCCESS" and params["slot_time"] == slot

@@ -239,7 +239,7 @@ def test_a_price_asked_at_the_time_list_then_the_booking_goes_on(wa, graph):
     t, day = Typist(stack, db, graph), weekday_ahead()
     t.says(f"balinese massage on {typed(day)}")
     answer = t.texts(t.says("how much is it?"))
-    assert "Rp350.000" in answer and "Back to your booking" in answer
+    assert "Rp 350.000" in answer and "Back to your booking" in answer
     card_of(t.says("5pm"))
     assert local(booked(t)) == at(day, 17)
 
