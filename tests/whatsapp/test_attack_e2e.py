@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from channels.whatsapp.inbox import PROCESSING, RECEIVED
 from tests.whatsapp.conftest import SALON, SPA, Stack, wait_done
 from tests.whatsapp.test_payments_e2e import Customer
 
@@ -36,13 +37,11 @@ def victim(wa, graph) -> dict[str, Any]:
     return {"number": ayu.who, "code": code, "payment": payment["_id"], "customer": ayu}
 
 
-def settled(db, timeout: float = 60) -> None:
-    """Wait until no WhatsApp message of any customer is waiting or being answered (the stack is
-    shared with other test files, whose last turns may still be finishing)."""
-    deadline = time.monotonic() + timeout
-    while db.wa_inbox.count_documents({"status": {"$in": ["received", "processing"]}}):
-        assert time.monotonic() < deadline, "WhatsApp turns still running"
-        time.sleep(0.05)
+def settled(db) -> None:
+    """Wait until every WhatsApp message waiting or being answered is done (the stack is shared
+    with other test files, whose last turns may still be finishing)."""
+    for doc in db.wa_inbox.find({"status": {"$in": [RECEIVED, PROCESSING]}}, {"_id": 1}):
+        wait_done(db, doc["_id"])
 
 
 def snapshot(db, number: str) -> dict[str, Any]:
