@@ -19,6 +19,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import present
 from booking.bookings import BookingService
 from booking.catalog import Catalog
+from booking.customer_prefs import CustomerLanguages, LanguageChoice
+from booking.language import decide
+from booking.i18n import N_, Texts, language_or_default, texts
 from booking.logsafe import mask_phone
 from booking.models import Business
 from booking.payments import Conversation, PaymentService
@@ -27,6 +30,9 @@ from booking.runtime import booking_service, payment_service
 logger = logging.getLogger(__name__)
 
 DEFAULT_BUSINESS_ID = "ubud-serenity-spa"
+# What the domain's utter_technical_problem says (in each language's variation), for the catalogs.
+TECHNICAL_PROBLEM = N_("Sorry, something went wrong on our side. Please try again in a moment, "
+                       "or type \"help\".")
 _service_provider: Callable[[], BookingService] = booking_service
 _payments_provider: Callable[[], PaymentService] = payment_service
 
@@ -63,6 +69,20 @@ class Turn:
         return self.business.tz
 
     @property
+    def language(self) -> str:
+        """The language to answer in: the customer's (slot ``language``), else the business's."""
+        return language_or_default(self.slot("language") or self.business.language)
+
+    @property
+    def tx(self) -> Texts:
+        """Messages and formats in the customer's language."""
+        return texts(self.language)
+
+    def t(self, message: str, **values: Any) -> str:
+        """``message`` in the customer's language, placeholders filled in."""
+        return self.tx(message, **values)
+
+    @property
     def payments(self) -> PaymentService:
         return _payments_provider()
 
@@ -80,7 +100,7 @@ class Turn:
     def conversation(self) -> Conversation:
         """Where payment news for this customer goes: this very conversation."""
         return Conversation(self.tracker.sender_id, self.channel, self.business.id,
-                            channel_facts(self.tracker).get("phone_number_id"))
+                            channel_facts(self.tracker).get("phone_number_id"), self.language)
 
     @property
     def customer_id(self) -> str:
@@ -117,7 +137,12 @@ class Turn:
         return None if value is None else str(value)
 
     def say(self, text: str, buttons: Optional[list[dict]] = None) -> None:
-        self.dispatcher.utter_message(text=text, buttons=buttons or [])
+        """A message (with its choices) to the customer; its language goes along for the
+        channel's own labels (a WhatsApp list's "Choose")."""
+        if buttons:
+            self.dispatcher.utter_message(text=text, buttons=buttons, language=self.language)
+        else:
+            self.dispatcher.utter_message(text=text, buttons=[])
 
 
 NUMERIC_SLOTS = frozenset({"slots_page", "slot_chosen_at"})
@@ -218,9 +243,46 @@ def reset_booking() -> list[EventType]:
         "slots_page", "flow", "awaiting", "order_id", "booking_code")]
 
 
+def follow_language(turn: Turn) -> list[EventType]:
+    """The language to answer in after the customer's latest message (``booking.language``): a
+    telling message changes it, unless the customer chose one; a change is kept for the next
+    sessions too."""
+    text = turn.text if not turn.text.startswith("/") else ""
+    current, chosen, events = turn.slot("language"), language_chosen(turn), []
+    if current is None:  # a new conversation: what they spoke last time
+        kept = CustomerLanguages(turn.core.db, turn.core.clock).get(turn.business.id,
+                                                                    turn.customer_id)
+        if kept is not None:
+            events = turn.set(language=kept.language, language_chosen=kept.chosen)
+            current, chosen = kept.language, kept.chosen
+    language = decide(current, chosen, text, turn.business.language)
+    if language == current:
+        if events:  # a known customer's new session: their record is kept for another while
+            remember_language(turn, LanguageChoice(current, chosen))
+        return events
+    remember_language(turn, LanguageChoice(language, chosen))
+    return events + turn.set(language=language)
+
+
+def language_chosen(turn: Turn) -> bool:
+    """Whether the customer chose their language on purpose (a bool slot, set by actions)."""
+    return turn.overrides.get("language_chosen",
+                              turn.tracker.get_slot("language_chosen")) is True
+
+
+def remember_language(turn: Turn, choice: LanguageChoice) -> None:
+    """Keep the customer's language for their next sessions (best effort: the answer matters
+    more)."""
+    try:
+        CustomerLanguages(turn.core.db, turn.core.clock).set(turn.business.id, turn.customer_id,
+                                                             choice)
+    except Exception as exc:
+        logger.warning("could not keep the customer's language: %s", type(exc).__name__)
+
+
 def show_menu(turn: Turn) -> List[EventType]:
     """The main menu."""
-    turn.say("What would you like to do?", present.menu_buttons())
+    turn.say(turn.t("What would you like to do?"), present.main_menu(turn.tx))
     return []
 
 
@@ -265,6 +327,7 @@ class BookingAction(Action, abc.ABC):
         catalog = core.catalog
         turn = Turn(dispatcher, tracker, core, catalog,
                     catalog.business(business_id_for(tracker)), core.clock())
+        language_events = follow_language(turn)
         if self.reads_open_question or self.digression:  # a customer's own message
             from actions.open_question import answer_first, details_first  # (they use actions)
 
@@ -272,13 +335,13 @@ class BookingAction(Action, abc.ABC):
             if answered is None and self.reads_open_question:
                 answered = answer_first(turn)
             if answered is not None:
-                return answered
+                return language_events + answered
         events = self.act(turn)
         if self.digression:  # answered in passing: the open question is asked again
             from actions.open_question import ask_again
 
-            ask_again(turn)
-        return events
+            events = events + ask_again(turn)
+        return language_events + events
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:

@@ -5,7 +5,6 @@ answers. Business rules stay in the core; this module only asks, shows and calls
 """
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from datetime import date, datetime, timedelta
@@ -16,11 +15,13 @@ from rasa_sdk.events import EventType, SlotSet
 from actions import present
 from actions.base import (BookingAction, Turn, day_of, moment, reset_booking,
                           session_expiration_minutes, small_int)
-from booking import orders
+from booking import flow_form, orders
 from booking.bookings import BookingRequest
 from booking.flow_tokens import FlowTokens
-from booking.errors import (CustomerLimitError, InvalidTransitionError, PlanLimitReachedError,
-                            SlotConflictError, UnknownEntityError, ValidationError)
+from booking.errors import (CustomerLimitError, InvalidTransitionError, OffGridError,
+                            OutsideWorkingHoursError, PlanLimitReachedError, SlotConflictError,
+                            TooFarError, TooSoonError, UnknownEntityError, ValidationError)
+from booking.i18n import N_
 from booking.models import (CANCELLED, COMPLETED, EXPIRED, NO_SHOW, PENDING_PAYMENT,
                             Service)
 from booking.payments import Payment
@@ -144,7 +145,7 @@ class ActionBookStep(BookingAction):
         return villas
 
     def _ask_villa(self, turn: Turn, state: dict, villas: list) -> list[EventType]:
-        turn.say("Which villa shall we come to?",
+        turn.say(turn.t("Which villa shall we come to?"),
                  [present.button(v.name, "inform", villa=v.id) for v in villas[:10]])
         return self._slots(state, awaiting="villa")
 
@@ -167,25 +168,30 @@ class ActionBookStep(BookingAction):
         services = turn.catalog.services_of(turn.business.id)
         asked = re.sub(r"^(?:the|a|an|some|my)\s+", "", (turn.slot("service") or "").lower())
         if asked:
-            within = [s for s in services if asked in turn.catalog.categories[s.category_id].name.lower()
-                      or asked in s.name.lower()]
+            categories = turn.catalog.categories
+            within = [s for s in services if asked in categories[s.category_id].name.lower()
+                      or asked in s.name.lower() or asked in s.name_in(turn.language).lower()]
             services = within or services
-        turn.say("Which treatment would you like?", present.service_buttons(services[:10]))
-        flow_id = os.environ.get("WHATSAPP_FLOW_ID")
+        turn.say(turn.t("Which treatment would you like?"),
+                 present.service_buttons(services[:10], turn.tx))
+        flow_id = flow_form.flow_id(turn.language)
         if flow_id and turn.tracker.get_latest_input_channel() == "whatsapp":
-            token = FlowTokens(turn.core.db).issue(turn.customer_id, turn.business.id, turn.now)
+            token = FlowTokens(turn.core.db).issue(turn.customer_id, turn.business.id, turn.now,
+                                                   language=turn.language)
             turn.dispatcher.utter_message(json_message={"whatsapp": {
-                "type": "flow", "flow_id": flow_id, "flow_token": token, "cta": "Booking form",
-                "text": "Or pick the treatment, day and time in our booking form:"}})
+                "type": "flow", "flow_id": flow_id, "flow_token": token,
+                "cta": turn.t("Booking form"),
+                "text": turn.t("Or pick the treatment, day and time in our booking form:")}})
         return self._slots(state, awaiting="service")
 
     def _ask_day(self, turn: Turn, state: dict) -> list[EventType]:
         if state["date"] == "other":
-            turn.say("Which day? You can type it, e.g. \"Fri 25 Oct\", \"25/10\" or \"next monday\".")
+            turn.say(turn.t("Which day? You can type it, e.g. \"Fri 25 Oct\", \"25/10\" or "
+                            "\"next monday\"."))
         else:
             today = turn.now.astimezone(turn.tz).date()
-            turn.say("Which day would you like?",
-                     present.day_buttons(today, today + timedelta(days=1)))
+            turn.say(turn.t("Which day would you like?"),
+                     present.day_buttons(today, today + timedelta(days=1), turn.tx))
         return self._slots(state, awaiting="day")
 
     def _offer_times(self, turn: Turn, state: dict, service: Service,
@@ -193,6 +199,7 @@ class ActionBookStep(BookingAction):
         if state["date"] == "other":
             return self._ask_day(turn, state)
         day = date.fromisoformat(state["date"])
+        name = present.service_name(service, turn.tx)
         slots = turn.core.free_slots(service.id, day, staff_id=state["staff"])
         if wanted_at is not None:
             match = next((s for s in slots if s.start == wanted_at), None)
@@ -200,9 +207,10 @@ class ActionBookStep(BookingAction):
                 state["slot_time"] = match.start.isoformat()
                 return self._villa_then_card(turn, state, service)
             nearest = turn.core.nearest(service.id, wanted_at, 3, state["staff"])
-            turn.say(f"{service.name} at {present.local_time(wanted_at, turn.tz)} isn't "
-                     f"available. The nearest free times are:",
-                     present.slot_buttons([s.start for s in nearest], turn.tz, 0, with_day=True))
+            turn.say(turn.t("{service} at {when} isn't available. The nearest free times are:",
+                            service=name, when=turn.tx.moment(wanted_at, turn.tz)),
+                     present.slot_buttons([s.start for s in nearest], turn.tz, 0, turn.tx,
+                                          with_day=True))
             return self._slots(state, awaiting="slot")
         window = When(day, part_of_day=state["part_of_day"]).window()
         if window:
@@ -211,19 +219,22 @@ class ActionBookStep(BookingAction):
             after = datetime.combine(day, datetime.min.time(), tzinfo=turn.tz)
             nearest = turn.core.next_free(service.id, after, 3, state["staff"])
             if not nearest:
-                turn.say(f"Sorry, {service.name} is fully booked for the coming weeks.")
+                turn.say(turn.t("Sorry, {service} is fully booked for the coming weeks.",
+                                service=name))
                 return self._slots(state, awaiting=None)
-            turn.say(f"Sorry, there are no free times for {service.name} on "
-                     f"{present.local_day(day)}. The next free times are:",
-                     present.slot_buttons([s.start for s in nearest], turn.tz, 0, with_day=True))
+            turn.say(turn.t("Sorry, there are no free times for {service} on {day}. The next "
+                            "free times are:", service=name, day=turn.tx.day(day)),
+                     present.slot_buttons([s.start for s in nearest], turn.tz, 0, turn.tx,
+                                          with_day=True))
             return self._slots(state, awaiting="slot")
         starts = [s.start for s in slots]
         page = min(state["page"], max(0, (len(starts) - 1) // present.SLOTS_PER_PAGE))
         state["page"] = page
-        text = f"Free times for {service.name} on {present.local_day(day)}:"
+        text = turn.t("Free times for {service} on {day}:", service=name, day=turn.tx.day(day))
         if page:
-            text = f"Later times for {service.name} on {present.local_day(day)}:"
-        turn.say(text, present.slot_buttons(starts, turn.tz, page))
+            text = turn.t("Later times for {service} on {day}:", service=name,
+                          day=turn.tx.day(day))
+        turn.say(text, present.slot_buttons(starts, turn.tz, page, turn.tx))
         return self._slots(state, awaiting="slot")
 
     def _show_card(self, turn: Turn, state: dict, service: Service) -> list[EventType]:
@@ -231,22 +242,24 @@ class ActionBookStep(BookingAction):
         turn.core.order_log.record(state["order_id"], turn.business.id, orders.SLOT_SELECTED,
                                    turn.now, start=start, service_id=service.id)
         staff = turn.catalog.staff.get(state["staff"] or "")  # a move: only if one was named
-        lines = [f"{service.name}" + (f" with {staff.name}" if staff else ""),
-                 f"{present.local_time(start, turn.tz)} ({service.duration_minutes} min)",
-                 present.rupiah(service.price)]
+        name, tx = present.service_name(service, turn.tx), turn.tx
+        lines = [tx("{service} with {staff}", service=name, staff=staff.name) if staff else name,
+                 tx("{when} ({minutes} min)", when=tx.moment(start, turn.tz),
+                    minutes=service.duration_minutes),
+                 tx.money(service.price)]
         if state["villa"]:
-            lines.append(f"at {turn.catalog.villa(state['villa']).name}")
+            lines.append(tx("at {villa}", villa=turn.catalog.villa(state["villa"]).name))
         people = turn.slot("people")
         if people and str(people) not in {"1", "one"}:
-            lines.append(f"For {people} people: we book one treatment; our team will "
-                         f"arrange the rest with you.")
-        heading = "Please confirm your booking:"
+            lines.append(tx("For {people} people: we book one treatment; our team will arrange "
+                            "the rest with you.", people=people))
+        heading = tx("Please confirm your booking:")
         if state["flow"] == "reschedule":
-            heading = f"Move booking {turn.slot('booking_code')} to:"
+            heading = tx("Move booking {code} to:", code=turn.slot("booking_code"))
         turn.say(heading + "\n" + "\n".join(lines), [
-            present.button("Confirm", "confirm_booking", service=service.id,
+            present.button(tx("Confirm"), "confirm_booking", service=service.id,
                            slot_time=start.isoformat(), villa=state["villa"]),
-            present.button("Change time", "change_time")])
+            present.button(tx("Change time"), "change_time")])
         return self._slots(state, awaiting="confirm_booking",
                            slot_chosen_at=turn.now.timestamp())
 
@@ -262,13 +275,13 @@ class ActionBookStep(BookingAction):
 
 
 def offer_alternatives(turn: Turn, text: str, alternatives: list[datetime]) -> list[EventType]:
-    """Tell the customer why, and offer up to three other times."""
+    """Tell the customer why (``text``, whole sentences), and offer up to three other times."""
     if not alternatives:
-        turn.say(text + " I couldn't find another free time soon; type \"talk to a human\" "
-                        "and our team will help.")
+        turn.say(text + " " + turn.t("I couldn't find another free time soon; type \"talk to a "
+                                     "human\" and our team will help."))
         return [SlotSet("slot_time", None), SlotSet("awaiting", None)]
-    turn.say(text + " Here are the next free times:",
-             present.slot_buttons(alternatives[:3], turn.tz, 0, with_day=True))
+    turn.say(text + " " + turn.t("Here are the next free times:"),
+             present.slot_buttons(alternatives[:3], turn.tz, 0, turn.tx, with_day=True))
     return [SlotSet("slot_time", None), SlotSet("slot_chosen_at", None),
             SlotSet("awaiting", "slot")]
 
@@ -284,7 +297,8 @@ class ActionConfirmBooking(BookingAction):
         service = turn.catalog.find_service(turn.business.id,
                                             turn.entity("service") or turn.slot("service") or "")
         if start is None or service is None:
-            turn.say("Let's choose a treatment and a time first.", present.menu_buttons())
+            turn.say(turn.t("Let's choose a treatment and a time first."),
+                     present.menu_buttons(turn.tx))
             return [SlotSet("awaiting", None)]
         order_id = turn.slot("order_id")
         chosen_at = turn.slot("slot_chosen_at")
@@ -294,8 +308,9 @@ class ActionConfirmBooking(BookingAction):
                                        turn.now, start=start)
             alternatives = [s.start for s in turn.core.next_free(service.id, turn.now, 3)]
             return offer_alternatives(
-                turn, f"That confirmation is more than {limit} minutes old, so I haven't "
-                      f"booked it.", alternatives) + [SlotSet("service", service.id)]
+                turn, turn.t("That confirmation is more than {minutes} minutes old, so I "
+                             "haven't booked it.", minutes=limit),
+                alternatives) + [SlotSet("service", service.id)]
         try:
             if turn.slot("flow") == "reschedule":
                 code = (turn.slot("booking_code") or "").upper()
@@ -305,7 +320,7 @@ class ActionConfirmBooking(BookingAction):
                                                    business_id=turn.business.id)
                 except (UnknownEntityError, InvalidTransitionError) as exc:
                     return cannot_move(turn, code, exc)
-                heading = "Done, your booking is moved ✅"
+                heading = turn.t("Done, your booking is moved ✅")
             else:
                 booking = turn.core.create(BookingRequest(
                     service_id=service.id, start=start, customer_id=turn.customer_id,
@@ -314,70 +329,94 @@ class ActionConfirmBooking(BookingAction):
                     villa_id=(turn.entity("villa") or turn.slot("villa")) if service.in_villa
                     else None,
                     order_id=order_id, idempotency_key=f"{order_id}:{start.isoformat()}"))
-                heading = "Booked ✅"
+                heading = turn.t("Booked ✅")
         except SlotConflictError as exc:
-            return offer_alternatives(turn, f"Sorry, {present.local_time(start, turn.tz)} was "
-                                            f"just taken.", exc.alternatives)
+            return offer_alternatives(turn, turn.t("Sorry, {when} was just taken.",
+                                                   when=turn.tx.moment(start, turn.tz)),
+                                      exc.alternatives)
         except PlanLimitReachedError:
-            turn.say("Sorry, we can't take more online bookings this month. Type \"talk to a "
-                     "human\" and our team will find you a time.")
+            turn.say(turn.t("Sorry, we can't take more online bookings this month. Type \"talk "
+                            "to a human\" and our team will find you a time."))
             return reset_booking()
         except CustomerLimitError as exc:
-            turn.say(limit_reached(exc), [present.button("My bookings", "my_bookings")])
+            turn.say(limit_reached(turn, exc),
+                     [present.button(turn.t("My bookings"), "my_bookings")])
             return reset_booking()
         except ValidationError as exc:
             alternatives = [s.start for s in turn.core.next_free(service.id, turn.now, 3)]
-            return offer_alternatives(turn, f"Sorry, I can't book that: {exc}.", alternatives)
+            return offer_alternatives(turn, cannot_book(turn, exc), alternatives)
         staff = turn.catalog.staff_member(booking.staff_id)
         villa = turn.catalog.villa(booking.villa_id).name if booking.villa_id else None
-        summary = present.booking_summary(booking, service, staff.name, turn.tz, villa)
+        summary = present.booking_summary(booking, service, staff.name, turn.tz, turn.tx, villa)
         turn.say(f"{heading}\n{summary}")
         if booking.status == PENDING_PAYMENT:
             send_payment_request(turn, turn.payments.request_payment(booking, turn.conversation))
         return reset_booking()
 
 
-_NOT_MOVABLE = {CANCELLED: "is cancelled", EXPIRED: "is no longer held for you",
-                COMPLETED: "is already over", NO_SHOW: "is already over"}
+_NOT_MOVABLE = {
+    CANCELLED: N_("Booking {code} is cancelled, so it can't be moved. Would you like to book a "
+                  "new time?"),
+    EXPIRED: N_("Booking {code} is no longer held for you, so it can't be moved. Would you like "
+                "to book a new time?"),
+    COMPLETED: N_("Booking {code} is already over, so it can't be moved. Would you like to book "
+                  "a new time?")}
+_NOT_MOVABLE[NO_SHOW] = _NOT_MOVABLE[COMPLETED]
+_CANNOT_MOVE = N_("Booking {code} can no longer be changed, so it can't be moved. Would you like "
+                  "to book a new time?")
 
 
 def cannot_move(turn: Turn, code: str, exc: Exception) -> List[EventType]:
     """The booking being moved is not (or no longer) one that can move: say why, show the
     menu and forget the move."""
     if isinstance(exc, UnknownEntityError):
-        text = f"I couldn't find an upcoming booking {code} for you."
+        text = turn.t("I couldn't find an upcoming booking {code} for you.", code=code)
     else:
-        state = _NOT_MOVABLE.get(getattr(exc, "current", None) or "", "can no longer be changed")
-        text = (f"Booking {code} {state}, so it can't be moved. Would you like to book a new "
-                f"time?")
-    turn.say(text, present.menu_buttons())
+        message = _NOT_MOVABLE.get(getattr(exc, "current", None) or "", _CANNOT_MOVE)
+        text = turn.t(message, code=code)
+    turn.say(text, present.menu_buttons(turn.tx))
     return reset_booking()
 
 
-def limit_reached(exc: CustomerLimitError) -> str:
+def limit_reached(turn: Turn, exc: CustomerLimitError) -> str:
     """What a customer at one of their limits is told (SECURITY.md, "Abuse limits")."""
     if exc.kind == "unpaid_holds":
-        return (f"You already have {exc.limit} bookings waiting for payment. Please pay or "
-                f"cancel one of them before booking another.")
+        return turn.t("You already have {limit} bookings waiting for payment. Please pay or "
+                      "cancel one of them before booking another.", limit=exc.limit)
     if exc.kind == "payment_attempts":
-        return (f"This booking has had {exc.limit} payment links already, so I can't hold its "
-                f"time again. You're welcome to book a new time.")
-    return (f"You already have {exc.limit} upcoming bookings with us, the most we take online. "
-            f"Type \"talk to a human\" and our team will help with more.")
+        return turn.t("This booking has had {limit} payment links already, so I can't hold its "
+                      "time again. You're welcome to book a new time.", limit=exc.limit)
+    return turn.t("You already have {limit} upcoming bookings with us, the most we take "
+                  "online. Type \"talk to a human\" and our team will help with more.",
+                  limit=exc.limit)
+
+
+def cannot_book(turn: Turn, exc: ValidationError) -> str:
+    """Why a time cannot be booked, in whole sentences of the customer's language."""
+    if isinstance(exc, TooSoonError):
+        return turn.t("Sorry, that time is too soon to book.")
+    if isinstance(exc, TooFarError):
+        return turn.t("Sorry, that is further ahead than we take bookings.")
+    if isinstance(exc, OffGridError):
+        return turn.t("Sorry, bookings start every {minutes} minutes.",
+                      minutes=exc.slot_minutes)
+    if isinstance(exc, OutsideWorkingHoursError):
+        return turn.t("Sorry, nobody does that treatment at that time.")
+    return turn.t("Sorry, I can't book that time.")
 
 
 def send_payment_request(turn: Turn, payment: Payment) -> None:
     """The amount, until when the time is held, and the "Pay now" link."""
     for message in present.pay_messages(payment, turn.tz,
                                         turn.payments.settings.invoice_duration_minutes,
-                                        whatsapp=turn.channel == "whatsapp"):
+                                        turn.tx, whatsapp=turn.channel == "whatsapp"):
         turn.dispatcher.utter_message(**message)
 
 
 def decline_booking(turn: Turn) -> List[EventType]:
     """"No" at the confirmation card: nothing is booked; offer other times."""
-    turn.say("No problem, nothing is booked.", [
-        present.button("Pick another time", "change_time"),
-        present.button("Another treatment", "book_service")])
+    turn.say(turn.t("No problem, nothing is booked."), [
+        present.button(turn.t("Pick another time"), "change_time"),
+        present.button(turn.t("Another treatment"), "book_service")])
     return [SlotSet("slot_time", None), SlotSet("slot_chosen_at", None),
             SlotSet("awaiting", "slot")]

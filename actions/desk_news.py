@@ -38,24 +38,30 @@ class ActionBookingUpdate(BookingAction):
             return []
         if not queue.mark_told(notice_id) or queue.superseded(notice):
             return []  # told already (a retry), or a later change has its own news
-        service = turn.catalog.service(booking.service_id)
+        service = present.service_name(turn.catalog.service(booking.service_id), turn.tx)
+        service_id = booking.service_id
         staff = turn.catalog.staff_member(booking.staff_id).name
-        when = present.local_time(booking.start, turn.tz)
+        when = turn.tx.moment(booking.start, turn.tz)
+        business = turn.business.name
         kind, details = notice.get("kind"), notice.get("details") or {}
         if kind == MOVED:
-            turn.say(f"{turn.business.name} has moved your booking {code}: {service.name} is "
-                     f"now on {when} with {staff}. Reply here if that time does not suit you.",
-                     present.menu_buttons())
+            turn.say(turn.t("{business} has moved your booking {code}: {service} is now on "
+                            "{when} with {staff}. Reply here if that time does not suit you.",
+                            business=business, code=code, service=service, when=when,
+                            staff=staff), present.menu_buttons(turn.tx))
         elif kind == CANCELLED_BY_BUSINESS:
             refund = int(details.get("refund") or 0)
-            was = present.local_time(details["start"], turn.tz) if details.get("start") else when
-            text = (f"Sorry: {turn.business.name} has cancelled your booking {code} "
-                    f"({service.name}, {was}).")
+            was = turn.tx.moment(details["start"], turn.tz) if details.get("start") else when
+            text = turn.t("Sorry: {business} has cancelled your booking {code} ({service}, "
+                          "{when}).", business=business, code=code, service=service, when=was)
             if refund:
-                text += f" The full {present.rupiah(refund)} you paid will be refunded."
-            turn.say(text, [present.button("Book again", "book_service", service=service.id),
-                            present.button("Talk to a person", "human_handoff")])
+                text += " " + turn.t("The full {amount} you paid will be refunded.",
+                                     amount=turn.tx.money(refund))
+            turn.say(text, [present.button(turn.t("Book again"), "book_service",
+                                           service=service_id),
+                            present.button(turn.t("Talk to a person"), "human_handoff")])
         elif kind == BOOKED_BY_DESK:
-            turn.say(f"You're booked at {turn.business.name} ✅ {service.name} on {when} with "
-                     f"{staff}. Your booking code is {code}.", present.menu_buttons())
+            turn.say(turn.t("You're booked at {business} ✅ {service} on {when} with {staff}. "
+                            "Your booking code is {code}.", business=business, service=service,
+                            when=when, staff=staff, code=code), present.menu_buttons(turn.tx))
         return [SlotSet("booking_code", None)]

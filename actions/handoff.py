@@ -13,9 +13,10 @@ from actions import present
 from actions.base import BookingAction, Turn, channel_facts, show_menu
 from booking.availability import opening_hours
 from booking.conversations import ASKED, TO_STAFF_INTENT, Conversations
+from booking.i18n import N_
 
 logger = logging.getLogger(__name__)
-KEPT = "I'll keep your booking details, so nothing you've told me is lost."
+KEPT = N_("I'll keep your booking details, so nothing you've told me is lost.")
 
 
 def when_staff_answer(turn: Turn) -> str:
@@ -27,15 +28,17 @@ def when_staff_answer(turn: Turn) -> str:
         hours = opening_hours(staff, day, turn.tz)
         if hours is None or hours[1] <= turn.now:
             continue
-        start, end = (moment.astimezone(turn.tz) for moment in hours)
+        start, end = (turn.tx.clock(moment, turn.tz) for moment in hours)
         if hours[0] <= turn.now:
-            return (f"They're in until {end:%H:%M} today and usually answer within the "
-                    f"hour.")
+            return turn.t("They're in until {time} today and usually answer within the hour.",
+                          time=end)
         if ahead == 0:
-            return f"They start at {start:%H:%M} today and will answer then."
-        name = "tomorrow" if ahead == 1 else f"on {start:%A}"
-        return f"They're back {name} at {start:%H:%M} and will answer then."
-    return "They'll answer as soon as they can."
+            return turn.t("They start at {time} today and will answer then.", time=start)
+        if ahead == 1:
+            return turn.t("They're back tomorrow at {time} and will answer then.", time=start)
+        return turn.t("They're back on {day} at {time} and will answer then.",
+                      day=turn.tx.weekday(day), time=start)
+    return turn.t("They'll answer as soon as they can.")
 
 
 def flag(turn: Turn, reason: str) -> None:
@@ -84,8 +87,9 @@ class ActionHandoff(BookingAction):
 
     def act(self, turn: Turn) -> List[EventType]:
         flag(turn, ASKED)
-        turn.say(f"I've asked the {turn.business.name} team to reply to you here. "
-                 f"{when_staff_answer(turn)} {KEPT}")
+        turn.say(turn.t("I've asked the {business} team to reply to you here.",
+                        business=turn.business.name)
+                 + f" {when_staff_answer(turn)} {turn.t(KEPT)}")
         return []
 
 
@@ -98,12 +102,14 @@ class ActionHandback(BookingAction):
         return "action_handback"
 
     def act(self, turn: Turn) -> List[EventType]:
-        turn.say("I'm back to help you again. Our team is still here if you need them.")
+        turn.say(turn.t("I'm back to help you again. Our team is still here if you need them."))
         service = turn.catalog.services.get(turn.slot("service") or "")
         if service is not None and service.business_id == turn.business.id:
-            turn.say(f"You were booking a {service.name}: I still have what you told me.",
-                     [present.button("Carry on booking", "book_service", service=service.id),
-                      *present.menu_buttons()[1:]])
+            turn.say(turn.t("You were booking a {service}: I still have what you told me.",
+                            service=present.service_name(service, turn.tx)),
+                     [present.button(turn.t("Carry on booking"), "book_service",
+                                     service=service.id),
+                      *present.menu_buttons(turn.tx)[1:]])
             return []
         return show_menu(turn)
 
@@ -116,4 +122,5 @@ def handoff_note(turn: Turn, reason: str) -> str:
     except Exception:  # never stop the answer for it
         logger.exception("could not flag the conversation for a person (%s)", reason)
         return ""
-    return f"I've also asked the {turn.business.name} team to look at this and reply here."
+    return turn.t("I've also asked the {business} team to look at this and reply here.",
+                  business=turn.business.name)

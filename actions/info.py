@@ -12,7 +12,7 @@ from actions.base import BookingAction, Turn, show_menu
 from actions.handoff import handoff_note, previous_action, with_a_person
 from booking.conversations import FALLBACKS
 
-CARRIED_OVER = ("customer_name", "language")
+CARRIED_OVER = ("customer_name", "language", "language_chosen")
 ORDER_DETAILS = ("service", "staff", "people", "villa", "date", "part_of_day")
 
 
@@ -22,8 +22,8 @@ def price_list(turn: Turn) -> str:
     for category in turn.catalog.categories_of(turn.business.id):
         services = [s for s in turn.catalog.services_of(turn.business.id)
                     if s.category_id == category.id]
-        blocks.append(category.name + "\n" + "\n".join(f"• {present.service_line(s)}"
-                                                      for s in services))
+        blocks.append(category.name_in(turn.language) + "\n" + "\n".join(
+            f"• {present.service_line(s, turn.tx)}" for s in services))
     return "\n\n".join(blocks)
 
 
@@ -38,8 +38,9 @@ class ActionListServices(BookingAction):
 
     def act(self, turn: Turn) -> List[EventType]:
         services = turn.catalog.services_of(turn.business.id)
-        turn.say(f"At {turn.business.name} we offer:\n\n{price_list(turn)}\n\nTap one to book it.",
-                 present.service_buttons(services[:10]))
+        turn.say(turn.t("At {business} we offer:\n\n{services}\n\nTap one to book it.",
+                        business=turn.business.name, services=price_list(turn)),
+                 present.service_buttons(services[:10], turn.tx))
         return []
 
 
@@ -56,12 +57,14 @@ class ActionShowPrice(BookingAction):
         service = turn.catalog.find_service(turn.business.id,
                                             turn.entity("service") or turn.slot("service") or "")
         if service is None:
-            turn.say(f"Our prices:\n\n{price_list(turn)}",
-                     present.service_buttons(turn.catalog.services_of(turn.business.id)[:10]))
+            turn.say(turn.t("Our prices:\n\n{services}", services=price_list(turn)),
+                     present.service_buttons(turn.catalog.services_of(turn.business.id)[:10],
+                                             turn.tx))
             return []
-        turn.say(f"{service.name} ({service.duration_minutes} min) is "
-                 f"{present.rupiah(service.price)}.",
-                 [present.button("Book it", "book_service", service=service.id)])
+        turn.say(turn.t("{service} ({minutes} min) is {price}.",
+                        service=present.service_name(service, turn.tx),
+                        minutes=service.duration_minutes, price=turn.tx.money(service.price)),
+                 [present.button(turn.t("Book it"), "book_service", service=service.id)])
         return [SlotSet("service", service.id)]
 
 
@@ -74,20 +77,21 @@ class ActionFallback(BookingAction):
     def act(self, turn: Turn) -> List[EventType]:
         mentioned, _ = turn.catalog.mentioned_service(turn.business.id, turn.text)
         if mentioned is not None and not turn.text.startswith("/"):
-            turn.say(f"{present.service_line(mentioned)}. Shall I book it?",
-                     [present.button("Book it", "book_service", service=mentioned.id),
-                      *present.menu_buttons()[1:]])
+            turn.say(turn.t("{service}. Shall I book it?",
+                            service=present.service_line(mentioned, turn.tx)),
+                     [present.button(turn.t("Book it"), "book_service", service=mentioned.id),
+                      *present.menu_buttons(turn.tx)[1:]])
             return []
         note = ""
         if previous_action(turn.tracker) == "action_fallback":  # two in a row: a person helps
             note = handoff_note(turn, FALLBACKS)
         if note:
-            turn.say(f"Sorry, I still didn't get that. {note} Meanwhile you can choose:",
-                     present.menu_buttons())
+            turn.say(turn.t("Sorry, I still didn't get that.") + " " + note + " "
+                     + turn.t("Meanwhile you can choose:"), present.menu_buttons(turn.tx))
             return []
-        turn.say("Sorry, I didn't quite get that. Could you say it another way? For example "
-                 "\"balinese massage tomorrow at 3pm\" or \"my bookings\". Or choose:",
-                 present.menu_buttons())
+        turn.say(turn.t("Sorry, I didn't quite get that. Could you say it another way? For "
+                        "example \"balinese massage tomorrow at 3pm\" or \"my bookings\". Or "
+                        "choose:"), present.menu_buttons(turn.tx))
         return []
 
 
@@ -105,7 +109,8 @@ class ActionOutOfScope(BookingAction):
     def act(self, turn: Turn) -> List[EventType]:
         from actions.open_question import in_question
 
-        turn.dispatcher.utter_message(response="utter_out_of_scope")
+        turn.say(turn.t("Sorry, I can't help with that. I can book treatments, show our "
+                        "services and prices, and manage your bookings."))
         return [] if in_question(turn) else show_menu(turn)
 
 

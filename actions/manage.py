@@ -9,21 +9,31 @@ from actions import present
 from actions.base import BookingAction, Turn, reset_booking
 from actions.booking_flow import ActionBookStep
 from booking.errors import InvalidTransitionError, UnknownEntityError
-from booking.models import Booking
+from booking.i18n import N_
+from booking.models import CANCELLED, COMPLETED, CONFIRMED, EXPIRED, NO_SHOW, Booking
+
+_NOT_CANCELLABLE = {
+    CANCELLED: N_("Booking {code} is already cancelled."),
+    COMPLETED: N_("Booking {code} is already over, so it can't be cancelled."),
+    NO_SHOW: N_("Booking {code} is already over, so it can't be cancelled."),
+    EXPIRED: N_("Booking {code} is no longer held for you, so there is nothing to cancel."),
+    CONFIRMED: N_("Booking {code} can't be cancelled any more."),
+}
+_CANNOT_CANCEL = N_("Booking {code} can't be cancelled any more.")
 
 
 def describe(turn: Turn, booking: Booking) -> str:
     """Code, service, local time, staff and price of one booking."""
     service = turn.catalog.service(booking.service_id)
     staff = turn.catalog.staff_member(booking.staff_id)
-    text = present.booking_summary(booking, service, staff.name, turn.tz)
+    text = present.booking_summary(booking, service, staff.name, turn.tz, turn.tx)
     if booking.status == "PENDING_PAYMENT":
-        text += " (waiting for payment)"
+        text += " " + turn.t("(waiting for payment)")
     return text
 
 
-def pick_booking(turn: Turn, verb: str, intent: str, awaiting: str) -> tuple[Optional[Booking],
-                                                                             list[EventType]]:
+def pick_booking(turn: Turn, question: str, intent: str,
+                 awaiting: str) -> tuple[Optional[Booking], list[EventType]]:
     """The booking the customer means: by code, the only one, or ask which (buttons)."""
     upcoming = turn.core.upcoming(turn.customer_id, turn.business.id)
     code = (turn.entity("booking_code") or turn.slot("booking_code") or "").upper()
@@ -31,17 +41,24 @@ def pick_booking(turn: Turn, verb: str, intent: str, awaiting: str) -> tuple[Opt
         match = next((b for b in upcoming if b.code == code), None)
         if match is not None:
             return match, []
-        turn.say(f"I couldn't find an upcoming booking {code} for you.")
+        turn.say(turn.t("I couldn't find an upcoming booking {code} for you.", code=code))
     if not upcoming:
-        turn.say("You have no upcoming bookings.", [present.button("Book a treatment",
-                                                                    "book_service")])
+        turn.say(turn.t("You have no upcoming bookings."),
+                 [present.button(turn.t("Book a treatment"), "book_service")])
         return None, [SlotSet("booking_code", None), SlotSet("awaiting", None)]
     if len(upcoming) == 1 and not code:
         return upcoming[0], []
-    turn.say(f"Which booking would you like to {verb}?", [
-        present.button(f"{b.code} {present.local_time(b.start, turn.tz)}", intent,
-                       booking_code=b.code) for b in upcoming[:10]])
+    turn.say(turn.t(question), [present.button(title, intent, booking_code=b.code)
+                                for b, title in zip(upcoming, pick_titles(upcoming[:10], turn))])
     return None, [SlotSet("booking_code", None), SlotSet("awaiting", awaiting)]
+
+
+def pick_titles(bookings: list, turn: Turn) -> list[str]:
+    """A button title per booking that fits a reply button (20 characters): its moment ("Wed
+    25 Nov, 10:00"); with the code and the time ("BK123456 10:00") where two share a moment."""
+    moments = [turn.tx.moment(b.start, turn.tz) for b in bookings]
+    return [m if moments.count(m) == 1 else f"{b.code} {turn.tx.clock(b.start, turn.tz)}"
+            for b, m in zip(bookings, moments)]
 
 
 class ActionMyBookings(BookingAction):
@@ -55,14 +72,15 @@ class ActionMyBookings(BookingAction):
     def act(self, turn: Turn) -> List[EventType]:
         upcoming = turn.core.upcoming(turn.customer_id, turn.business.id)
         if not upcoming:
-            turn.say("You have no upcoming bookings.",
-                     [present.button("Book a treatment", "book_service")])
+            turn.say(turn.t("You have no upcoming bookings."),
+                     [present.button(turn.t("Book a treatment"), "book_service")])
             return []
-        heading = "Your upcoming booking:" if len(upcoming) == 1 else "Your upcoming bookings:"
+        heading = (turn.t("Your upcoming booking:") if len(upcoming) == 1
+                   else turn.t("Your upcoming bookings:"))
         turn.say(heading + "\n\n" + "\n\n".join(describe(turn, b) for b in upcoming), [
-            present.button("Reschedule", "reschedule_booking"),
-            present.button("Cancel a booking", "cancel_booking"),
-            present.button("Book another", "book_service")])
+            present.button(turn.t("Reschedule"), "reschedule_booking"),
+            present.button(turn.t("Cancel a booking"), "cancel_booking"),
+            present.button(turn.t("Book another"), "book_service")])
         return []
 
 
@@ -73,12 +91,13 @@ class ActionCancelStep(BookingAction):
         return "action_cancel_step"
 
     def act(self, turn: Turn) -> List[EventType]:
-        booking, events = pick_booking(turn, "cancel", "cancel_booking", "which_cancel")
+        booking, events = pick_booking(turn, N_("Which booking would you like to cancel?"),
+                                       "cancel_booking", "which_cancel")
         if booking is None:
             return events
-        turn.say(f"Cancel this booking?\n{describe(turn, booking)}", [
-            present.button("Yes, cancel it", "confirm_cancel", booking_code=booking.code),
-            present.button("No, keep it", "deny")])
+        turn.say(turn.t("Cancel this booking?") + f"\n{describe(turn, booking)}", [
+            present.button(turn.t("Yes, cancel it"), "confirm_cancel", booking_code=booking.code),
+            present.button(turn.t("No, keep it"), "deny")])
         return [SlotSet("booking_code", booking.code), SlotSet("awaiting", "confirm_cancel")]
 
 
@@ -91,30 +110,34 @@ class ActionConfirmCancel(BookingAction):
     def act(self, turn: Turn) -> List[EventType]:
         code = (turn.entity("booking_code") or turn.slot("booking_code") or "").upper()
         if not code:
-            turn.say("Which booking? Type its code, e.g. BK123456.")
+            turn.say(turn.t("Which booking? Type its code, e.g. BK123456."))
             return [SlotSet("awaiting", "which_cancel")]
         try:
             booking = turn.core.cancel(code, customer_id=turn.customer_id,
                                        business_id=turn.business.id)
         except UnknownEntityError:
-            turn.say(f"I couldn't find a booking {code} for you.")
+            turn.say(turn.t("I couldn't find a booking {code} for you.", code=code))
             return [SlotSet("booking_code", None), SlotSet("awaiting", None)]
         except InvalidTransitionError as exc:
-            turn.say(f"Booking {code} can't be cancelled any more (it is {exc.current}).")
+            turn.say(turn.t(_NOT_CANCELLABLE.get(exc.current or "", _CANNOT_CANCEL), code=code))
             return [SlotSet("booking_code", None), SlotSet("awaiting", None)]
         refund = turn.payments.after_cancel(booking)
-        text = f"Booking {booking.code} is cancelled."
         if refund:
-            text += f" Your payment of {present.rupiah(refund)} will be refunded."
-        turn.say(text + " Hope to see you another time 🌺",
-                 [present.button("Book another time", "book_service")])
+            text = turn.t("Booking {code} is cancelled. Your payment of {amount} will be "
+                          "refunded. Hope to see you another time 🌺", code=booking.code,
+                          amount=turn.tx.money(refund))
+        else:
+            text = turn.t("Booking {code} is cancelled. Hope to see you another time 🌺",
+                          code=booking.code)
+        turn.say(text, [present.button(turn.t("Book another time"), "book_service")])
         return [SlotSet("booking_code", None), SlotSet("awaiting", None)]
 
 
 def keep_booking(turn: Turn) -> List[EventType]:
     """"No" to cancelling: nothing changes."""
     code = turn.slot("booking_code")
-    turn.say(f"OK, booking {code} stays as it is." if code else "OK, nothing changed.")
+    turn.say(turn.t("OK, booking {code} stays as it is.", code=code) if code
+             else turn.t("OK, nothing changed."))
     return [SlotSet("booking_code", None), SlotSet("awaiting", None)]
 
 
@@ -125,8 +148,8 @@ class ActionRescheduleStep(BookingAction):
         return "action_reschedule_step"
 
     def act(self, turn: Turn) -> List[EventType]:
-        booking, events = pick_booking(turn, "reschedule", "reschedule_booking",
-                                       "which_reschedule")
+        booking, events = pick_booking(turn, N_("Which booking would you like to reschedule?"),
+                                       "reschedule_booking", "which_reschedule")
         if booking is None:
             return events
         cleared = {e["name"]: None for e in reset_booking()}

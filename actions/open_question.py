@@ -18,6 +18,7 @@ from rasa_sdk.events import EventType, SlotSet
 from actions import present
 from actions.base import Turn, day_of, moment, reset_booking
 from booking import replies
+from booking.i18n import language_or_default
 from booking.timeparse import parse_when
 
 BOOKING_QUESTIONS = {"service", "day", "slot", "villa", "confirm_booking"}
@@ -89,10 +90,11 @@ def answer_first(turn: Turn) -> Optional[List[EventType]]:
         return None
     if replies.never_mind(text):
         if turn.slot("flow") == "reschedule":
-            turn.say(f"OK, booking {turn.slot('booking_code')} stays as it is.",
-                     present.menu_buttons())
+            turn.say(turn.t("OK, booking {code} stays as it is.", code=turn.slot("booking_code")),
+                     present.menu_buttons(turn.tx))
         else:
-            turn.say("OK, I've dropped that booking: nothing is booked.", present.menu_buttons())
+            turn.say(turn.t("OK, I've dropped that booking: nothing is booked."),
+                     present.menu_buttons(turn.tx))
         return reset_booking()
     from actions.booking_flow import ActionBookStep  # (it imports this module's users)
 
@@ -150,16 +152,18 @@ def details_first(turn: Turn) -> Optional[List[EventType]]:
     service = mentioned or turn.catalog.find_service(
         turn.business.id, before(turn, "service") or turn.slot("service") or "")
     if service is None:
-        ask = "Which treatment would you like to know about?"
+        ask = turn.t("Which treatment would you like to know about?")
         if services:
-            ask += f" Ask me, for example, \"what's included in the {services[0].name}?\""
-        turn.say(ask, None if in_flow else present.service_buttons(services[:10]))
+            ask += " " + turn.t("Ask me, for example, \"what's included in the {service}?\"",
+                                service=present.service_name(services[0], turn.tx))
+        turn.say(ask, None if in_flow else present.service_buttons(services[:10], turn.tx))
     else:
-        about = f" {service.description.rstrip('.')}." if service.description else ""
-        turn.say(f"{present.service_line(service)}.{about}", None if in_flow else
-                 [present.button("Book it", "book_service", service=service.id)])
+        description = service.description_in(turn.language).rstrip(".")
+        line = present.service_line(service, turn.tx)
+        turn.say(f"{line}. {description}." if description else f"{line}.", None if in_flow else
+                 [present.button(turn.t("Book it"), "book_service", service=service.id)])
     if in_flow:
-        ask_again(turn)
+        return ask_again(turn)
     return []
 
 
@@ -203,7 +207,7 @@ def _which_booking(turn: Turn, awaiting: str) -> Optional[List[EventType]]:
     from actions.manage import ActionCancelStep, ActionRescheduleStep
 
     if replies.never_mind(turn.text):
-        turn.say("OK, nothing changed.", present.menu_buttons())
+        turn.say(turn.t("OK, nothing changed."), present.menu_buttons(turn.tx))
         return [*reset_booking()]
     codes = offered(turn, WHICH_BOOKING[awaiting], "booking_code")
     index = replies.position(turn.text, len(codes))
@@ -231,16 +235,23 @@ def _described(turn: Turn) -> Optional[str]:
     return fits[0].code if len(fits) == 1 else None
 
 
-def ask_again(turn: Turn) -> None:
+def ask_again(turn: Turn) -> List[EventType]:
     """After a digression (a price, the list of treatments) in the middle of a booking: the
-    question that was open, again, with its choices."""
+    question that was open, again, with its choices; asked anew when this message changed the
+    customer's language (the one shown before is in the other language)."""
     if not in_question(turn):
-        return
+        return []
+    before = language_or_default(turn.tracker.get_slot("language") or turn.business.language)
+    if turn.language != before and turn.slot("awaiting") in BOOKING_QUESTIONS:
+        from actions.booking_flow import ActionBookStep  # (it uses this module)
+
+        return ActionBookStep().step(turn, fix={})
     for event in reversed(turn.tracker.events):
         if event.get("event") == "bot" and (event.get("data") or {}).get("buttons"):
-            turn.say(f"Back to your booking: {event.get('text') or ''}".strip(),
-                     event["data"]["buttons"])
-            return
+            turn.say(turn.t("Back to your booking: {question}",
+                            question=event.get("text") or "").strip(), event["data"]["buttons"])
+            return []
+    return []
 
 
 _COMMON = {"the", "one", "that", "with", "please", "want", "would", "like", "book", "treatment",
@@ -261,5 +272,5 @@ def _services_like(turn: Turn) -> Optional[List[EventType]]:
         from actions.booking_flow import ActionBookStep
 
         return ActionBookStep().step(turn, {"service": matches[0].id}, None)
-    turn.say("Which one would you like?", present.service_buttons(matches[:10]))
+    turn.say(turn.t("Which one would you like?"), present.service_buttons(matches[:10], turn.tx))
     return [SlotSet("awaiting", "service")]

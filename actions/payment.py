@@ -11,7 +11,8 @@ from actions.base import BookingAction, Turn, reset_booking, show_menu
 from actions.booking_flow import limit_reached, offer_alternatives, send_payment_request
 from booking.errors import (CustomerLimitError, InvalidTransitionError, SlotConflictError,
                             UnknownEntityError)
-from booking.models import CANCELLED, EXPIRED, Booking
+from booking.i18n import N_
+from booking.models import CANCELLED, CONFIRMED, EXPIRED, Booking
 from booking.payments import NOTICE_EXPIRED, NOTICE_LINK, NOTICE_PAID, NOTICE_REFUND
 
 
@@ -50,23 +51,28 @@ class ActionPaymentUpdate(BookingAction):
         if kind == NOTICE_PAID and payment is not None:
             return self._paid(turn, booking, payment)
         if kind == NOTICE_EXPIRED:
-            turn.say(f"The payment link for {booking.code} has expired, so "
-                     f"{present.local_time(booking.start, turn.tz)} is no longer held for you.", [
-                         present.button("Pay again", "pay_again", booking_code=booking.code),
-                         present.button("Pick another time", "book_service", service=service.id)])
+            turn.say(turn.t("The payment link for {code} has expired, so {when} is no longer "
+                            "held for you.", code=booking.code,
+                            when=turn.tx.moment(booking.start, turn.tz)), [
+                         present.button(turn.t("Pay again"), "pay_again",
+                                        booking_code=booking.code),
+                         present.button(turn.t("Pick another time"), "book_service",
+                                        service=service.id)])
             return []
         if kind == NOTICE_REFUND and notice.get("reason") == "withdrawn":
-            turn.say(f"We received a payment of {present.rupiah(booking.price)} for "
-                     f"{booking.code} on a payment link that was no longer valid. Sorry: the "
-                     f"full amount will be refunded.", present.menu_buttons())
+            turn.say(turn.t("We received a payment of {amount} for {code} on a payment link "
+                            "that was no longer valid. Sorry: the full amount will be refunded.",
+                            amount=turn.tx.money(booking.price), code=booking.code),
+                     present.menu_buttons(turn.tx))
             return []
         if kind == NOTICE_REFUND:
             starts = [s.start for s in turn.core.next_free(service.id, turn.now, 3)]
             return offer_alternatives(
-                turn, f"We received your payment of {present.rupiah(booking.price)} for "
-                      f"{booking.code}, but sorry: {present.local_time(booking.start, turn.tz)} "
-                      f"was taken after your payment link expired. The full amount will be "
-                      f"refunded.", starts) + [SlotSet("service", service.id)]
+                turn, turn.t("We received your payment of {amount} for {code}, but sorry: "
+                             "{when} was taken after your payment link expired. The full amount "
+                             "will be refunded.", amount=turn.tx.money(booking.price),
+                             code=booking.code, when=turn.tx.moment(booking.start, turn.tz)),
+                starts) + [SlotSet("service", service.id)]
         if kind == NOTICE_LINK and payment is not None:
             send_payment_request(turn, payment)
         return []
@@ -75,24 +81,25 @@ class ActionPaymentUpdate(BookingAction):
     def _paid(turn: Turn, booking: Booking, payment) -> List[EventType]:
         if booking.status == CANCELLED:  # cancelled after the news was written: no PDF
             refund = turn.payments.after_cancel(booking)  # recorded (once) if not yet
-            turn.say(f"We received your payment of {present.rupiah(payment.amount)} for "
-                     f"{booking.code}, thank you. The booking has been cancelled, so the full "
-                     f"amount will be refunded." if refund else
-                     f"We received your payment for {booking.code}, thank you. The booking "
-                     f"has been cancelled.", present.menu_buttons())
+            turn.say(turn.t("We received your payment of {amount} for {code}, thank you. The "
+                            "booking has been cancelled, so the full amount will be refunded.",
+                            amount=turn.tx.money(payment.amount), code=booking.code) if refund
+                     else turn.t("We received your payment for {code}, thank you. The booking "
+                                 "has been cancelled.", code=booking.code),
+                     present.menu_buttons(turn.tx))
             return []
         service = turn.catalog.service(booking.service_id)
         staff = turn.catalog.staff_member(booking.staff_id)
         villa = turn.catalog.villa(booking.villa_id).name if booking.villa_id else None
-        turn.say("Payment received, thank you! ✅ Your booking is confirmed:\n"
-                 + present.booking_summary(booking, service, staff.name, turn.tz, villa))
-        url = turn.payments.receipt_url(payment.receipt_token)
+        turn.say(turn.t("Payment received, thank you! ✅ Your booking is confirmed:") + "\n"
+                 + present.booking_summary(booking, service, staff.name, turn.tz, turn.tx, villa))
+        url = turn.payments.receipt_url(payment.receipt_token, turn.language)
         if turn.channel == "whatsapp":
             turn.dispatcher.utter_message(json_message={"whatsapp": {
                 "type": "document", "link": url, "filename": f"{booking.code}.pdf",
-                "caption": f"Confirmation and invoice {booking.code}"}})
+                "caption": turn.t("Confirmation and invoice {code}", code=booking.code)}})
         else:
-            turn.say(f"Your confirmation and invoice (PDF): {url}")
+            turn.say(turn.t("Your confirmation and invoice (PDF): {url}", url=url))
         return []
 
 
@@ -120,22 +127,25 @@ class ActionPayAgain(BookingAction):
             payment = turn.payments.pay_again(code, turn.customer_id, turn.conversation,
                                               business_id=turn.business.id)
         except UnknownEntityError:
-            turn.say("I couldn't find that booking. Would you like to book a treatment?",
-                     present.menu_buttons())
+            turn.say(turn.t("I couldn't find that booking. Would you like to book a treatment?"),
+                     present.menu_buttons(turn.tx))
             return reset_booking()
         except CustomerLimitError as exc:
-            turn.say(limit_reached(exc), [
-                present.button("Pick another time", "book_service", service=booking.service_id)])
+            turn.say(limit_reached(turn, exc), [
+                present.button(turn.t("Pick another time"), "book_service",
+                               service=booking.service_id)])
             return reset_booking()
         except SlotConflictError as exc:
             return offer_alternatives(
-                turn, f"Sorry, {present.local_time(booking.start, turn.tz)} is no longer free.",
+                turn, turn.t("Sorry, {when} is no longer free.",
+                             when=turn.tx.moment(booking.start, turn.tz)),
                 exc.alternatives) + [SlotSet("service", booking.service_id),
                                      SlotSet("slot_chosen_at", None)]
         except InvalidTransitionError as exc:
-            state = {"CONFIRMED": "already paid and confirmed",
-                     "CANCELLED": "cancelled"}.get(exc.current or "", "no longer payable")
-            turn.say(f"Booking {code} is {state}.", present.menu_buttons())
+            message = {CONFIRMED: N_("Booking {code} is already paid and confirmed."),
+                       CANCELLED: N_("Booking {code} is cancelled.")}.get(
+                exc.current or "", N_("Booking {code} is no longer payable."))
+            turn.say(turn.t(message, code=code), present.menu_buttons(turn.tx))
             return []
         send_payment_request(turn, payment)
         return []

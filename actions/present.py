@@ -1,5 +1,6 @@
-"""How things look in chat: local times, Rupiah, and buttons whose payloads carry the intent
-and entities (``/intent{"key": "value"}``) so a tap never depends on NLU."""
+"""How things look in chat, in the customer's language: local times, Rupiah, and buttons whose
+payloads carry the intent and entities (``/intent{"key": "value"}``) so a tap never depends on
+NLU. Every text goes through ``booking.i18n`` (``tx``: the customer's ``Texts``)."""
 from __future__ import annotations
 
 import json
@@ -7,26 +8,11 @@ from datetime import date, datetime
 from typing import Any, Iterable, Optional
 from zoneinfo import ZoneInfo
 
+from booking.i18n import NAMES as LANGUAGE_NAMES, Texts
 from booking.models import Booking, Service
 from booking.payments import Payment
-from booking.receipt import rupiah  # noqa: F401  (one formatting of money for chat and PDF)
 
 SLOTS_PER_PAGE = 9  # + a "later times" row = 10, WhatsApp's list limit
-
-
-def local_time(moment: datetime, tz: ZoneInfo) -> str:
-    """``Fri 25 Oct, 15:00`` in the business time zone."""
-    return moment.astimezone(tz).strftime("%a %d %b, %H:%M").replace(" 0", " ", 1)
-
-
-def local_day(day: date) -> str:
-    """``Fri 25 Oct``."""
-    return day.strftime("%a %d %b").replace(" 0", " ", 1)
-
-
-def clock(moment: datetime, tz: ZoneInfo) -> str:
-    """``15:00`` in the business time zone."""
-    return moment.astimezone(tz).strftime("%H:%M")
 
 
 def payload(intent: str, **entities: Any) -> str:
@@ -40,64 +26,82 @@ def button(title: str, intent: str, **entities: Any) -> dict[str, str]:
     return {"title": title, "payload": payload(intent, **entities)}
 
 
-def service_line(service: Service) -> str:
-    """``Balinese Massage — 60 min, Rp 350.000``."""
-    return f"{service.name} — {service.duration_minutes} min, {rupiah(service.price)}"
+def service_name(service: Service, tx: Texts) -> str:
+    """The service's name in the customer's language (the business's own, else the catalog's)."""
+    return service.name_in(tx.language)
 
 
-def service_buttons(services: Iterable[Service]) -> list[dict[str, str]]:
+def service_line(service: Service, tx: Texts) -> str:
+    """``Balinese Massage — 60 min, Rp350.000``."""
+    return tx("{service} — {minutes} min, {price}", service=service_name(service, tx),
+              minutes=service.duration_minutes, price=tx.money(service.price))
+
+
+def service_buttons(services: Iterable[Service], tx: Texts) -> list[dict[str, str]]:
     """One button per service, booking it when tapped."""
-    return [button(s.name, "book_service", service=s.id) for s in services]
+    return [button(service_name(s, tx), "book_service", service=s.id) for s in services]
 
 
-def day_buttons(today: date, tomorrow: date) -> list[dict[str, str]]:
+def day_buttons(today: date, tomorrow: date, tx: Texts) -> list[dict[str, str]]:
     """Quick day options: today, tomorrow, another day."""
-    return [button("Today", "choose_day", date=today.isoformat()),
-            button("Tomorrow", "choose_day", date=tomorrow.isoformat()),
-            button("Another day", "choose_day", date="other")]
+    return [button(tx("Today"), "choose_day", date=today.isoformat()),
+            button(tx("Tomorrow"), "choose_day", date=tomorrow.isoformat()),
+            button(tx("Another day"), "choose_day", date="other")]
 
 
-def slot_buttons(starts: list[datetime], tz: ZoneInfo, page: int,
+def slot_buttons(starts: list[datetime], tz: ZoneInfo, page: int, tx: Texts,
                  with_day: bool = False) -> list[dict[str, str]]:
     """One page of start times, plus "Later times" when more follow."""
     first = page * SLOTS_PER_PAGE
     shown = starts[first:first + SLOTS_PER_PAGE]
-    fmt = (lambda s: local_time(s, tz)) if with_day else (lambda s: clock(s, tz))
+    fmt = (lambda s: tx.moment(s, tz)) if with_day else (lambda s: tx.clock(s, tz))
     buttons = [button(fmt(s), "choose_slot", slot_time=s.isoformat()) for s in shown]
     if len(starts) > first + SLOTS_PER_PAGE:
-        buttons.append(button("Later times ▸", "more_slots", page=page + 1))
+        buttons.append(button(tx("Later times ▸"), "more_slots", page=page + 1))
     return buttons
 
 
 def booking_summary(booking: Booking, service: Service, staff_name: str, tz: ZoneInfo,
-                    villa_name: Optional[str] = None) -> str:
+                    tx: Texts, villa_name: Optional[str] = None) -> str:
     """The details customers see for one booking."""
-    lines = [f"{booking.code}: {service.name}", f"{local_time(booking.start, tz)} with {staff_name}",
-             rupiah(booking.price)]
+    lines = [f"{booking.code}: {service_name(service, tx)}",
+             tx("{when} with {staff}", when=tx.moment(booking.start, tz), staff=staff_name),
+             tx.money(booking.price)]
     if villa_name:
-        lines.append(f"at {villa_name}")
+        lines.append(tx("at {villa}", villa=villa_name))
     return "\n".join(lines)
 
 
-def menu_buttons() -> list[dict[str, str]]:
-    """The main menu."""
-    return [button("Book a treatment", "book_service"),
-            button("My bookings", "my_bookings"),
-            button("Talk to a person", "human_handoff")]
+def menu_buttons(tx: Texts) -> list[dict[str, str]]:
+    """The three things a customer mostly does next."""
+    return [button(tx("Book a treatment"), "book_service"),
+            button(tx("My bookings"), "my_bookings"),
+            button(tx("Talk to a person"), "human_handoff")]
 
 
-def pay_messages(payment: Payment, tz: ZoneInfo, duration_minutes: int,
+def main_menu(tx: Texts) -> list[dict[str, str]]:
+    """The menu (greeting, "menu"): the three, and the other language, named in itself."""
+    other = "id" if tx.language == "en" else "en"
+    return menu_buttons(tx) + [button(LANGUAGE_NAMES[other], "switch_language", language=other)]
+
+
+def pay_messages(payment: Payment, tz: ZoneInfo, duration_minutes: int, tx: Texts,
                  whatsapp: bool) -> list[dict[str, Any]]:
     """The payment request: amount, until when the time is held, and a "Pay now" link (a CTA
     URL button on WhatsApp, the plain link elsewhere). Each item is utter_message kwargs."""
     if not payment.invoice_url:
-        return [{"text": "Your time is held. The payment link follows in a few minutes."}]
-    until = clock(payment.expires_at, tz) if payment.expires_at else None
-    text = (f"To confirm {payment.code}, please pay {rupiah(payment.amount)}"
-            + (f" by {until}" if until else "")
-            + f" (the link is valid for {duration_minutes} minutes).")
+        return [{"text": tx("Your time is held. The payment link follows in a few minutes.")}]
+    amount = tx.money(payment.amount)
+    if payment.expires_at:
+        text = tx("To confirm {code}, please pay {amount} by {until} (the link is valid for "
+                  "{minutes} minutes).", code=payment.code, amount=amount,
+                  until=tx.clock(payment.expires_at, tz), minutes=duration_minutes)
+    else:
+        text = tx("To confirm {code}, please pay {amount} (the link is valid for {minutes} "
+                  "minutes).", code=payment.code, amount=amount, minutes=duration_minutes)
+    pay_now = tx("Pay now")
     if whatsapp:
         return [{"json_message": {"whatsapp": {"type": "cta_url", "text": text,
-                                               "display_text": "Pay now",
+                                               "display_text": pay_now,
                                                "url": payment.invoice_url}}}]
-    return [{"text": f"{text}\nPay now: {payment.invoice_url}"}]
+    return [{"text": f"{text}\n{pay_now}: {payment.invoice_url}"}]

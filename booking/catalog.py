@@ -12,6 +12,7 @@ import yaml
 
 from booking import names
 from booking.errors import SeedDataError, UnknownEntityError
+from booking.i18n import LANGUAGES
 from booking.models import (
     WEEKDAYS,
     Break,
@@ -240,12 +241,14 @@ def _parse_business(p: _Parser, b: Any, catalog: Catalog, phone_ids: dict[str, s
         monthly_booking_limit=p.optional_int(b, "monthly_booking_limit", entry, None, 1),
         platform_fee_percent=fee or 0,
         payout=p.payout(b.get("payout"), entry),
+        language=_language(p, b.get("language", "en"), entry),
     )
     for c in b.get("categories") or []:
         c_entry = f"{entry}.categories[{c.get('id', '?') if isinstance(c, dict) else '?'}]"
         cid = p.require(c, "id", c_entry, str)
         _unique(p, catalog.categories, cid, c_entry)
-        catalog.categories[cid] = Category(cid, bid, p.require(c, "name", c_entry, str))
+        catalog.categories[cid] = Category(cid, bid, p.require(c, "name", c_entry, str),
+                                           _translations(p, c, c_entry))
     closures = b.get("closures") or []
     if not isinstance(closures, list):
         raise p.fail(entry, "closures must be a list of dates (YYYY-MM-DD)")
@@ -292,7 +295,29 @@ def _parse_service(p: _Parser, s: Any, bid: str, parent: str, catalog: Catalog) 
         description=str(s.get("description", "")),
         in_villa=bool(s.get("in_villa", False)),
         aliases=tuple(str(a) for a in s.get("aliases") or ()),
+        translations=_translations(p, s, entry),
     )
+
+
+def _language(p: _Parser, value: Any, entry: str) -> str:
+    if value not in LANGUAGES:
+        raise p.fail(entry, f"language must be one of {', '.join(LANGUAGES)}, got {value!r}")
+    return value
+
+
+def _translations(p: _Parser, item: dict, entry: str) -> tuple[tuple[str, str, str], ...]:
+    """``translations: {id: {name: ..., description: ...}}`` as (language, name, description)."""
+    raw = item.get("translations") or {}
+    if not isinstance(raw, dict):
+        raise p.fail(entry, "translations must map a language to its name and description")
+    found = []
+    for language, fields in raw.items():
+        _language(p, language, f"{entry}.translations")
+        if not isinstance(fields, dict) or not all(
+                isinstance(fields.get(k, ""), str) for k in ("name", "description")):
+            raise p.fail(entry, f"translations.{language} must have a text name/description")
+        found.append((language, fields.get("name", "")[:200], fields.get("description", "")[:500]))
+    return tuple(found)
 
 
 def _parse_staff(p: _Parser, st: Any, bid: str, parent: str, catalog: Catalog) -> Staff:

@@ -216,7 +216,11 @@ class CatalogEditor:
                 raise SeedDataError("console", f"services[{service.get('id')}]",
                                     "a service with this id exists already: choose another "
                                     "name or id, or edit that service")
-            raw["services"] = _replaced(services, service)
+            current = next((s for s in services if s.get("id") == service.get("id")), {})
+            entry = dict(service)
+            if current.get("translations") and "translations" not in entry:
+                entry["translations"] = current["translations"]  # the form has no fields
+            raw["services"] = _replaced(services, entry)             # for them: kept
         return self.change(business_id, edit, rev)
 
     def save_staff(self, business_id: str, member: dict[str, Any],

@@ -63,6 +63,8 @@ def ensure_indexes(db: Database) -> None:
     db.bookings.create_index([("status", ASCENDING), ("hold_until", ASCENDING)])
     from booking.conversations import Conversations  # (it imports this module)
     Conversations(db).ensure_indexes()  # who answers each customer: the bot or a person
+    from booking.customer_prefs import CustomerLanguages
+    CustomerLanguages(db).ensure_indexes()
     db.order_events.create_index([("business_id", ASCENDING), ("at", ASCENDING)])
     db.order_events.create_index([("order_id", ASCENDING), ("at", ASCENDING)])
     db.order_events.create_index([("data.code", ASCENDING), ("at", ASCENDING)])

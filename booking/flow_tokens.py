@@ -7,13 +7,14 @@ import secrets
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Optional
 
 from pymongo import ASCENDING
 from pymongo.database import Database
 
 from booking.db import with_retries
 from booking.errors import BookingError
+from booking.i18n import N_
 
 TOKEN_TTL = timedelta(hours=1)
 _indexed: set[tuple[int, str]] = set()  # (client, database) whose TTL index this process made
@@ -21,7 +22,15 @@ _indexing = threading.Lock()
 
 
 class FlowTokenError(BookingError):
-    """Unknown or expired flow token."""
+    """Unknown or expired flow token; ``language``: the customer's, when the token names one
+    (the message is shown in the Flow, so the endpoint says it in that language)."""
+
+    def __init__(self, message: str, language: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.message, self.language = message, language
+
+
+EXPIRED_FORM = N_("this booking form has expired; please ask for a new one")
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,7 @@ class FlowSession:
     business_id: str
     expires_at: datetime
     data: dict[str, Any]
+    language: str = "en"  # the customer's when the form was sent
 
 
 class FlowTokens:
@@ -52,13 +62,13 @@ class FlowTokens:
             _indexed.add(key)
 
     def issue(self, customer_id: str, business_id: str, now: datetime,
-              ttl: timedelta = TOKEN_TTL) -> str:
-        """A new token for one customer of one business."""
+              ttl: timedelta = TOKEN_TTL, language: str = "en") -> str:
+        """A new token for one customer of one business (the form speaks ``language``)."""
         self.ensure_indexes()
         token = secrets.token_urlsafe(32)
         with_retries(lambda: self.db.flow_tokens.insert_one(
             {"_id": token, "customer_id": customer_id, "business_id": business_id,
-             "expires_at": now + ttl, "data": {}}))
+             "expires_at": now + ttl, "data": {}, "language": language}))
         return token
 
     def check(self, token: Any, now: datetime) -> FlowSession:
@@ -69,9 +79,9 @@ class FlowTokens:
         if doc is None:
             raise FlowTokenError("unknown flow token")
         if doc["expires_at"] <= now:
-            raise FlowTokenError("this booking form has expired; please ask for a new one")
+            raise FlowTokenError(EXPIRED_FORM, doc.get("language"))
         return FlowSession(token, doc["customer_id"], doc["business_id"], doc["expires_at"],
-                           doc.get("data", {}))
+                           doc.get("data", {}), str(doc.get("language") or "en"))
 
     def remember(self, token: str, **data: Any) -> None:
         """Keep what the customer chose on a screen."""

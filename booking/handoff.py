@@ -13,8 +13,10 @@ from datetime import datetime
 from typing import Any, Callable, Optional, Protocol
 
 from booking.conversations import HUMAN, Conversation, Conversations, HandoffError
-from booking.models import Booking
-from booking.receipt import rupiah
+from booking.customer_prefs import CustomerLanguages
+from booking.i18n import N_, Texts, language_or_default, texts
+from booking.models import (CANCELLED, COMPLETED, CONFIRMED, EXPIRED, NO_SHOW, PENDING_PAYMENT,
+                            Booking)
 
 MAX_REPLY = 4096  # WhatsApp's text limit
 # What the business puts in a customer's queue (the channel's inbox handles these kinds).
@@ -50,11 +52,19 @@ class Sent:
     conversation: Conversation
 
 
-def booking_card(booking: Booking, service_name: str, staff_name: str, tz: Any) -> str:
-    """A booking as a staff member sends it to its customer."""
-    when = booking.start.astimezone(tz).strftime("%a %-d %b, %H:%M")
-    return (f"Your booking {booking.code}\n{service_name}, {when} with {staff_name}\n"
-            f"{booking.status.replace('_', ' ').capitalize()} · {rupiah(booking.price)}")
+_STATUS = {PENDING_PAYMENT: N_("Waiting for payment"), CONFIRMED: N_("Confirmed"),
+           CANCELLED: N_("Cancelled"), EXPIRED: N_("Expired"), COMPLETED: N_("Completed"),
+           NO_SHOW: N_("No-show")}
+
+
+def booking_card(booking: Booking, service: Any, staff_name: str, tz: Any, tx: Texts) -> str:
+    """A booking as a staff member sends it to its customer, in the customer's language
+    (``service``: the catalog's Service, or just its name)."""
+    name = service.name_in(tx.language) if hasattr(service, "name_in") else str(service)
+    return tx("Your booking {code}\n{service}, {when} with {staff}\n{status} · {price}",
+              code=booking.code, service=name, when=tx.moment(booking.start, tz),
+              staff=staff_name, status=tx(_STATUS.get(booking.status, booking.status)),
+              price=tx.money(booking.price))
 
 
 class TeamDesk:
@@ -82,14 +92,17 @@ class TeamDesk:
         return self._send(business_id, conversation_id, who, STAFF, text, {}, key)
 
     def send_booking(self, business_id: str, conversation_id: str, who: str,
-                     booking: Booking, service_name: str, staff_name: str, tz: Any,
-                     key: str = "") -> Sent:
-        """Send one of the customer's bookings as a card."""
+                     booking: Booking, service: Any, staff_name: str, tz: Any,
+                     key: str = "", default_language: Optional[str] = None) -> Sent:
+        """Send one of the customer's bookings as a card, in the customer's language (the
+        business's ``default_language`` when none is kept for them)."""
         conversation = self.conversations.get(business_id, conversation_id)
         if booking.business_id != business_id or booking.customer_id != conversation.customer_id:
             raise NotTheirsError("that booking is not this customer's")
+        tx = texts(CustomerLanguages(self.conversations.docs.database).language_of(
+            business_id, conversation.customer_id, language_or_default(default_language)))
         return self._send(business_id, conversation_id, who, STAFF,
-                          booking_card(booking, service_name, staff_name, tz),
+                          booking_card(booking, service, staff_name, tz, tx),
                           {"booking": booking.code}, key)
 
     def send_template(self, business_id: str, conversation_id: str, who: str,

@@ -83,6 +83,7 @@ class Business:
     monthly_booking_limit: Optional[int] = None
     platform_fee_percent: int = 0
     payout: Optional[PayoutDestination] = None
+    language: str = "en"  # what customers are answered in until they write something telling
 
     @property
     def tz(self) -> ZoneInfo:
@@ -97,6 +98,17 @@ class Category:
     id: str
     business_id: str
     name: str
+    translations: tuple[tuple[str, str, str], ...] = ()  # (language, name, "")
+
+    def name_in(self, language: str) -> str:
+        """The category's name in ``language`` (its own name when it has none)."""
+        return _translated(self.translations, language, 1) or self.name
+
+
+def _translated(translations: tuple[tuple[str, str, str], ...], language: str,
+                index: int) -> str:
+    """Field ``index`` (1 name, 2 description) of the ``language`` entry; "" when none."""
+    return next((t[index] for t in translations if t[0] == language and t[index]), "")
 
 
 @dataclass(frozen=True)
@@ -114,6 +126,15 @@ class Service:
     description: str = ""
     in_villa: bool = False
     aliases: tuple[str, ...] = ()
+    translations: tuple[tuple[str, str, str], ...] = ()  # (language, name, description)
+
+    def name_in(self, language: str) -> str:
+        """The service's name in ``language`` (its own name when it has none)."""
+        return _translated(self.translations, language, 1) or self.name
+
+    def description_in(self, language: str) -> str:
+        """The description in ``language`` (the own one when there is none in it)."""
+        return _translated(self.translations, language, 2) or self.description
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ def normalise(text: str) -> str:
 def _phrases(services: Iterable[Service]) -> dict[str, Service]:
     names: dict[str, Service] = {}
     for service in services:
-        for phrase in (service.id.replace("-", " "), service.name, *service.aliases):
+        for phrase in (service.id.replace("-", " "), service.name, *service.aliases,
+                       *(name for _, name, _ in service.translations)):  # "Pijat Batu Panas"
             key = normalise(phrase)
             if key:
                 names.setdefault(key, service)

@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 
 from fpdf import FPDF
 
+from booking.i18n import texts
+
 
 def _dejavu() -> Optional[Path]:
     try:
@@ -25,8 +27,8 @@ def _dejavu() -> Optional[Path]:
 
 
 def rupiah(amount: int) -> str:
-    """``Rp 350.000``."""
-    return "Rp " + f"{amount:,}".replace(",", ".")
+    """``Rp350.000``: whole Rupiah as Indonesia writes them (Babel), in chat, PDF and console."""
+    return texts(None).money(amount)
 
 
 @dataclass(frozen=True)
@@ -48,13 +50,15 @@ class ReceiptData:
     payment_method: str
     paid_at: Optional[datetime]
     invoice_id: str
+    language: str = "en"
 
 
 def render_pdf(data: ReceiptData) -> bytes:
     """The confirmation as PDF bytes."""
     tz = ZoneInfo(data.timezone)
+    tx = texts(data.language)
     pdf = FPDF(format=(148, 210))  # A5 in mm
-    pdf.set_title(f"Booking {data.booking_code}")
+    pdf.set_title(tx("Booking {code}", code=data.booking_code))
     pdf.set_author(data.business_name)
     font = _dejavu()
     if font is not None:
@@ -68,31 +72,30 @@ def render_pdf(data: ReceiptData) -> bytes:
     pdf.set_font(family, size=16)
     pdf.cell(0, 10, clean(data.business_name), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(family, size=11)
-    pdf.cell(0, 8, clean(f"Booking confirmation and invoice {data.booking_code}"),
+    pdf.cell(0, 8, clean(tx("Booking confirmation and invoice {code}", code=data.booking_code)),
              new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
-    start = data.start.astimezone(tz)
-    paid = data.paid_at.astimezone(tz).strftime("%a %d %b %Y, %H:%M") if data.paid_at else "-"
+    paid = (tx.full_moment(data.paid_at, tz) if data.paid_at else "-")
     rows = [
-        ("Customer", data.customer_name or "-"),
+        (tx("Customer"), data.customer_name or "-"),
         ("WhatsApp", data.customer_phone or "-"),
-        ("Booking code", data.booking_code),
-        ("Service", f"{data.service_name} ({data.duration_minutes} min)"),
-        ("With", data.staff_name),
-        ("Date", start.strftime("%A %d %B %Y")),
-        ("Time", f"{start.strftime('%H:%M')} ({data.timezone})"),
-        ("Villa", data.villa_name or "-"),
-        ("Amount paid", rupiah(data.amount) if data.currency == "IDR"
-         else f"{data.currency} {data.amount}"),
-        ("Payment method", data.payment_method or "-"),
-        ("Paid at", paid),
-        ("Xendit invoice", data.invoice_id),
+        (tx("Booking code"), data.booking_code),
+        (tx("Service"), tx("{service} ({minutes} min)", service=data.service_name,
+                           minutes=data.duration_minutes)),
+        (tx("With"), data.staff_name),
+        (tx("Date"), tx.full_day(data.start.astimezone(tz).date())),
+        (tx("Time"), f"{tx.clock(data.start, tz)} ({data.timezone})"),
+        (tx("Villa"), data.villa_name or "-"),
+        (tx("Amount paid"), tx.money(data.amount, data.currency)),
+        (tx("Payment method"), data.payment_method or "-"),
+        (tx("Paid at"), paid),
+        (tx("Xendit invoice"), data.invoice_id),
     ]
     for label, value in rows:
         pdf.cell(40, 7, clean(label))
         pdf.multi_cell(0, 7, clean(value), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(6)
     pdf.set_font(family, size=9)
-    pdf.multi_cell(0, 5, clean("Thank you for your booking. Please show this confirmation or "
-                               "your booking code when you arrive."))
+    pdf.multi_cell(0, 5, clean(tx("Thank you for your booking. Please show this confirmation "
+                                  "or your booking code when you arrive.")))
     return bytes(pdf.output())

@@ -3,8 +3,9 @@
 
 Pure: the caller passes "now". ``dateparser`` does the heavy lifting; this module adds what it
 lacks for chat: phone short forms, "next <weekday>", parts of the day as time windows, and
-Indonesian as it is chatted ("bsk jam 3", "lusa jam 2 siang", "jumat sore", "tgl 25", "senin
-depan", "jam 8 malam"), read into the English the rest of the module understands.
+Indonesian as it is chatted ("bsk jm 3", "lusa jam 2 siang", "jumat sore", "tgl 25", "senin
+dpn", "jam 8 mlm", "ntar sore", "2 jam lagi", "setengah 4 sore"), read into the English the rest
+of the module understands.
 """
 from __future__ import annotations
 
@@ -31,10 +32,24 @@ _SHORT_FORMS = {
     r"\bnxt\b": "next",
     r"\bday after tomorrow\b": "in 2 days",
 }
-# Indonesian as people chat it, said in English for the rest of this module: short forms,
-# weekdays and months, "<weekday> depan" (next), "tgl 25", and pagi/siang/sore/malam, as a clock
-# time's am/pm ("jam 8 malam" is 20:00) or else as a part of the day ("besok sore")
+# Indonesian as people chat it, said in English for the rest of this module: short forms ("bsk",
+# "jm", "mlm", "dpn"), "<n> jam lagi" (in n hours), weekdays and months, "<weekday> depan"
+# (next), "tgl 25", and pagi/siang/sore/malam, as a clock time's am/pm ("jam 8 malam" is 20:00)
+# or else as a part of the day ("besok sore"). "minggu" is Sunday, except "minggu depan" (next
+# week) and "<n> minggu lagi"; "minggu ini" stays Sunday: there are no week windows here
 _INDONESIAN = {
+    r"\bjm\b": "jam", r"\bmlm\b": "malam", r"\bdpn\b": "depan", r"\blsa\b": "lusa",
+    r"\b(?:ntar|ntr|entar|nnti)\b": "nanti", r"\b(?:sekarang|skrg|skrng|skg)\b": "today",
+    # "2 jam lagi" (in 2 hours), "30 menit lagi", "3 hari lagi", "sejam lagi", "dua jam lagi"
+    r"\bsatu (?=(?:jam|menit|hari|minggu) lagi\b)": "1 ",
+    r"\bdua (?=(?:jam|menit|hari|minggu) lagi\b)": "2 ",
+    r"\btiga (?=(?:jam|menit|hari|minggu) lagi\b)": "3 ",
+    r"\bsetengah jam lagi\b": "in 30 mins", r"\bsejam lagi\b": "in 1 hour",
+    r"\bseminggu lagi\b": "in 1 week",
+    r"\b(\d{1,3})\s*(?:menit|mnt) lagi\b": r"in \1 mins",
+    r"\b(\d{1,2})\s*jam lagi\b": r"in \1 hours",
+    r"\b(\d{1,2})\s*(?:hari|hr) lagi\b": r"in \1 days",
+    r"\b(\d{1,2})\s*minggu lagi\b": r"in \1 weeks",
     r"\b(?:besok|bsk|bsok|besuk)\b": "tomorrow",
     r"\b(?:hari|hr) ini\b": "today",
     r"\bmalam ini\b": "today evening",
@@ -65,6 +80,9 @@ _INDONESIAN = {
     r"\bpagi\b": "morning", r"\bsiang\b": "afternoon", r"\bmalam\b": "evening",
 }
 _REWRITES = [(re.compile(p), r) for p, r in {**_SHORT_FORMS, **_INDONESIAN}.items()]
+# "setengah 4" is half before 4: read as "jam 3:30", like replies.clock, so a bare one is the
+# afternoon for a spa (15:30) and "setengah 4 pagi" the morning
+_HALF_RE = re.compile(r"\b(?:jam\s*)?setengah\s*(\d{1,2})\b")
 _WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 _WEEKDAY_RE = re.compile(r"\b(?:(next|this|coming)\s+)?(mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)"
                          r"(?:day|nesday|sday|rsday|urday)?\b")
@@ -108,6 +126,7 @@ def parse_when(text: str, tz: ZoneInfo, now: datetime) -> Optional[When]:
         return None
     cleaned = re.sub(r"[^a-z0-9\s:/.\-+@]", " ", " ".join(text.lower().split())[:_MAX_LENGTH])
     local_now = now.astimezone(tz)
+    cleaned = _HALF_RE.sub(_half_before, cleaned)
     for pattern, replacement in _REWRITES:
         cleaned = pattern.sub(replacement, cleaned)
     cleaned = re.sub(r"(\d{1,2}) __month__", lambda m: _day_of_month(int(m.group(1)), local_now),
@@ -125,6 +144,8 @@ def parse_when(text: str, tz: ZoneInfo, now: datetime) -> Optional[When]:
     relative = _RELATIVE_RE.search(rest)
     if relative or (re.search(r"[0-9]", rest) and not re.fullmatch(r"[0-9]{1,2}", rest)):
         parsed = _dateparse(rest, local_now)
+        if parsed is None and relative:  # "massage in 2 hours", "kak 2 jam lagi bisa?"
+            parsed = _dateparse(relative.group(0), local_now)
         if parsed is not None:
             day = parsed.date()
             if relative and relative.group(2).startswith(("m", "h")):
@@ -191,6 +212,12 @@ def _clock(match: re.Match) -> Optional[time]:
     if not (0 <= hour <= 23 and 0 <= minute <= 59):
         return None
     return time(hour, minute)
+
+
+def _half_before(match: re.Match) -> str:
+    """ "setengah 4": "jam 3:30"; "setengah 1": "jam 12:30"; no hour left as it was."""
+    hour = int(match.group(1))
+    return f"jam {hour - 1 or 12}:30" if 1 <= hour <= 24 else match.group(0)
 
 
 def _day_of_month(day: int, local_now: datetime) -> str:

@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from typing import Any, Dict, Iterable, List, Optional, Text
 
 from pymongo import ASCENDING, MongoClient, ReturnDocument
+from pymongo.write_concern import WriteConcern
 from rasa.core.brokers.broker import EventBroker
 from rasa.core.tracker_store import TrackerStore
 from rasa.shared.core.domain import Domain
@@ -53,7 +54,11 @@ class BoundedMongoTrackerStore(TrackerStore):
         super().__init__(domain, event_broker, **kwargs)
         self.client: MongoClient = MongoClient(host, connect=False, tz_aware=False,
                                                serverSelectionTimeoutMS=5000)
-        database = self.client[db or "rasa"]
+        # Journaled majority writes, like the core's (booking.db.connect): the channel marks a
+        # message done once its turn is saved, so a save acknowledged but not yet on disk when
+        # mongod dies would lose the turn of a message the inbox calls done.
+        database = self.client.get_database(db or "rasa",
+                                            write_concern=WriteConcern("majority", j=True))
         self.heads = database[collection]
         self.events = database[f"{collection}_events"]
         self.window = int(window)

@@ -32,6 +32,8 @@ class SandboxConfig:
     access_token: str = ""  # what the product must present to the Graph stand-in
     flow_id: str = ""  # the published booking Flow (WHATSAPP_FLOW_ID)
     flow_json: Path = ROOT / "flows" / "booking_flow.json"
+    flow_id_id: str = ""  # the published Indonesian booking Flow (WHATSAPP_FLOW_ID_ID)
+    flow_json_id: Path = ROOT / "flows" / "booking_flow.id.json"
     flows_public_key: Optional[Path] = None  # the business public key Meta was given
     xendit_secret_key: str = ""  # what the product must present to the Xendit stand-in
     xendit_callback_token: str = ""  # sent with every invoice callback
@@ -57,6 +59,13 @@ class SandboxConfig:
     def xendit_callback_url(self) -> str:
         return f"{self.product_url}/webhooks/xendit/webhook"
 
+    @property
+    def flows(self) -> dict[str, Path]:
+        """Each published Flow's id and its Flow JSON file (one Flow JSON per Flow id)."""
+        return {flow_id: path for flow_id, path in ((self.flow_id, self.flow_json),
+                                                    (self.flow_id_id, self.flow_json_id))
+                if flow_id}
+
     def business(self, phone_number_id: str) -> Optional[Business]:
         """The registered number, or None."""
         return next((b for b in self.businesses if b.phone_number_id == phone_number_id), None)
@@ -66,9 +75,9 @@ class SandboxConfig:
         """``SANDBOX_PORT``, ``SANDBOX_PRODUCT_URL``, ``SANDBOX_SIDES`` (``whatsapp``,
         ``xendit`` or both), ``SANDBOX_BUSINESSES`` (JSON list of
         ``{phone_number_id, name, display_phone_number}``), ``SANDBOX_FLOWS_PUBLIC_KEY``,
-        ``SANDBOX_FLOW_JSON``, ``SANDBOX_DATA_DIR`` and the shared ``WHATSAPP_APP_SECRET``,
-        ``WHATSAPP_ACCESS_TOKEN``, ``WHATSAPP_FLOW_ID``, ``XENDIT_SECRET_KEY``,
-        ``XENDIT_CALLBACK_TOKEN``."""
+        ``SANDBOX_FLOW_JSON``, ``SANDBOX_FLOW_JSON_ID``, ``SANDBOX_DATA_DIR`` and the shared
+        ``WHATSAPP_APP_SECRET``, ``WHATSAPP_ACCESS_TOKEN``, ``WHATSAPP_FLOW_ID``,
+        ``WHATSAPP_FLOW_ID_ID``, ``XENDIT_SECRET_KEY``, ``XENDIT_CALLBACK_TOKEN``."""
         env = os.environ
         raw = json.loads(env.get("SANDBOX_BUSINESSES") or "[]")
         businesses = tuple(Business(str(b["phone_number_id"]), str(b.get("name") or "Business"),
@@ -83,6 +92,8 @@ class SandboxConfig:
                    access_token=env.get("WHATSAPP_ACCESS_TOKEN", ""),
                    flow_id=env.get("WHATSAPP_FLOW_ID", ""),
                    flow_json=Path(env.get("SANDBOX_FLOW_JSON") or cls.flow_json),
+                   flow_id_id=env.get("WHATSAPP_FLOW_ID_ID", ""),
+                   flow_json_id=Path(env.get("SANDBOX_FLOW_JSON_ID") or cls.flow_json_id),
                    flows_public_key=Path(key) if key else None,
                    xendit_secret_key=env.get("XENDIT_SECRET_KEY", ""),
                    xendit_callback_token=env.get("XENDIT_CALLBACK_TOKEN", ""),

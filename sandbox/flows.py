@@ -3,7 +3,7 @@ talks to the product's Flows endpoint the way WhatsApp does (RSA-OAEP-wrapped AE
 signed with the app secret; INIT, data_exchange, BACK), and when the endpoint answers the
 SUCCESS screen it sends the completion to the bot as the customer's ``nfm_reply`` message.
 
-    GET  /api/flows/{flow_id}     the published Flow JSON
+    GET  /api/flows/{flow_id}     the Flow JSON published under that id (one per language)
     POST /api/flows/exchange      {business, customer, message_id (the Flow message), action,
                                    screen, data, name} -> the next screen, or an error
 """
@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import time
-from typing import Any, Optional
+from typing import Any
 
 from aiohttp import web
 from cryptography.exceptions import InvalidTag
@@ -59,12 +59,12 @@ class Sealed:
 
 
 class FlowsClient:
-    """The Flow JSON of the published Flow, and the exchange with the endpoint."""
+    """The Flow JSON of each published Flow, and the exchange with the endpoint."""
 
     def __init__(self, config: SandboxConfig, phone: Phone) -> None:
         self.config = config
         self.phone = phone
-        self._flow: Optional[dict[str, Any]] = None
+        self._flows: dict[str, dict[str, Any]] = {}  # Flow id -> its Flow JSON, once read
         self._public_key: Any = None
 
     def setup(self, app: web.Application) -> None:
@@ -72,21 +72,25 @@ class FlowsClient:
         app.router.add_get("/api/flows/{flow_id}", self.flow_json)
         app.router.add_post("/api/flows/exchange", self.exchange)
 
+    async def _flow_json_of(self, flow_id: str) -> dict[str, Any]:
+        if flow_id not in self._flows:
+            text = await asyncio.to_thread(self.config.flows[flow_id].read_text,
+                                           encoding="utf-8")
+            self._flows[flow_id] = json.loads(text)
+        return self._flows[flow_id]
+
     async def _load(self, reload_key: bool = False) -> None:
-        if self._flow is None:
-            text = await asyncio.to_thread(self.config.flow_json.read_text, encoding="utf-8")
-            self._flow = json.loads(text)
         if (self._public_key is None or reload_key) and self.config.flows_public_key:
             pem = await asyncio.to_thread(self.config.flows_public_key.read_bytes)
             self._public_key = serialization.load_pem_public_key(pem)
 
     async def flow_json(self, request: web.Request) -> web.Response:
         """The Flow JSON published under this id (404 for any other id)."""
-        if not self.config.flow_id or request.match_info["flow_id"] != self.config.flow_id:
+        flow_id = request.match_info["flow_id"]
+        if flow_id not in self.config.flows:
             raise web.HTTPNotFound(text='{"error": "no such flow"}',
                                    content_type="application/json")
-        await self._load()
-        return web.json_response(self._flow)
+        return web.json_response(await self._flow_json_of(flow_id))
 
     async def exchange(self, request: web.Request) -> web.Response:
         """One round trip with the Flows endpoint, as the WhatsApp client makes it for the
@@ -131,7 +135,7 @@ class FlowsClient:
         interactive = (bot.get("message") or {}).get("interactive") or {}
         parameters = (interactive.get("action") or {}).get("parameters") or {}
         if bot.get("direction") != "out" or interactive.get("type") != "flow" or \
-                parameters.get("flow_id") != self.config.flow_id or not self.config.flow_id:
+                str(parameters.get("flow_id")) not in self.config.flows:
             raise BadRequest("message_id must name a Flow message of this chat")
         if not isinstance(parameters.get("flow_token"), str):
             raise BadRequest("that Flow message has no flow_token")

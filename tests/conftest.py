@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
@@ -14,6 +14,17 @@ from tools.mongod import LocalMongod, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_FILES = sorted((ROOT / "seed").glob("*.yml"))
+
+SEED_DAYS_OFF = ((12, 25), (12, 31))  # seed/catalog.yml's staff days off, as (month, day)
+
+
+def seed_weekday_ahead(days: int) -> date:
+    """The first Monday-to-Friday at least ``days`` ahead (UTC) that is no seed day off: a day
+    every seed therapist who works weekdays works, whatever day the suite runs on."""
+    day = (datetime.now(timezone.utc) + timedelta(days=days)).date()
+    while day.weekday() >= 5 or (day.month, day.day) in SEED_DAYS_OFF:
+        day += timedelta(days=1)
+    return day
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""Training data hygiene: held-out NLU examples are never trained on; synonyms follow the seed."""
+"""Training data hygiene: held-out NLU examples are never trained on (English and Indonesian);
+every intent is trained in Indonesian too; synonyms follow the seed."""
 from __future__ import annotations
 
 import re
@@ -32,11 +33,21 @@ def test_every_required_intent_has_twenty_varied_examples():
     assert {i: len(training[i]) for i in REQUIRED_INTENTS if len(training[i]) < 20} == {}
 
 
+def test_every_intent_has_twenty_five_indonesian_examples():
+    english, indonesian = (examples(ROOT / "data" / f) for f in ("nlu.yml", "nlu_id.yml"))
+    assert set(english) | {"switch_language"} == set(indonesian)
+    assert {i: len(v) for i, v in indonesian.items() if len(v) < 25} == {}
+
+
 def test_held_out_examples_are_never_in_the_training_data():
-    training = set().union(*examples(ROOT / "data" / "nlu.yml").values())
+    training = set().union(*examples(ROOT / "data" / "nlu.yml").values(),
+                           *examples(ROOT / "data" / "nlu_id.yml").values())
     held_out = examples(ROOT / "tests" / "nlu" / "holdout.yml")
-    assert REQUIRED_INTENTS == set(held_out)
-    assert set().union(*held_out.values()) & training == set()
+    held_out_id = examples(ROOT / "tests" / "nlu" / "holdout_id.yml")
+    assert REQUIRED_INTENTS | {"switch_language"} == set(held_out)
+    assert set(examples(ROOT / "data" / "nlu_id.yml")) == set(held_out_id)
+    assert {i: len(v) for i, v in held_out_id.items() if len(v) < 6} == {}
+    assert set().union(*held_out.values(), *held_out_id.values()) & training == set()
 
 
 def test_synonyms_match_the_seed_catalog():

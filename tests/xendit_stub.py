@@ -86,7 +86,11 @@ class XenditStub:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def _serve(self, port: int) -> None:
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler,
+                                          bind_and_activate=False)
+        self.server.request_queue_size = 256  # a burst of payments is not refused
+        self.server.server_bind()
+        self.server.server_activate()
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -187,6 +191,8 @@ class XenditStub:
             "invoice_url": f"{self.url}/web/{invoice_id}",
             "expiry_date": _iso(now + timedelta(seconds=int(body.get("invoice_duration", 86400)))),
             "customer": body.get("customer"), "items": body.get("items"),
+            "success_redirect_url": body.get("success_redirect_url"),
+            "failure_redirect_url": body.get("failure_redirect_url"),
             "created": _iso(now), "updated": _iso(now)}
         with self._lock:
             self.invoices[invoice_id] = invoice

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / ".data" / "sandbox"
 GRAPH_VERSION = "v25.0"
 SANDBOX_FLOW_ID = "1200000000000001"  # the booking Flow, "published" in the sandbox
+SANDBOX_FLOW_ID_ID = "1200000000000002"  # its Indonesian Flow (flows/booking_flow.id.json)
 
 
 WHATSAPP, XENDIT = "whatsapp", "xendit"
@@ -66,7 +67,8 @@ def configure(env: dict[str, str]) -> tuple[str, ...]:
                    WHATSAPP_API_URL=f"{base}/{GRAPH_VERSION}",
                    WHATSAPP_FLOWS_PRIVATE_KEY=str(private),
                    SANDBOX_FLOWS_PUBLIC_KEY=str(public),
-                   WHATSAPP_FLOW_ID=SANDBOX_FLOW_ID)
+                   WHATSAPP_FLOW_ID=SANDBOX_FLOW_ID,
+                   WHATSAPP_FLOW_ID_ID=SANDBOX_FLOW_ID_ID)
         env.pop("WHATSAPP_FLOWS_PRIVATE_KEY_PASSPHRASE", None)
     if XENDIT in chosen:
         env.update(XENDIT_SECRET_KEY="xnd_development_sandbox_" + secrets.token_hex(12),
@@ -83,7 +85,7 @@ def process_env(env: dict[str, str], chosen: tuple[str, ...]) -> dict[str, str]:
     kept.pop("SANDBOX_GRAPH_TOKEN", None)
     if WHATSAPP in chosen:
         kept.update({k: env[k] for k in ("WHATSAPP_ACCESS_TOKEN", "WHATSAPP_APP_SECRET",
-                                         "WHATSAPP_FLOW_ID")})
+                                         "WHATSAPP_FLOW_ID", "WHATSAPP_FLOW_ID_ID")})
     if XENDIT in chosen:
         kept.update({k: env[k] for k in ("XENDIT_SECRET_KEY", "XENDIT_CALLBACK_TOKEN")})
     return kept

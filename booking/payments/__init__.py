@@ -204,13 +204,13 @@ class PaymentService:
         return self.reconciler.reconcile()
 
     # ----------------------------------------------------------------- receipts
-    def receipt_url(self, token: str) -> str:
-        """The public address of a receipt."""
-        return self.receipts.url(token)
+    def receipt_url(self, token: str, language: str = "en") -> str:
+        """The public address of a receipt, printed in ``language``."""
+        return self.receipts.url(token, language)
 
-    def receipt_pdf(self, token: str) -> Optional[bytes]:
+    def receipt_pdf(self, token: str, language: str = "en") -> Optional[bytes]:
         """The PDF confirmation behind an unguessable token (None if there is none)."""
-        return self.receipts.pdf(token)
+        return self.receipts.pdf(token, language)
 
     def receipt_data(self, doc: dict[str, Any]) -> ReceiptData:
         """What the receipt of payment ``doc`` shows."""

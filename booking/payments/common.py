@@ -84,6 +84,7 @@ class Conversation:
     channel: str = ""
     business_id: str = ""
     phone_number_id: Optional[str] = None
+    language: str = "en"  # the customer's, for what Xendit shows them (the invoice's lines)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from pymongo import ReturnDocument
 
 from booking.db import with_retries
 from booking.errors import InvalidTransitionError, UnknownEntityError
+from booking.i18n import N_, SOURCE, texts
 from booking.models import EXPIRED, PENDING_PAYMENT, Booking
 from booking.payments.common import (
     CREATING, LAPSED, NOTICE_EXPIRED, OUTCOME_WITHDRAWN, PENDING, Context, Conversation, Payment,
@@ -27,6 +28,8 @@ from booking.payments.notices import Notices
 from booking.xendit import XenditError
 
 logger = logging.getLogger(__name__)
+# What Xendit's checkout page shows about the invoice, in the customer's language
+INVOICE_DESCRIPTION = N_("{service}, {when}, booking {code} at {business}")
 
 
 class Invoices:
@@ -100,19 +103,23 @@ class Invoices:
         catalog = self.ctx.core.catalog
         service = catalog.service(booking.service_id)
         business = catalog.business(booking.business_id)
-        local = booking.start.astimezone(business.tz).strftime("%a %d %b %Y %H:%M")
+        tx = texts((doc.get("conversation") or {}).get("language"))  # the customer's
+        name = service.name_in(tx.language)
         customer: dict[str, Any] = {"given_names": booking.customer_name or "Guest"}
         if booking.customer_id.isdigit():
             customer["mobile_number"] = "+" + booking.customer_id
         base = self.ctx.settings.public_base_url
+        back = f"{base}/webhooks/xendit/return?booking={booking.code}" + (
+            "" if tx.language == SOURCE else f"&lang={tx.language}")
         return {
             "external_id": doc["_id"], "amount": doc["amount"], "currency": doc["currency"],
-            "description": f"{service.name}, {local}, booking {booking.code} at {business.name}",
+            "description": tx(INVOICE_DESCRIPTION, service=name, code=booking.code,
+                              when=tx.full_moment(booking.start, business.tz),
+                              business=business.name),
             "invoice_duration": self.ctx.settings.invoice_duration_minutes * 60,
             "customer": customer,
-            "items": [{"name": service.name, "price": doc["amount"], "quantity": 1}],
-            "success_redirect_url": f"{base}/webhooks/xendit/return?booking={booking.code}",
-            "failure_redirect_url": f"{base}/webhooks/xendit/return?booking={booking.code}",
+            "items": [{"name": name, "price": doc["amount"], "quantity": 1}],
+            "success_redirect_url": back, "failure_redirect_url": back,
             "metadata": {"booking_code": booking.code, "business_id": booking.business_id},
         }
 

@@ -26,8 +26,10 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from booking.conversations import Conversations
+from booking.customer_prefs import CustomerLanguages
 from booking.errors import BookingError, UnknownEntityError
 from booking.flow_tokens import FlowTokenError, FlowTokens
+from booking.i18n import LANGUAGES, SOURCE, catalog, texts
 from booking.logsafe import mask_phone
 from channels.http_guard import LARGEST_BODY, Refused, RequestGuard, one_arg, one_header, same_secret
 from channels.whatsapp.config import WhatsAppConfig
@@ -115,7 +117,20 @@ class WhatsAppInput(InputChannel):
     def output_for(self, phone_number_id: Optional[str]) -> WhatsAppOutput:
         """The output channel speaking from a business number."""
         return WhatsAppOutput(self.graph, self.inbox, self.config,
-                              phone_number_id or self.config.phone_number_id)
+                              phone_number_id or self.config.phone_number_id,
+                              self.customer_language)
+
+    def customer_language(self, phone_number_id: str, customer: str) -> str:
+        """Blocking: the language kept for a customer at the business of a number, else that
+        business's default language (English for a number of no business)."""
+        from booking.runtime import booking_service
+
+        try:
+            business = booking_service().catalog.business_by_phone_number_id(phone_number_id)
+        except UnknownEntityError:
+            return SOURCE
+        return CustomerLanguages(self.inbox.db).language_of(business.id, customer,
+                                                            business.language)
 
     def get_output_channel(self) -> Optional[OutputChannel]:
         """For messages pushed later (``output_channel=latest``): the default number."""
@@ -143,6 +158,8 @@ class WhatsAppInput(InputChannel):
         @bp.listener("after_server_start")
         async def recover(app: Any, loop: Any) -> None:
             self.workers.agent_of = lambda: getattr(app.ctx, "agent", None)
+            # The message catalogs are read from disk once: here, not in a turn's first reply
+            await asyncio.to_thread(lambda: [catalog(lang) for lang in LANGUAGES])
             self._sweeper = asyncio.create_task(self.workers.sweep(on_new_message))
             self._watcher = asyncio.create_task(self.workers.watch_items(on_new_message))
 
@@ -254,7 +271,7 @@ class WhatsAppInput(InputChannel):
         try:
             answer = await asyncio.to_thread(lambda: self.booking_flow.answer(decrypted.payload))
         except FlowTokenError as exc:
-            return response.json({"error_msg": str(exc)}, status=427)
+            return response.json({"error_msg": texts(exc.language)(exc.message)}, status=427)
         except (PyMongoError, BookingError) as exc:
             logger.error("Flows endpoint cannot answer: %s", exc)
             return response.json({"error": "temporarily unavailable"}, status=503)

@@ -13,7 +13,9 @@ class WhatsAppConfig:
     app_secret: str
     phone_number_id: str
     fallback_template: str
-    fallback_language: str
+    fallback_language: str  # the template's language code for English-speaking customers...
+    fallback_language_id: str = "id"  # ...and for Indonesian ones (the same template, approved
+    # in both languages)
     sweep_seconds: float = 10.0
     db_timeout_ms: int = 2000
     max_turns: int = 4
@@ -34,6 +36,7 @@ class WhatsAppConfig:
                    phone_number_id=env.get("WHATSAPP_PHONE_NUMBER_ID", ""),
                    fallback_template=env.get("WHATSAPP_FALLBACK_TEMPLATE", "booking_follow_up"),
                    fallback_language=env.get("WHATSAPP_FALLBACK_TEMPLATE_LANGUAGE", "en"),
+                   fallback_language_id=env.get("WHATSAPP_FALLBACK_TEMPLATE_LANGUAGE_ID", "id"),
                    sweep_seconds=float(env.get("WHATSAPP_SWEEP_SECONDS") or 10),
                    db_timeout_ms=int(env.get("WHATSAPP_DB_TIMEOUT_MS") or 2000),
                    max_turns=int(env.get("WHATSAPP_MAX_CONCURRENT_TURNS") or 4),
@@ -43,3 +46,7 @@ class WhatsAppConfig:
                    retention_days=float(env.get("DATA_RETENTION_DAYS") or 90),
                    handoff_idle_hours=float(env.get("HANDOFF_IDLE_HOURS") or 12),
                    items_poll_seconds=float(env.get("WHATSAPP_ITEMS_POLL_SECONDS") or 1))
+
+    def template_language(self, language: str) -> str:
+        """The fallback template's language code for a customer speaking ``language``."""
+        return self.fallback_language_id if language == "id" else self.fallback_language

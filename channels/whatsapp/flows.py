@@ -8,13 +8,14 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any, Optional
 
-from actions.present import local_time, rupiah
 from booking.bookings import BookingService
 from booking.flow_tokens import FlowSession, FlowTokens
+from booking.i18n import N_, texts
 
 SUCCESS = "SUCCESS"
 OPTION_TITLE_MAX = 30
 DROPDOWN_MAX = 200
+NO_VILLA = N_("None")  # the villa list of a business without villas
 
 
 def _option(id_: str, title: str) -> dict[str, str]:
@@ -44,15 +45,18 @@ class BookingFlow:
             return self._back(session, request.get("screen"))
         if action == "data_exchange":
             return self._exchange(session, request.get("screen"), data)
-        return self._service_screen(session, "Sorry, something went wrong. Please start again.")
+        return self._service_screen(session,
+                                    N_("Sorry, something went wrong. Please start again."))
 
     # ------------------------------------------------------------------ screens
     def _service_screen(self, session: FlowSession, error: Optional[str] = None) -> dict:
         services = self.core.catalog.services_of(session.business_id)
+        tx = texts(session.language)
         data: dict[str, Any] = {"services": [
-            _option(s.id, f"{s.name} {rupiah(s.price)}") for s in services][:DROPDOWN_MAX]}
+            _option(s.id, f"{s.name_in(tx.language)} {tx.money(s.price)}")
+            for s in services][:DROPDOWN_MAX]}
         if error:
-            data["error_message"] = error
+            data["error_message"] = texts(session.language)(error)
         return {"screen": "SERVICE", "data": data}
 
     def _date_screen(self, session: FlowSession, service_id: str, error: Optional[str] = None) -> dict:
@@ -67,16 +71,17 @@ class BookingFlow:
         data: dict[str, Any] = {"min_date": today.isoformat(), "max_date": last.isoformat(),
                                 "unavailable_dates": unavailable}
         if error:
-            data["error_message"] = error
+            data["error_message"] = texts(session.language)(error)
         return {"screen": "DATE", "data": data}
 
     def _time_screen(self, session: FlowSession, service_id: str, day: date) -> dict:
         tz = self.core.catalog.business(session.business_id).tz
         slots = self.core.free_slots(service_id, day)
         if not slots:
-            return self._date_screen(session, service_id, "No free times that day, please pick another.")
+            return self._date_screen(session, service_id,
+                                     N_("No free times that day, please pick another."))
         return {"screen": "TIME", "data": {"slots": [
-            _option(s.start.isoformat(), s.start.astimezone(tz).strftime("%H:%M"))
+            _option(s.start.isoformat(), texts(session.language).clock(s.start, tz))
             for s in slots][:DROPDOWN_MAX]}}
 
     def _details_screen(self, session: FlowSession, service_id: str) -> dict:
@@ -84,14 +89,16 @@ class BookingFlow:
         villas = self.core.catalog.villas_of(session.business_id)
         return {"screen": "DETAILS", "data": {
             "needs_villa": service.in_villa and bool(villas),
-            "villas": [_option(v.id, v.name) for v in villas] or [_option("none", "None")]}}
+            "villas": [_option(v.id, v.name) for v in villas]
+            or [_option("none", texts(session.language)(NO_VILLA))]}}
 
     def _summary_screen(self, session: FlowSession, chosen: dict[str, Any]) -> dict:
         service = self.core.catalog.service(chosen["service"])
         tz = self.core.catalog.business(session.business_id).tz
         start = datetime.fromisoformat(chosen["slot"])
-        lines = [service.name, local_time(start, tz), f"{service.duration_minutes} min",
-                 rupiah(service.price)]
+        tx = texts(session.language)
+        lines = [service.name_in(tx.language), tx.moment(start, tz),
+                 tx("{minutes} min", minutes=service.duration_minutes), tx.money(service.price)]
         villa = self.core.catalog.villas.get(chosen.get("villa") or "")
         if villa:
             lines.append(villa.name)
@@ -103,18 +110,18 @@ class BookingFlow:
         if screen == "SERVICE":
             service = self.core.catalog.services.get(str(data.get("service")))
             if service is None or service.business_id != session.business_id:
-                return self._service_screen(session, "Please choose a treatment.")
+                return self._service_screen(session, N_("Please choose a treatment."))
             self.tokens.remember(session.token, service=service.id)
             return self._date_screen(session, service.id)
         if "service" not in chosen:
-            return self._service_screen(session, "Please choose a treatment first.")
+            return self._service_screen(session, N_("Please choose a treatment first."))
         if screen == "DATE":
             try:
                 day = date.fromisoformat(str(data.get("date"))[:10])
             except ValueError:
                 day = None
             if day is None or not self._bookable(session, day):
-                return self._date_screen(session, chosen["service"], "Please choose a day.")
+                return self._date_screen(session, chosen["service"], N_("Please choose a day."))
             return self._time_screen(session, chosen["service"], day)
         if screen == "TIME":
             tz = self.core.catalog.business(session.business_id).tz
@@ -126,7 +133,7 @@ class BookingFlow:
                 free, start = set(), None
             if start not in free:
                 return self._date_screen(session, chosen["service"],
-                                         "That time was just taken, please choose again.")
+                                         N_("That time was just taken, please choose again."))
             self.tokens.remember(session.token, slot=start.isoformat())
             return self._details_screen(session, chosen["service"])
         if screen == "DETAILS":
@@ -143,7 +150,7 @@ class BookingFlow:
                       "slot_time": chosen["slot"], "name": chosen.get("name", ""),
                       "villa": chosen.get("villa"), "notes": chosen.get("notes", "")}
             return {"screen": SUCCESS, "data": {"extension_message_response": {"params": params}}}
-        return self._service_screen(session, "Let's start again.")
+        return self._service_screen(session, N_("Let's start again."))
 
     def _bookable(self, session: FlowSession, day: date) -> bool:
         """Whether ``day`` is within the booking horizon (a typed date may be anything)."""

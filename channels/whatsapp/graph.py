@@ -107,8 +107,7 @@ class GraphClient:
                 raise classify(response.status, payload)
         except (aiohttp.ClientConnectorError, ConnectionRefusedError) as exc:
             raise RetryableGraphError(None, f"cannot connect: {exc}") from exc  # never sent
-        except (asyncio.TimeoutError, aiohttp.ServerDisconnectedError,
-                aiohttp.ClientPayloadError) as exc:
+        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:  # (a reset, a hang-up…)
             raise UncertainDeliveryError(None, f"no answer: {exc!r}") from exc
         except ValueError as exc:  # not JSON
             raise PermanentGraphError(None, f"unreadable answer: {exc}") from exc

@@ -311,10 +311,12 @@ class Inbox:
             update["$set"]["next_at"] = _now() + wait
         with_retries(lambda: self.db.wa_outbox.update_one({"_id": doc_id}, update))
 
-    def save_choices(self, key: str, text: str, choices: list[dict[str, str]]) -> None:
-        """Keep a long list of choices so "More…" can page through it."""
+    def save_choices(self, key: str, text: str, choices: list[dict[str, str]],
+                     language: str = "en") -> None:
+        """Keep a long list of choices (and its language) so "More…" can page through it."""
         with_retries(lambda: self.db.wa_choice_pages.replace_one(
-            {"_id": key}, {"text": text, "choices": choices, "created_at": _now()}, upsert=True))
+            {"_id": key}, {"text": text, "choices": choices, "language": language,
+                           "created_at": _now()}, upsert=True))
 
     def load_choices(self, key: str) -> Optional[dict[str, Any]]:
         """A saved list of choices."""

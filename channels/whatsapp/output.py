@@ -9,10 +9,11 @@ import asyncio
 import logging
 import uuid
 from datetime import timedelta
-from typing import Any, Dict, Optional, Text
+from typing import Any, Callable, Dict, Optional, Text
 
 from rasa.core.channels.channel import OutputChannel
 
+from booking.i18n import N_, SOURCE, language_or_default, texts
 from booking.logsafe import mask_phone
 from channels.http_guard import ascii_digits
 from channels.rasa_patches import network_wait
@@ -24,7 +25,8 @@ from channels.whatsapp.graph import GraphClient
 from channels.whatsapp.inbox import Inbox
 
 logger = logging.getLogger(__name__)
-EXPIRED_CHOICES = "Those options have expired; please ask again."
+TEMPLATE_NOT_IN_LANGUAGE = 132001  # Graph: no such template in that language
+EXPIRED_CHOICES = N_("Those options have expired; please ask again.")
 
 
 def more_page(text: str) -> Optional[tuple[str, int]]:
@@ -45,9 +47,13 @@ class WhatsAppOutput(OutputChannel):
         return "whatsapp"
 
     def __init__(self, graph: GraphClient, inbox: Inbox, config: WhatsAppConfig,
-                 phone_number_id: str) -> None:
+                 phone_number_id: str,
+                 language_of: Optional[Callable[[str, str], str]] = None) -> None:
+        """``language_of(phone_number_id, customer)``: blocking, the customer's language (for
+        the template sent outside the 24-hour window); without it, English."""
         self.graph, self.inbox, self.config = graph, inbox, config
         self.phone_number_id = phone_number_id
+        self.language_of = language_of
 
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
         """Text, split within Meta's limit."""
@@ -57,14 +63,16 @@ class WhatsAppOutput(OutputChannel):
                                      buttons: list[Dict[Text, Any]], **kwargs: Any) -> None:
         """Reply buttons, a list, or a list that pages with "More…"."""
         choices = [render.Choice(b.get("title", ""), b.get("payload", "")) for b in buttons]
+        language = language_or_default(kwargs.get("language"))  # the action's (Turn.say)
         key = None
         if len(choices) > render.LIST_ROWS_MAX:
             key = uuid.uuid4().hex[:16]
             async with network_wait():
                 await asyncio.to_thread(self.inbox.save_choices, key, text,
                                         [{"title": c.title, "payload": c.payload}
-                                         for c in choices])
-        await self._send_all(recipient_id, render.choices_message(text, choices, key))
+                                         for c in choices], language)
+        await self._send_all(recipient_id, render.choices_message(text, choices, key,
+                                                                  tx=texts(language)))
 
     async def send_custom_json(self, recipient_id: Text, json_message: Dict[Text, Any],
                                **kwargs: Any) -> None:
@@ -79,11 +87,14 @@ class WhatsAppOutput(OutputChannel):
         """Page ``page`` of a saved long list ("More…" was tapped)."""
         async with network_wait():
             saved = await asyncio.to_thread(self.inbox.load_choices, key)
-        if saved is None:
-            await self.send_text_message(recipient_id, EXPIRED_CHOICES)
+        if saved is None:  # (the list, and the language it was in, are gone: the customer's)
+            await self.send_text_message(recipient_id,
+                                         await self.in_their_language(recipient_id,
+                                                                      EXPIRED_CHOICES))
             return
         choices = [render.Choice(c["title"], c["payload"]) for c in saved["choices"]]
-        await self._send_all(recipient_id, render.choices_message(saved["text"], choices, key, page))
+        await self._send_all(recipient_id, render.choices_message(
+            saved["text"], choices, key, page, texts(saved.get("language"))))
 
     async def send_staff_text(self, recipient_id: str, text: str, ref: str) -> list[str]:
         """A staff member's text (``ref``: its queued item, kept on the outbound records);
@@ -130,18 +141,47 @@ class WhatsAppOutput(OutputChannel):
                                     "failed", str(exc), ref)
             return "failed"
 
-    def template(self) -> dict[str, Any]:
-        """The configured template message (the only kind allowed outside the window)."""
+    def template(self, language: str = SOURCE) -> dict[str, Any]:
+        """The configured template message (the only kind allowed outside the window) in the
+        language of a customer speaking ``language``."""
         return {"type": "template", "template": {
             "name": self.config.fallback_template,
-            "language": {"code": self.config.fallback_language}}}
+            "language": {"code": self.config.template_language(language)}}}
+
+    def _customer_language(self, recipient_id: str) -> str:
+        """Blocking: the customer's language as the channel knows it (``language_of``);
+        English when it cannot be looked up (a template in English beats none at all)."""
+        if not self.language_of:
+            return SOURCE
+        try:
+            return self.language_of(self.phone_number_id, recipient_id)
+        except Exception as exc:  # (a database outage: the message matters more)
+            logger.warning("customer language unavailable, English used: %s",
+                           type(exc).__name__)
+            return SOURCE
+
+    async def in_their_language(self, recipient_id: str, message: str) -> str:
+        """A message of the channel's own (``N_``) in the customer's language."""
+        language = await asyncio.to_thread(self._customer_language, recipient_id)
+        return texts(language)(message)
+
+    async def customer_template(self, recipient_id: str) -> dict[str, Any]:
+        """The template message in the customer's language."""
+        return self.template(await asyncio.to_thread(self._customer_language, recipient_id))
 
     async def send_template_instead(self, recipient_id: str, ref: Optional[str] = None) -> str:
         """The configured template, the only thing allowed outside the 24-hour window."""
         async with network_wait():
             try:
-                wamid = await self.graph.send(self.phone_number_id, recipient_id,
-                                              self.template())
+                message = await self.customer_template(recipient_id)
+                try:
+                    wamid = await self.graph.send(self.phone_number_id, recipient_id, message)
+                except GraphError as exc:
+                    if exc.code != TEMPLATE_NOT_IN_LANGUAGE or message == self.template():
+                        raise
+                    # not approved in the customer's language (132001): the English one
+                    wamid = await self.graph.send(self.phone_number_id, recipient_id,
+                                                  self.template())
                 await asyncio.to_thread(self.inbox.record_outbound, wamid, recipient_id,
                                         "template", "sent", "", ref)
                 return "sent"

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from booking.i18n import Texts, texts
+
 TEXT_MAX = 4096
 BODY_MAX = 1024
 BUTTON_TITLE_MAX = 20
@@ -18,6 +20,7 @@ ROW_ID_MAX = 200
 LIST_ROWS_MAX = 10
 CTA_TEXT_MAX = 20
 CAPTION_MAX = 1024
+SECTION_TITLE_MAX = 24
 MORE_PREFIX = "__more__:"
 
 
@@ -66,19 +69,20 @@ def text_message(text: str) -> list[dict[str, Any]]:
             for piece in split_text(text)]
 
 
-def _body_and_lead(text: str, limit: int) -> tuple[list[dict[str, Any]], str]:
+def _body_and_lead(text: str, limit: int, tx: Texts) -> tuple[list[dict[str, Any]], str]:
     """Long text goes first as text messages; the interactive body keeps the last part."""
     if len(text) <= limit:
-        return [], text or "Please choose:"
+        return [], text or tx("Please choose:")
     pieces = split_text(text, limit)
     return [m for p in pieces[:-1] for m in text_message(p)], pieces[-1]
 
 
 def choices_message(text: str, choices: list[Choice], page_key: Optional[str] = None,
-                    page: int = 0) -> list[dict[str, Any]]:
-    """≤ 3 choices: reply buttons; 4–10: a list; more: a list of 9 plus "More…" that pages."""
+                    page: int = 0, tx: Texts = texts(None)) -> list[dict[str, Any]]:
+    """≤ 3 choices: reply buttons; 4–10: a list; more: a list of 9 plus "More…" that pages
+    (the list's own labels in ``tx``'s language)."""
     if len(choices) <= 3:
-        lead, body = _body_and_lead(text, BODY_MAX)
+        lead, body = _body_and_lead(text, BODY_MAX, tx)
         titles = unique_titles([c.title for c in choices], BUTTON_TITLE_MAX)
         return lead + [{"type": "interactive", "interactive": {
             "type": "button", "body": {"text": body},
@@ -89,17 +93,19 @@ def choices_message(text: str, choices: list[Choice], page_key: Optional[str] = 
     more = len(choices) > (page + 1) * per_page and page_key
     rows = [{"id": c.payload[:ROW_ID_MAX], "title": t} for c, t in
             zip(shown, unique_titles([c.title for c in shown], ROW_TITLE_MAX,
-                                     ("More…",) if more else ()))]
+                                     (tx("More…"),) if more else ()))]
     for row, choice in zip(rows, shown):
         if fit(choice.title, ROW_TITLE_MAX) != " ".join(choice.title.split()):
             row["description"] = fit(choice.title, ROW_DESCRIPTION_MAX)
     if more:
-        rows.append({"id": f"{MORE_PREFIX}{page_key}:{page + 1}", "title": "More…",
-                     "description": f"{len(choices) - (page + 1) * per_page} more options"})
-    lead, body = _body_and_lead(text, TEXT_MAX)
+        rows.append({"id": f"{MORE_PREFIX}{page_key}:{page + 1}", "title": tx("More…"),
+                     "description": fit(tx("{count} more options", count=len(choices) - (
+                         page + 1) * per_page), ROW_DESCRIPTION_MAX)})
+    lead, body = _body_and_lead(text, TEXT_MAX, tx)
     return lead + [{"type": "interactive", "interactive": {
         "type": "list", "body": {"text": body},
-        "action": {"button": "Choose", "sections": [{"title": "Options", "rows": rows}]}}}]
+        "action": {"button": fit(tx("Choose"), LIST_BUTTON_MAX), "sections": [
+            {"title": fit(tx("Options"), SECTION_TITLE_MAX), "rows": rows}]}}}]
 
 
 def custom_message(custom: dict[str, Any]) -> list[dict[str, Any]]:

@@ -107,7 +107,7 @@ class StaffSide:
             else:
                 outcomes = await output.send_staff_text(sender, claim.get("text") or "", item_id)
         if any(outcome in ("sent", "retrying") for outcome in outcomes):
-            custom = output.template() if kind == TEMPLATE else None
+            custom = await output.customer_template(sender) if kind == TEMPLATE else None
             await self.history.append(sender, item_id, [staff_message(
                 item_id, claim["business_id"], who, kind, claim.get("text") or "", custom)])
         if "uncertain" in outcomes:

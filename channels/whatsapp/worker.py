@@ -20,6 +20,7 @@ from rasa.core.channels.channel import UserMessage
 
 from booking.db import is_transient
 from booking.errors import BookingError, DatabaseUnavailableError
+from booking.i18n import N_
 from booking.logsafe import mask_phone
 from booking.retry import Backoff, retry_async
 from channels.rasa_patches import TurnSlot, network_wait
@@ -32,10 +33,10 @@ from channels.whatsapp.staff import StaffSide
 
 logger = logging.getLogger(__name__)
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
-UNSUPPORTED_REPLY = ("Sorry, I can only read text and taps on buttons. "
-                     "Please type your message or choose an option.")
-SLOW_DOWN_REPLY = ("You're sending messages faster than I can answer. Please slow down a "
-                   "little: I'll answer your next message in a minute.")
+UNSUPPORTED_REPLY = N_("Sorry, I can only read text and taps on buttons. "
+                       "Please type your message or choose an option.")
+SLOW_DOWN_REPLY = N_("You're sending messages faster than I can answer. Please slow down a "
+                     "little: I'll answer your next message in a minute.")
 OUTCOME_WRITES = Backoff(base=0.2, factor=2.0, cap=5.0, attempts=None)
 
 
@@ -268,7 +269,8 @@ class CustomerWorkers:
                        on_new_message: OnNewMessage) -> Optional[str]:
         output = self.output_for(doc["phone_number_id"])
         if doc.get("notice") == SLOW_DOWN:
-            await output.send_text_message(doc["sender"], SLOW_DOWN_REPLY)
+            await output.send_text_message(
+                doc["sender"], await output.in_their_language(doc["sender"], SLOW_DOWN_REPLY))
             return None
         text = doc.get("text") or flow_completion_text(doc.get("extra") or {})
         page = more_page(text) if text else None
@@ -276,7 +278,8 @@ class CustomerWorkers:
             await output.send_page(doc["sender"], *page)
             return None
         if not text:
-            await output.send_text_message(doc["sender"], UNSUPPORTED_REPLY)
+            await output.send_text_message(
+                doc["sender"], await output.in_their_language(doc["sender"], UNSUPPORTED_REPLY))
             return None
         await on_new_message(UserMessage(text, output, doc["sender"],
                                          input_channel=self.channel_name,

@@ -27,6 +27,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from booking.errors import BookingError
+from booking.i18n import N_, texts
 from booking.payments import CallbackError, PaymentService
 from booking.xendit import XenditError
 from channels.http_guard import Refused, RequestGuard, one_header, same_secret
@@ -36,9 +37,11 @@ logger = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024  # Xendit's callbacks are small (≤ the server's LARGEST_BODY)
 GUARD = RequestGuard(MAX_BODY)
-RETURN_PAGE = ("<!doctype html><meta name=viewport content='width=device-width'>"
-               "<title>Thank you</title><p>Thank you! Your confirmation arrives in WhatsApp "
-               "as soon as the payment is through. You can close this page.</p>")
+RETURN_PAGE = ("<!doctype html><html lang={lang}><meta name=viewport "
+               "content='width=device-width'><title>{title}</title><p>{text}</p>")
+RETURN_TITLE = N_("Thank you")
+RETURN_TEXT = N_("Thank you! Your confirmation arrives in WhatsApp as soon as the payment is "
+                 "through. You can close this page.")
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 T = TypeVar("T")
 
@@ -125,7 +128,8 @@ class XenditInput(InputChannel):
             if not name.endswith(".pdf"):
                 return response.json({"error": "not found"}, status=404)
             try:
-                pdf = await self._run(self._front, self.payments.receipt_pdf, name[:-4])
+                pdf = await self._run(self._front, self.payments.receipt_pdf, name[:-4],
+                                      str(request.args.get("lang") or "en"))
             except (PyMongoError, BookingError) as exc:
                 logger.error("cannot make receipt: %s", exc)
                 return response.json({"error": "temporarily unavailable"}, status=503)
@@ -137,7 +141,11 @@ class XenditInput(InputChannel):
 
         @bp.route("/return", methods=["GET"])
         async def back_from_payment(request: Request) -> HTTPResponse:
-            return response.html(RETURN_PAGE)
+            """Where Xendit sends the customer after paying, in their language (``lang``: only
+            ever one of ours, else English; the page names nobody and changes nothing)."""
+            tx = texts(request.args.get("lang"))
+            return response.html(RETURN_PAGE.format(lang=tx.language, title=tx(RETURN_TITLE),
+                                                    text=tx(RETURN_TEXT)))
 
         return bp
 

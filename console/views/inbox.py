@@ -268,6 +268,7 @@ async def _send_booking(request: Request, conversation_id: str) -> HTTPResponse:
     return await _change(request, conversation_id, "conversation_booking_sent", "booking",
                          lambda: svc.team.send_booking(
                              business_id, conversation_id, me, booking,
-                             service.name if service else booking.service_id,
+                             service or booking.service_id,
                              member.name if member else booking.staff_id,
-                             request.ctx.business.tz, key))
+                             request.ctx.business.tz, key,
+                             request.ctx.business.language))

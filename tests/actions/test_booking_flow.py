@@ -33,7 +33,7 @@ def test_book_by_tapping_every_step(core, chat, db, xendit):
 
     events, msgs = chat.run(STEP, "choose_slot", slot_time=TUE_15_UTC)
     assert texts(msgs) == ["Please confirm your booking:\nBalinese Massage\n"
-                           "Tue 24 Nov, 15:00 (60 min)\nRp 350.000"]
+                           "Tue 24 Nov, 15:00 (60 min)\nRp350.000"]
     assert buttons(msgs) == [
         ("Confirm", f'/confirm_booking{{"service":"balinese-massage","slot_time":"{TUE_15_UTC}"}}'),
         ("Change time", "/change_time")]
@@ -45,8 +45,8 @@ def test_book_by_tapping_every_step(core, chat, db, xendit):
     booking = db.bookings.find_one({"customer_id": chat.customer})
     [invoice] = xendit.invoices_for(booking["code"])
     assert texts(msgs) == [f"Booked ✅\n{booking['code']}: Balinese Massage\n"
-                           f"Tue 24 Nov, 15:00 with Wayan\nRp 350.000",
-                           f"To confirm {booking['code']}, please pay Rp 350.000 by 08:30 (the "
+                           f"Tue 24 Nov, 15:00 with Wayan\nRp350.000",
+                           f"To confirm {booking['code']}, please pay Rp350.000 by 08:30 (the "
                            f"link is valid for 30 minutes).\nPay now: {invoice['invoice_url']}"]
     assert booking["status"] == "PENDING_PAYMENT"
     assert {e["name"] for e in events} >= {"service", "slot_time", "awaiting", "order_id"}
@@ -144,7 +144,7 @@ def test_a_salon_without_upfront_payment_confirms_at_once(core, chat, db):
     chat.input_channel, chat.business_id = "whatsapp", "canggu-glow-salon"
     chat.run(STEP, "book_service", service="manicure", time="tomorrow at 11am")
     _, msgs = chat.run(ActionYes(), "affirm")
-    assert texts(msgs)[0].endswith("Tue 24 Nov, 11:00 with Komang\nRp 150.000")
+    assert texts(msgs)[0].endswith("Tue 24 Nov, 11:00 with Komang\nRp150.000")
     assert db.bookings.find_one({})["status"] == "CONFIRMED"
 
 
@@ -168,3 +168,21 @@ def test_on_whatsapp_the_booking_form_is_offered_with_a_fresh_token(core, chat, 
     chat.input_channel = "rest"
     _, msgs = chat.run(STEP, "book_service")
     assert len(msgs) == 1  # other channels get no form
+
+
+def test_an_indonesian_customer_gets_the_indonesian_form_when_it_is_published(core, chat, db,
+                                                                              monkeypatch):
+    monkeypatch.setenv("WHATSAPP_FLOW_ID", "1234567890")
+    chat.input_channel = "whatsapp"
+    chat.slots.update(language="id", language_chosen=True)
+    _, msgs = chat.run(STEP, "book_service")
+    flow = msgs[1]["custom"]["whatsapp"]
+    assert (flow["flow_id"], flow["cta"]) == ("1234567890", "Formulir booking")  # the only one
+    monkeypatch.setenv("WHATSAPP_FLOW_ID_ID", "2234567890")
+    _, msgs = chat.run(STEP, "book_service")
+    flow = msgs[1]["custom"]["whatsapp"]
+    assert flow["flow_id"] == "2234567890"
+    assert db.flow_tokens.find_one({"_id": flow["flow_token"]})["language"] == "id"
+    chat.slots.update(language="en")
+    _, msgs = chat.run(STEP, "book_service")
+    assert msgs[1]["custom"]["whatsapp"]["flow_id"] == "1234567890"

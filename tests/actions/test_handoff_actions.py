@@ -87,7 +87,8 @@ def test_the_hand_back_says_the_bot_is_back_with_the_menu(core):
     _, msgs = Chat(business_id=SPA).run(ActionHandback(), "EXTERNAL_handback")
     assert texts(msgs) == ["I'm back to help you again. Our team is still here if you need them.",
                            "What would you like to do?"]
-    assert [t for t, _ in buttons(msgs)] == ["Book a treatment", "My bookings", "Talk to a person"]
+    assert [t for t, _ in buttons(msgs)] == ["Book a treatment", "My bookings", "Talk to a person",
+                                             "Bahasa Indonesia"]
 
 
 def test_the_order_in_progress_survives_a_new_session_after_a_person_had_the_chat():

@@ -31,8 +31,8 @@ def test_my_bookings_lists_upcoming_ones(core, chat):
     _, msgs = chat.run(ActionMyBookings(), "my_bookings")
     assert texts(msgs) == [
         "Your upcoming bookings:\n\n"
-        f"{first.code}: Balinese Massage\nWed 25 Nov, 10:00 with Wayan\nRp 350.000 (waiting for payment)\n\n"
-        f"{second.code}: Natural Glow Facial\nThu 26 Nov, 11:00 with Nyoman\nRp 380.000 (waiting for payment)"]
+        f"{first.code}: Balinese Massage\nWed 25 Nov, 10:00 with Wayan\nRp350.000 (waiting for payment)\n\n"
+        f"{second.code}: Natural Glow Facial\nThu 26 Nov, 11:00 with Nyoman\nRp380.000 (waiting for payment)"]
 
 
 def test_cancel_with_several_bookings_asks_which_then_confirms(core, chat, db):
@@ -40,8 +40,8 @@ def test_cancel_with_several_bookings_asks_which_then_confirms(core, chat, db):
     _, msgs = chat.run(ActionCancelStep(), "cancel_booking", text="cancel my booking")
     assert texts(msgs) == ["Which booking would you like to cancel?"]
     assert buttons(msgs) == [
-        (f"{first.code} Wed 25 Nov, 10:00", f'/cancel_booking{{"booking_code":"{first.code}"}}'),
-        (f"{second.code} Thu 26 Nov, 11:00", f'/cancel_booking{{"booking_code":"{second.code}"}}')]
+        ("Wed 25 Nov, 10:00", f'/cancel_booking{{"booking_code":"{first.code}"}}'),
+        ("Thu 26 Nov, 11:00", f'/cancel_booking{{"booking_code":"{second.code}"}}')]
     assert chat.slots["awaiting"] == "which_cancel"
 
     _, msgs = chat.run(ActionContinue(), "inform", text=second.code.lower(),
@@ -79,7 +79,7 @@ def test_reschedule_picks_a_new_time_and_moves_the_booking(core, chat, db):
     assert chat.slots["flow"] == "reschedule" and chat.slots["booking_code"] == booking.code
     _, msgs = chat.run(ActionBookStep(), "choose_slot", slot_time=THU_11.isoformat())
     assert texts(msgs) == [f"Move booking {booking.code} to:\nBalinese Massage\n"
-                           "Thu 26 Nov, 11:00 (60 min)\nRp 350.000"]
+                           "Thu 26 Nov, 11:00 (60 min)\nRp350.000"]
     _, msgs = chat.run(ActionConfirmBooking(), "confirm_booking", service="balinese-massage",
                        slot_time=THU_11.isoformat())
     assert texts(msgs)[0].startswith(f"Done, your booking is moved ✅\n{booking.code}")
@@ -98,7 +98,7 @@ def test_reschedule_to_a_day_its_therapist_does_not_work_moves_it_to_another(cor
     monday_11 = datetime(2026, 11, 23, 3, 0, tzinfo=timezone.utc)
     _, msgs = chat.run(ActionBookStep(), "choose_slot", slot_time=monday_11.isoformat())
     assert texts(msgs) == [f"Move booking {booking.code} to:\nBalinese Massage\n"
-                           "Mon 23 Nov, 11:00 (60 min)\nRp 350.000"]
+                           "Mon 23 Nov, 11:00 (60 min)\nRp350.000"]
     _, msgs = chat.run(ActionConfirmBooking(), "confirm_booking", service="balinese-massage",
                        slot_time=monday_11.isoformat())
     assert "Mon 23 Nov, 11:00 with Wayan" in texts(msgs)[0]
@@ -124,10 +124,10 @@ def test_services_and_prices_come_from_the_catalog(core, chat):
     _, msgs = chat.run(ActionListServices(), "ask_services")
     text = texts(msgs)[0]
     assert text.startswith("At Ubud Serenity Spa we offer:\n\nMassage\n"
-                           "• Balinese Massage — 60 min, Rp 350.000\n")
-    assert "Body Treatments\n• Balinese Boreh Scrub — 45 min, Rp 300.000" in text
+                           "• Balinese Massage — 60 min, Rp350.000\n")
+    assert "Body Treatments\n• Balinese Boreh Scrub — 45 min, Rp300.000" in text
     _, msgs = chat.run(ActionShowPrice(), "ask_price", service="hot-stone-massage")
-    assert texts(msgs) == ["Hot Stone Massage (75 min) is Rp 500.000."]
+    assert texts(msgs) == ["Hot Stone Massage (75 min) is Rp500.000."]
     assert buttons(msgs) == [("Book it", '/book_service{"service":"hot-stone-massage"}')]
     chat.slots.clear()
     _, msgs = chat.run(ActionShowPrice(), "ask_price")
@@ -161,3 +161,25 @@ def test_a_new_session_keeps_only_name_and_language():
                       {"event": "slot", "timestamp": None, "name": "language", "value": "en"},
                       {"event": "action", "timestamp": None, "name": "action_listen",
                        "policy": None, "confidence": None}]
+
+
+def test_booking_choices_fit_a_reply_button_in_both_languages():
+    """A reply button shows 20 characters: the moment alone fits ("Rab, 25 Nov, 10.00");
+    two bookings at one moment are told apart by their codes."""
+    from datetime import datetime, timezone
+    from types import SimpleNamespace
+    from zoneinfo import ZoneInfo
+
+    from actions.manage import pick_titles
+    from booking.i18n import texts as catalog_texts
+
+    at = datetime(2026, 11, 25, 2, 0, tzinfo=timezone.utc)  # 10:00 in Bali
+    bookings = [SimpleNamespace(code="BK111111", start=at),
+                SimpleNamespace(code="BK222222", start=at),
+                SimpleNamespace(code="BK333333", start=at.replace(day=26))]
+    for language, first in (("en", "BK111111 10:00"), ("id", "BK111111 10.00")):
+        turn = SimpleNamespace(tx=catalog_texts(language), tz=ZoneInfo("Asia/Makassar"))
+        titles = pick_titles(bookings, turn)
+        assert titles[0] == first and titles[1].startswith("BK222222")
+        assert titles[2] in ("Thu 26 Nov, 10:00", "Kam, 26 Nov, 10.00")
+        assert all(len(t) <= 20 for t in titles), titles

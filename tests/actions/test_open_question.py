@@ -39,10 +39,9 @@ def test_a_time_typed_at_the_time_list_is_that_time_whatever_the_intent(core):
     for intent, action, typed, expected in [
             ("inform", ActionContinue(), "5pm", "17:00"),
             ("inform", ActionContinue(), "17.00", "17:00"),
-            ("inform", ActionContinue(), "5 sore", "17:00"),
             ("nlu_fallback", ActionFallback(), "the 3 o'clock one", "15:00"),
-            ("choose_slot", ActionBookStep(), "the first one", "9:00"),
-            ("choose_slot", ActionBookStep(), "earliest", "9:00"),
+            ("choose_slot", ActionBookStep(), "the first one", "09:00"),
+            ("choose_slot", ActionBookStep(), "earliest", "09:00"),
             ("nlu_fallback", ActionFallback(), "anything after 4", "16:00")]:
         chat = Chat(business_id=SPA)
         offered = times_on_wednesday(chat)
@@ -163,7 +162,7 @@ def test_a_price_asked_at_the_time_list_is_answered_then_the_times_come_back(cor
     chat = Chat(business_id=SPA)
     offered = times_on_wednesday(chat)
     _, msgs = chat.run(ActionShowPrice(), "ask_price", text="how much is it?")
-    assert texts(msgs)[0] == "Balinese Massage (60 min) is Rp 350.000."
+    assert texts(msgs)[0] == "Balinese Massage (60 min) is Rp350.000."
     assert texts(msgs)[1] == "Back to your booking: Free times for Balinese Massage on Wed 25 Nov:"
     assert [t for t, _ in buttons(msgs)] == offered
     assert chat.slots["awaiting"] == "slot"
@@ -205,7 +204,7 @@ def test_whats_included_at_the_time_list_is_answered_then_the_times_come_back(co
         chat = Chat(business_id=SPA)
         offered = times_on_wednesday(chat)
         _, msgs = chat.run(action, intent, text="what's included?")
-        assert texts(msgs)[0] == ("Balinese Massage — 60 min, Rp 350.000. Traditional "
+        assert texts(msgs)[0] == ("Balinese Massage — 60 min, Rp350.000. Traditional "
                                   "full-body massage with warm coconut oil."), intent
         assert texts(msgs)[1].startswith("Back to your booking: Free times for Balinese")
         assert [t for t, _ in buttons(msgs)] == offered and chat.slots["awaiting"] == "slot"
@@ -224,12 +223,20 @@ def test_tell_me_more_about_a_treatment_outside_a_booking_offers_to_book_it(core
     chat = Chat(business_id=SPA)
     _, msgs = chat.run(ActionListServices(), "ask_services",
                        text="tell me more about the hot stone massage")
-    assert texts(msgs) == ["Hot Stone Massage — 75 min, Rp 500.000. Heated volcanic stones and "
+    assert texts(msgs) == ["Hot Stone Massage — 75 min, Rp500.000. Heated volcanic stones and "
                            "long strokes."]
     assert buttons(msgs) == [("Book it", '/book_service{"service":"hot-stone-massage"}')]
     _, msgs = chat.run(ActionFallback(), "nlu_fallback", text="what's included?")
     assert texts(msgs)[0].startswith("Which treatment would you like to know about?")
     assert len(buttons(msgs)) > 3  # the treatments, to tap
+
+
+def test_a_time_typed_in_indonesian_is_that_time_and_the_card_is_in_indonesian(core):
+    chat = Chat(business_id=SPA)
+    times_on_wednesday(chat)
+    _, msgs = chat.run(ActionContinue(), "inform", text="jam 5 sore aja")
+    assert "Rab, 25 Nov, 17.00" in texts(msgs)[-1]
+    assert chat.slots["awaiting"] == "confirm_booking" and chat.slots["language"] == "id"
 
 
 def test_out_of_scope_at_the_time_list_says_so_then_the_times_come_back(core):
@@ -238,7 +245,7 @@ def test_out_of_scope_at_the_time_list_says_so_then_the_times_come_back(core):
     chat = Chat(business_id=SPA)
     offered = times_on_wednesday(chat)
     _, msgs = chat.run(ActionOutOfScope(), "out_of_scope", text="what's the weather like?")
-    assert [m.get("response") for m in msgs[:1]] == ["utter_out_of_scope"]
+    assert texts(msgs)[0].startswith("Sorry, I can't help with that.")
     assert texts(msgs)[1].startswith("Back to your booking: Free times for Balinese")
     assert [t for t, _ in buttons(msgs)] == offered and chat.slots["awaiting"] == "slot"
     # what a treatment includes, which the NLU takes for out of scope, is answered
@@ -247,4 +254,38 @@ def test_out_of_scope_at_the_time_list_says_so_then_the_times_come_back(core):
     assert texts(msgs)[0].startswith("Hot Stone Massage — 75 min") and len(msgs) == 2
     # outside a booking: what the assistant does, and the menu
     _, msgs = Chat(business_id=SPA).run(ActionOutOfScope(), "out_of_scope", text="weather?")
-    assert texts(msgs) == ["utter_out_of_scope", "What would you like to do?"]
+    assert texts(msgs)[1:] == ["What would you like to do?"]
+    assert texts(msgs)[0].startswith("Sorry, I can't help with that.")
+
+
+def test_small_talk_the_nlu_confuses_with_an_answer_is_read_as_the_answer_first(core):
+    """"anyone is fine" at the time list is close to "are you a bot?" for the NLU: it is read
+    as the answer; "are you a bot?" itself is no answer and gets the bot's own reply."""
+    from actions.small_talk import ActionBotChallenge
+
+    chat = Chat(business_id=SPA)
+    times_on_wednesday(chat)
+    _, msgs = chat.run(ActionBotChallenge(), "bot_challenge", text="5pm")
+    assert "Wed 25 Nov, 17:00" in card(msgs)
+    chat = Chat(business_id=SPA)
+    times_on_wednesday(chat)
+    _, msgs = chat.run(ActionBotChallenge(), "bot_challenge", text="are you a bot?")
+    assert texts(msgs)[0].startswith("I'm a booking assistant (a bot)"), texts(msgs)
+    assert chat.slots["awaiting"] == "slot"  # the time list is still open
+
+
+def test_a_digression_that_changes_the_language_asks_the_open_question_anew_in_it(core):
+    """A price asked in Indonesian at the (English) day question: the price, then the day
+    question again in Indonesian, not the English one replayed."""
+    from actions.info import ActionShowPrice
+
+    chat = Chat(business_id=SPA)
+    _, msgs = chat.run(ActionBookStep(), "book_service", text="balinese massage please",
+                       service="balinese-massage")
+    assert texts(msgs)[0] == "Which day would you like?"
+    shown(chat, msgs)
+    _, msgs = chat.run(ActionShowPrice(), "ask_price", text="berapa harganya kak?")
+    assert texts(msgs)[0] == "Harga Pijat Bali (60 menit) adalah Rp350.000.", texts(msgs)
+    assert texts(msgs)[-1] == "Anda ingin hari apa?", texts(msgs)
+    assert [title for title, _ in buttons(msgs)][:2] == ["Hari ini", "Besok"]
+    assert chat.slots["service"] == "balinese-massage" and chat.slots["awaiting"] == "day"

@@ -47,11 +47,11 @@ def test_on_whatsapp_the_link_is_a_pay_now_button_and_the_payment_remembers_the_
     [invoice] = xendit.invoices_for(code)
     assert msgs[1]["custom"] == {"whatsapp": {
         "type": "cta_url", "display_text": "Pay now", "url": invoice["invoice_url"],
-        "text": f"To confirm {code}, please pay Rp 350.000 by 08:30 (the link is valid for "
+        "text": f"To confirm {code}, please pay Rp350.000 by 08:30 (the link is valid for "
                 f"30 minutes)."}}
     assert db.payments.find_one()["conversation"] == {
         "sender_id": chat.sender, "channel": "whatsapp", "business_id": "ubud-serenity-spa",
-        "phone_number_id": SPA_NUMBER}
+        "phone_number_id": SPA_NUMBER, "language": "en"}
 
 
 def test_paid_news_confirms_with_the_pdf_document(core, db, xendit):
@@ -62,7 +62,7 @@ def test_paid_news_confirms_with_the_pdf_document(core, db, xendit):
     _, msgs = news(chat, payment["code"], payment["_id"], "paid")
     assert texts(msgs)[0] == (f"Payment received, thank you! ✅ Your booking is confirmed:\n"
                               f"{payment['code']}: Balinese Massage\nTue 24 Nov, 15:00 with "
-                              f"Wayan\nRp 350.000")
+                              f"Wayan\nRp350.000")
     assert msgs[1]["custom"] == {"whatsapp": {
         "type": "document", "filename": f"{payment['code']}.pdf",
         "link": f"https://bot.example/webhooks/xendit/receipts/{token}.pdf",
@@ -108,7 +108,7 @@ def test_paid_too_late_apologises_refunds_and_offers_times(core, db, xendit):
                                    customer, staff_id=staff))
     payment = settle(core, xendit, db, "PAID")
     _, msgs = news(chat, payment["code"], payment["_id"], "refund")
-    assert texts(msgs) == [f"We received your payment of Rp 350.000 for {payment['code']}, but "
+    assert texts(msgs) == [f"We received your payment of Rp350.000 for {payment['code']}, but "
                            f"sorry: Tue 24 Nov, 15:00 was taken after your payment link expired. "
                            f"The full amount will be refunded. Here are the next free times:"]
     assert len(buttons(msgs)) == 3
@@ -134,7 +134,7 @@ def test_in_villa_treatment_asks_the_villa_and_pays_vendor_and_villa(core, db, x
     assert buttons(msgs) == [("Villa Sawah Ubud", '/inform{"villa":"villa-sawah-ubud"}'),
                              ("Canggu Beach Villa", '/inform{"villa":"canggu-beach-villa"}')]
     _, msgs = chat.run(ActionBookStep(), "inform", text="canggu beach villa")
-    assert texts(msgs)[0].endswith("Rp 600.000\nat Canggu Beach Villa")
+    assert texts(msgs)[0].endswith("Rp600.000\nat Canggu Beach Villa")
     confirm_payload = buttons(msgs)[0][1]
     assert '"villa":"canggu-beach-villa"' in confirm_payload
     _, msgs = chat.run(ActionConfirmBooking(), "confirm_booking", service="in-villa-massage",
@@ -182,7 +182,7 @@ def test_paid_after_cancelling_is_told_the_refund_without_offering_the_time(core
     assert db.bookings.find_one()["status"] == "CANCELLED"
     payment = settle(core, xendit, db, "PAID")  # the link was still open in the browser
     _, msgs = news(chat, code, payment["_id"], "refund")
-    assert texts(msgs) == [f"We received a payment of Rp 350.000 for {code} on a payment link "
+    assert texts(msgs) == [f"We received a payment of Rp350.000 for {code} on a payment link "
                            f"that was no longer valid. Sorry: the full amount will be refunded."]
     assert db.refunds.count_documents({"code": code}) == 1
 

@@ -99,7 +99,7 @@ def test_paid_news_after_a_cancel_tells_the_refund_and_sends_no_confirmation(cor
     core.cancel(code)  # ... and the booking cancelled before it was delivered
     _, msgs = chat.run(ActionPaymentUpdate(), "EXTERNAL_payment_update", booking_code=code,
                        payment=payment["_id"], payment_update="paid")
-    assert texts(msgs) == [f"We received your payment of Rp 350.000 for {code}, thank you. "
+    assert texts(msgs) == [f"We received your payment of Rp350.000 for {code}, thank you. "
                            f"The booking has been cancelled, so the full amount will be "
                            f"refunded."]
     assert buttons(msgs) == MENU

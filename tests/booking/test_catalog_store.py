@@ -197,3 +197,14 @@ def test_an_unreachable_database_keeps_the_snapshot_serving(stored):
         raise DatabaseUnavailableError("database unavailable")
     cached.repository.version = down
     assert cached() is first
+
+
+def test_a_console_edit_of_a_service_keeps_its_translations(stored):
+    """The console's service form has no fields for the Indonesian name and description: an
+    edit of the price keeps them (Indonesian customers still read "Pijat Bali")."""
+    editor = CatalogEditor(stored)
+    editor.save_service(SPA, {"id": "balinese-massage", "name": "Balinese Massage",
+                              "category": "massage", "duration_minutes": 60, "price": 375000})
+    service = CatalogRepository(stored).load().services["balinese-massage"]
+    assert service.price == 375000 and service.name_in("id") == "Pijat Bali"
+    assert service.description_in("id").startswith("Pijat tradisional")

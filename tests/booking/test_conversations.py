@@ -247,3 +247,26 @@ def test_team_desk_hand_back_tells_only_when_a_person_had_it_and_only_whatsapp_i
     with pytest.raises(NotOnWhatsAppError):
         desk.take(SPA, local.id, "made", local.version)
     assert convs.get(SPA, local.id).state == WAITING
+
+
+def test_a_booking_card_is_in_the_customers_language_else_the_businesss(convs, clock, db):
+    from zoneinfo import ZoneInfo
+
+    from booking.customer_prefs import CustomerLanguages, LanguageChoice
+    from booking.models import CONFIRMED, Booking
+
+    posted = []
+    desk = TeamDesk(convs, lambda c, kind, text, *rest: posted.append(text) or "id", clock)
+    conv = wrote(convs)
+    desk.take(SPA, conv.id, "made", conv.version)
+    start = clock.now + timedelta(days=1)
+    booking = Booking(None, "BK123456", SPA, "balinese-massage", "made", AYU, "Ayu", start,
+                      start + timedelta(hours=1), CONFIRMED, 350000, "IDR", 1, clock.now)
+    bali = ZoneInfo("Asia/Makassar")
+    desk.send_booking(SPA, conv.id, "made", booking, "Pijat Bali", "Made", bali,
+                      default_language="id")  # nothing kept for Ayu: the business's language
+    CustomerLanguages(db, lambda: clock.now).set(SPA, AYU, LanguageChoice("en", chosen=True))
+    desk.send_booking(SPA, conv.id, "made", booking, "Balinese Massage", "Made", bali,
+                      default_language="id")  # Ayu's own choice wins
+    assert posted[0].startswith("Booking Anda BK123456") and "Rp350.000" in posted[0], posted
+    assert posted[1].startswith("Your booking BK123456"), posted

@@ -16,6 +16,7 @@ from booking.models import CONFIRMED, EXPIRED, PENDING_PAYMENT, PayoutDestinatio
 from booking.payments import Conversation, PaymentService, PaymentSettings
 from booking.split import split_payment
 from booking.xendit import XenditClient, XenditConfig
+from tests.conftest import seed_weekday_ahead
 from tests.xendit_stub import SECRET_KEY, XenditStub
 
 BALI = ZoneInfo("Asia/Makassar")
@@ -69,6 +70,26 @@ def test_the_invoice_is_priced_on_the_server_and_held_until_it_expires(payments,
     assert payment.invoice_url == invoice["invoice_url"]
     assert payment.expires_at == payments.core.clock() + timedelta(minutes=30)
     assert db.bookings.find_one({"code": booking.code})["hold_until"] == payment.expires_at
+
+
+def test_the_invoice_speaks_the_customers_language(payments, xendit):
+    """What Xendit's checkout page shows (description, item) is in the customer's language."""
+    english = book(payments, customer="6281100000011")
+    payments.request_payment(english, Conversation("6281100000011", "whatsapp",
+                                                   "ubud-serenity-spa", "110000000000001"))
+    [invoice] = xendit.invoices_for(english.code)
+    assert invoice["description"] == (
+        f"Balinese Massage, Tue 24 Nov 2026, 10:00, booking {english.code} at Ubud Serenity Spa")
+    indonesian = book(payments, start=TUE_10 + timedelta(hours=4), customer="6281100000012")
+    payments.request_payment(indonesian, Conversation("6281100000012", "whatsapp",
+                                                      "ubud-serenity-spa", "110000000000001",
+                                                      language="id"))
+    [invoice] = xendit.invoices_for(indonesian.code)
+    assert invoice["description"] == (
+        f"Pijat Bali, Sel, 24 Nov 2026, 14.00, booking {indonesian.code} di Ubud Serenity Spa")
+    assert invoice["items"] == [{"name": "Pijat Bali", "price": 350000, "quantity": 1}]
+    assert invoice["success_redirect_url"] == (  # the page after paying, in Indonesian too
+        f"https://bot.example/webhooks/xendit/return?booking={indonesian.code}&lang=id")
 
 
 def test_asking_twice_gives_the_same_invoice(payments, xendit):
@@ -282,7 +303,7 @@ def test_the_pdf_confirmation_has_the_booking_details(payments, xendit, db):
     text = PdfReader(io.BytesIO(payments.receipt_pdf(token))).pages[0].extract_text()
     for expected in ("Ubud Serenity Spa", "Ayu", "+6281100000001", booking.code,
                      "Balinese Massage", "Wayan", "Tuesday 24 November 2026", "10:00",
-                     "Villa Sawah Ubud", "Rp 350.000", "QRIS", payment.invoice_id):
+                     "Villa Sawah Ubud", "Rp350.000", "QRIS", payment.invoice_id):
         assert expected in text, expected
     assert payments.receipt_pdf("not-a-token") is None
 
@@ -299,9 +320,7 @@ def test_make_reconcile_applies_what_xendit_knows(db, db_name, mongo_url, xendit
     xendit.clock = lambda: datetime.now(timezone.utc)
     CatalogRepository(db).save(seed_catalog)
     payments = make_payments(db, xendit.clock, xendit, seed_catalog)
-    day = (datetime.now(BALI) + timedelta(days=2)).date()
-    while day.weekday() > 4:
-        day += timedelta(days=1)
+    day = seed_weekday_ahead(2)
     booking = book(payments, datetime(day.year, day.month, day.day, 10, tzinfo=BALI))
     payment = payments.request_payment(booking, CHAT)
     xendit.set_status(payment.invoice_id, "EXPIRED")  # and the callback never came

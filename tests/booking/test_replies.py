@@ -58,6 +58,62 @@ def test_people_change_of_mind_and_never_mind():
     assert not any(replies.never_mind(t) for t in ("no", "cancel my booking BK123456", "stop by at 3"))
 
 
+@pytest.mark.parametrize("text, expected", [  # Indonesian as typed on a phone in Bali
+    ("jm 3", "15:00"), ("jam 8 mlm", time(20, 0)), ("jm 8 mlm", time(20, 0)),
+    ("8 mlm", time(20, 0)), ("setengah 4 sore", time(15, 30)), ("jam setengah 4", time(15, 30)),
+    ("setengah 12 siang", "11:30"), ("setengah 8 malam", time(19, 30)),
+    ("yg terakhir", "17:00"), ("yang terakhir", "17:00"), ("paling pagi", "10:00"),
+    ("paling awal", "10:00"), ("yg pertama", "10:00"), ("paling malam", "17:00")])
+def test_a_time_in_indonesian_chat(text, expected):
+    assert picked(text) == expected
+
+
+def test_positions_in_indonesian_chat():
+    assert [replies.position(t, 5) for t in ("yg terakhir", "yang terakhir", "paling pagi",
+                                             "paling awal", "yg pertama", "yg kedua")] == [
+        4, 4, 0, 0, 0, 1]
+
+
+def test_people_in_indonesian_chat():
+    assert [replies.people(t) for t in ("berdua", "kami bertiga", "berempat", "ber2", "2 org",
+                                        "dua orang", "tiga orang", "untuk dua", "buat 3 orang",
+                                        "berdua jam 3", "buat jam 3", "bersama", "25 org")] == [
+        2, 3, 4, 2, 2, 2, 3, 2, 3, 2, None, None, None]
+
+
+@pytest.mark.parametrize("text", ["gajadi", "ga jadi", "gak jadi", "nggak jadi", "ga usah",
+                                  "gausah", "batal aja", "batal", "Gak jadi deh kak",
+                                  "eh ga jadi, makasih ya", "ya udah ga usah", "ga jadi booking",
+                                  "kayaknya gak jadi dulu", "tidak jadi"])
+def test_never_mind_in_indonesian_chat(text):
+    assert replies.never_mind(text)
+
+
+@pytest.mark.parametrize("text", ["mau batal booking", "batal booking", "batalkan booking BK123456",
+                                  "ga jadi dateng, batalin aja bookingnya", "ga usah pakai minyak",
+                                  "gak jadi, mau facial aja"])
+def test_cancelling_a_booking_is_no_never_mind(text):
+    assert not replies.never_mind(text)  # cancel_booking is an intent of its own
+
+
+@pytest.mark.parametrize("text", ["bukan, jumat aja", "eh jumat aja", "mending jam 4",
+                                  "ganti jam 4", "jam 4 aja deh", "kalau jam 4?", "maaf, jam 5",
+                                  "pindah ke jumat"])
+def test_a_change_of_mind_in_indonesian_chat(text):
+    assert replies.corrects(text)
+
+
+@pytest.mark.parametrize("text", ["jumat", "jam 4", "iya jam 3 aja", "ok itu aja", "iya"])
+def test_an_indonesian_answer_or_yes_is_no_change_of_mind(text):
+    assert not replies.corrects(text)
+
+
+def test_a_correction_keeps_its_day_apart_from_its_time():
+    assert replies.clock("bukan, jumat jm 4 aja") == time(16, 0)
+    assert "jumat" in replies.without_clock("bukan, jumat setengah 4 aja")
+    assert "4" not in replies.without_clock("bukan, jumat setengah 4 aja")
+
+
 @settings(max_examples=500, deadline=None)
 @given(st.text(max_size=200))
 def test_any_text_reads_or_not_but_never_fails(text):

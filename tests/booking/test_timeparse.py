@@ -45,6 +45,60 @@ def test_indonesian_expressions_resolve_in_business_time(text, expected):
     assert parse_when(text, BALI, NOW) == expected
 
 
+@pytest.mark.parametrize("text, expected", [  # Indonesian as typed on a phone in Bali
+    ("bsk jm 3", When(date(2026, 11, 24), time(15, 0))),
+    ("lsa jam 2 siang", When(date(2026, 11, 25), time(14, 0))),
+    ("jam 8 mlm", When(date(2026, 11, 23), time(20, 0))),
+    ("jm 8 mlm", When(date(2026, 11, 23), time(20, 0))),
+    ("besok mlm", When(date(2026, 11, 24), None, "evening")),
+    ("senin dpn", When(date(2026, 11, 30))),              # said on a Monday: a week on
+    ("minggu dpn", When(date(2026, 11, 30))),             # next week, as "minggu depan"
+    ("hari minggu", When(date(2026, 11, 29))),            # Sunday
+    ("ntar sore", When(date(2026, 11, 23), None, "afternoon")),
+    ("ntar mlm", When(date(2026, 11, 23), None, "evening")),
+    ("nanti malam", When(date(2026, 11, 23), None, "evening")),
+    ("sekarang", When(date(2026, 11, 23))),
+    ("bisa skrg?", When(date(2026, 11, 23))),
+    ("skrg jam 3", When(date(2026, 11, 23), time(15, 0))),
+    ("my back is sore, bsk jm 3 bisa?", When(date(2026, 11, 24), time(15, 0)))])
+def test_indonesian_short_forms(text, expected):
+    assert parse_when(text, BALI, NOW) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("2 jam lagi", When(date(2026, 11, 23), time(12, 0))),
+    ("dua jam lagi", When(date(2026, 11, 23), time(12, 0))),
+    ("2 jm lagi", When(date(2026, 11, 23), time(12, 0))),
+    ("kak 2 jam lagi bisa?", When(date(2026, 11, 23), time(12, 0))),
+    ("massage in 2 hours", When(date(2026, 11, 23), time(12, 0))),
+    ("sejam lagi", When(date(2026, 11, 23), time(11, 0))),
+    ("30 menit lagi", When(date(2026, 11, 23), time(10, 30))),
+    ("setengah jam lagi", When(date(2026, 11, 23), time(10, 30))),
+    ("3 hari lagi", When(date(2026, 11, 26))),
+    ("2 minggu lagi", When(date(2026, 12, 7))),           # weeks, not Sundays
+    ("seminggu lagi", When(date(2026, 11, 30)))])
+def test_so_long_from_now_in_indonesian(text, expected):
+    assert parse_when(text, BALI, NOW) == expected
+
+
+def test_so_long_from_now_is_in_business_time():
+    utc_now = datetime(2026, 11, 23, 15, 0, tzinfo=ZoneInfo("UTC"))  # 23:00 in Bali
+    assert parse_when("2 jam lagi", BALI, utc_now) == When(date(2026, 11, 24), time(1, 0))
+    assert parse_when("2 jam lagi", BALI, NOW.astimezone(ZoneInfo("UTC"))) == When(
+        date(2026, 11, 23), time(12, 0))
+
+
+@pytest.mark.parametrize("text, expected", [  # "setengah 4": half before 4
+    ("setengah 4 sore", When(date(2026, 11, 23), time(15, 30))),
+    ("jam setengah 4", When(date(2026, 11, 23), time(15, 30))),   # as "at 3:30"
+    ("setengah 4", When(date(2026, 11, 23), time(15, 30))),       # as "jam 3:30", like replies
+    ("bsk jam setengah 10 pagi", When(date(2026, 11, 24), time(9, 30))),
+    ("setengah 1 siang", When(date(2026, 11, 23), time(12, 30))),
+    ("jumat setengah 8 mlm", When(date(2026, 11, 27), time(19, 30)))])
+def test_half_before_the_hour(text, expected):
+    assert parse_when(text, BALI, NOW) == expected
+
+
 @pytest.mark.parametrize("text, expected", [
     ("tomorrow at 3pm", When(date(2026, 11, 24), time(15, 0))),
     ("tmrw 3pm", When(date(2026, 11, 24), time(15, 0))),

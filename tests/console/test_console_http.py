@@ -10,10 +10,11 @@ from booking.bookings import BookingRequest, BookingService
 from booking.catalog import CatalogRepository
 from booking.models import CONFIRMED
 from console.sessions import token_hash
+from tests.conftest import seed_weekday_ahead
 from tests.console.http_support import (PASSWORD, SALON, SPA, ConsoleServer, login_csrf,
                                         post_login, start_console)
 
-BALI_DAY = (datetime.now(timezone.utc) + timedelta(days=3)).date()
+BALI_DAY = seed_weekday_ahead(3)
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,7 @@ def console(mongo_url):
 
 @pytest.fixture(scope="module")
 def bookings(console: ConsoleServer):
-    """One booking at each business, three days ahead at 11:00 Bali (03:00 UTC)."""
+    """One booking at each business, three or more days ahead at 11:00 Bali (03:00 UTC)."""
     core = BookingService(console.db, CatalogRepository(console.db).load())
     start = datetime(BALI_DAY.year, BALI_DAY.month, BALI_DAY.day, 3, 0, tzinfo=timezone.utc)
     ours = core.create(BookingRequest("balinese-massage", start, "6281234000001", "Ayu Lestari",

@@ -424,7 +424,7 @@ def test_a_new_waiting_customer_appears_in_the_open_inbox_without_a_reload(conso
         said('/choose_slot{"slot":"x"}', title="11:00 with Wayan"),
         answered(None, custom={"type": "interactive", "interactive": {
             "type": "cta_url", "body": {"text": "Your booking is held for 30 minutes."},
-            "action": {"parameters": {"display_text": "Pay Rp 350.000"}}}}),
+            "action": {"parameters": {"display_text": "Pay Rp350.000"}}}}),
         said("can I bring my kid?", intent="ask_human")], start=datetime.now(timezone.utc)
         - timedelta(minutes=20))
     problems: list[str] = []

@@ -17,6 +17,7 @@ from booking.bookings import BookingRequest, BookingService
 from booking.catalog import CatalogRepository
 from booking.sheets import HEADER
 from tests.console.http_support import SALON, SPA, ConsoleServer, login_csrf, start_console
+from tests.conftest import seed_weekday_ahead
 from tests.sheets_stub import CLIENT_EMAIL, SheetsStub, service_account_info, throwaway_key
 
 SHEET_ID = "1SheetsStubSpreadsheet_for-console-tests"
@@ -24,9 +25,7 @@ SHEET_ID = "1SheetsStubSpreadsheet_for-console-tests"
 
 def _weekday_ahead() -> datetime:
     """11:00 Bali (03:00 UTC) on a weekday three or more days ahead (Wayan works then)."""
-    day = (datetime.now(timezone.utc) + timedelta(days=3)).date()
-    while day.weekday() >= 5 or (day.month, day.day) == (12, 25):
-        day += timedelta(days=1)
+    day = seed_weekday_ahead(3)
     return datetime(day.year, day.month, day.day, 3, 0, tzinfo=timezone.utc)
 
 

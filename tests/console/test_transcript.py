@@ -75,7 +75,7 @@ def test_taps_read_as_their_titles_and_news_triggers_and_other_events_are_skippe
 def test_whatsapp_payloads_read_as_words(tracker, transcript):
     tracker.user("book", 0)
     tracker.bot(None, 1, custom={"type": "interactive", "interactive": {
-        "type": "cta_url", "body": {"text": "Pay Rp 350.000 for BK123456"},
+        "type": "cta_url", "body": {"text": "Pay Rp350.000 for BK123456"},
         "action": {"name": "cta_url", "parameters": {"display_text": "Pay now",
                                                      "url": "https://pay.example/x"}}}})
     tracker.bot(None, 2, custom={"type": "document", "document": {
@@ -88,7 +88,7 @@ def test_whatsapp_payloads_read_as_words(tracker, transcript):
                                               "display_text": "Pay", "url": "https://p"}})
     tracker.bot(None, 6, custom={"type": "image", "image": {"link": "https://x"}})
     assert [line.text for line in transcript.lines("spa", NUMBER)][1:] == [
-        "Pay Rp 350.000 for BK123456 [Pay now]", "📄 BK123456.pdf",
+        "Pay Rp350.000 for BK123456 [Pay now]", "📄 BK123456.pdf",
         "Pick a time in the form [Booking form]", "Template: booking_follow_up",
         "Pay again [Pay]"]
 

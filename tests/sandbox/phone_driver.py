@@ -66,7 +66,10 @@ class PhonePage:
         return self.wait_bot(expect, before)
 
     def tap(self, bubble: Any, title: str, expect: str) -> Any:
-        """Tap the reply button ``title`` under ``bubble``; the answer containing ``expect``."""
+        """Tap the choice ``title`` under ``bubble`` (a reply button, or a row of its list, as
+        the greeting's four-item menu is); the answer containing ``expect``."""
+        if bubble.locator("button.list-button").count():
+            return self.pick(bubble, title, expect)
         before = self.bot_count()
         bubble.locator("button.reply-button", has_text=title).click()
         return self.wait_bot(expect, before)

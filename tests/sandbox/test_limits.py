@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from actions import present
+from booking.i18n import texts
 from booking.payments.common import Payment
 from channels.whatsapp import render
 from channels.whatsapp.config import WhatsAppConfig
@@ -453,17 +454,20 @@ def rendered() -> list[tuple[str, dict]]:
     payment = Payment(id="p1", code="BK-7Q2X", amount=350000, currency="IDR", state="pending",
                       invoice_id="inv1", invoice_url="https://checkout.xendit.co/web/inv1",
                       expires_at=now + timedelta(minutes=30), outcome=None, receipt_token="r")
-    pay = present.pay_messages(payment, ZoneInfo("Asia/Makassar"), 30, whatsapp=True)
+    pay = present.pay_messages(payment, ZoneInfo("Asia/Makassar"), 30, texts("en"), whatsapp=True)
     long_titles = [render.Choice(f"A very long treatment name, ninety minutes {i}", f"/x{i}")
                    for i in range(3)]
     cases: list[tuple[str, list[dict]]] = [
         ("text", render.text_message("Hello! How can I help?")),
         ("long text", render.text_message(("A fairly long sentence. " * 40 + "\n\n") * 12)),
         ("menu buttons", render.choices_message("What would you like to do?", [
-            render.Choice(b["title"], b["payload"]) for b in present.menu_buttons()])),
-        ("day buttons", render.choices_message("Which day?", [
+            render.Choice(b["title"], b["payload"]) for b in present.menu_buttons(texts("en"))])),
+        *((f"main menu {lang}", render.choices_message("?", [
+            render.Choice(b["title"], b["payload"]) for b in present.main_menu(texts(lang))],
+            tx=texts(lang))) for lang in ("en", "id")),
+        *((f"day buttons {lang}", render.choices_message("Which day?", [
             render.Choice(b["title"], b["payload"]) for b in present.day_buttons(
-                now.date(), now.date() + timedelta(days=1))])),
+                now.date(), now.date() + timedelta(days=1), texts(lang))])) for lang in ("en", "id")),
         ("long button titles", render.choices_message("Pick", long_titles)),
         ("long body buttons", render.choices_message("word " * 600, choices(2))),
         ("list", render.choices_message("Which time?", choices(10, "A long treatment name"))),

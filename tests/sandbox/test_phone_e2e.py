@@ -30,19 +30,33 @@ def wait_until(condition, timeout: float = 30.0) -> None:
         time.sleep(0.2)
 
 
-def book_by_tapping(phone: PhonePage, treatment: str, business: str = SPA_NAME) -> str:
+# What the customer types, taps and waits for, in each language (the bot's own words).
+ENGLISH = {"hi": "Hi", "greeting": "booking assistant", "book": "Book a treatment",
+           "which": "Which treatment", "day": "Which day", "tomorrow": "Tomorrow",
+           "times": "times", "card": "Please confirm your booking", "confirm": "Confirm",
+           "booked": "Booked ✅", "pay": "please pay", "pay_now": "Pay now",
+           "paid": "Payment received"}
+INDONESIAN = {"hi": "Halo kak", "greeting": "asisten booking", "book": "Booking perawatan",
+              "which": "Perawatan apa", "day": "hari apa", "tomorrow": "Besok",
+              "times": "Jam yang tersedia", "card": "Mohon konfirmasi booking Anda",
+              "confirm": "Konfirmasi", "booked": "Booking berhasil ✅", "pay": "silakan bayar",
+              "pay_now": "Bayar sekarang", "paid": "Pembayaran sudah kami terima"}
+
+
+def book_by_tapping(phone: PhonePage, treatment: str, business: str = SPA_NAME,
+                    words: dict[str, str] = ENGLISH) -> str:
     """"Hi", then only taps: menu, treatment, Tomorrow, the first time, Confirm; the code."""
     phone.open_chat(business)
-    menu = phone.send("Hi", "booking assistant")
+    menu = phone.send(words["hi"], words["greeting"])
     phone.shot("greeting")
-    treatments = phone.tap(menu, "Book a treatment", "Which treatment")
-    days = phone.pick(treatments, treatment, "Which day")
+    treatments = phone.tap(menu, words["book"], words["which"])
+    days = phone.pick(treatments, treatment, words["day"])
     phone.shot("treatment")
-    times = phone.tap(days, "Tomorrow", "times")
+    times = phone.tap(days, words["tomorrow"], words["times"])
     phone.shot("times")
-    card = phone.first_time(times, "Please confirm your booking")
+    card = phone.first_time(times, words["card"])
     phone.shot("confirm-card")
-    booked = phone.tap(card, "Confirm", "Booked ✅")
+    booked = phone.tap(card, words["confirm"], words["booked"])
     phone.shot("booked")
     return "BK" + booked.inner_text().split("BK", 1)[1][:6]
 
@@ -94,6 +108,39 @@ def test_pay_on_the_checkout_page_then_get_the_confirmation_and_pdf(context, san
         pdf = PdfReader(io.BytesIO(answer.read()))
     assert code in "".join(p.extract_text() for p in pdf.pages)
     assert sandbox_stack.db.bookings.find_one({"code": code})["status"] == "CONFIRMED"
+
+
+def test_an_indonesian_customer_books_pays_and_gets_an_indonesian_pdf(context, sandbox_stack):
+    """Greeted in Indonesian from "Halo kak", every list, card, link and the PDF receipt in
+    Indonesian, the treatment under its Indonesian name."""
+    words = INDONESIAN
+    phone = PhonePage(context, sandbox_stack, "Putu", "6281230000011", "7-indonesian")
+    code = book_by_tapping(phone, "Pijat Bali", words=words)
+    card = phone.page.locator(".msg.out", has_text=words["card"]).last.inner_text()
+    assert "Pijat Bali" in card and "Rp350.000" in card, card
+    pay = phone.wait_bot(words["pay"], 0)
+    with phone.page.context.expect_page() as opened:
+        pay.locator("a.cta-button", has_text=words["pay_now"]).click()
+    checkout = opened.value
+    checkout.wait_for_load_state()
+    before = phone.bot_count()
+    checkout.click("#pay-button")
+    checkout.locator("#result").wait_for()
+    confirmed = phone.wait_bot(words["paid"], before)
+    assert code in confirmed.inner_text()
+    document = phone.page.locator(".msg.out[data-type=document]").last
+    document.wait_for()
+    phone.shot("paid-pdf")
+    with urllib.request.urlopen(document.locator("a.document").get_attribute("href"),
+                                timeout=30) as answer:
+        assert answer.headers["content-type"] == "application/pdf"
+        text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(answer.read())).pages)
+    for said in (f"Konfirmasi booking dan invoice {code}", "Kode booking", "Pijat Bali",
+                 "Jumlah dibayar", "Rp350.000"):
+        assert said in text, (said, text)
+    assert "Amount paid" not in text
+    assert sandbox_stack.db.customer_languages.find_one(
+        {"_id": {"$regex": "6281230000011$"}})["language"] == "id"
 
 
 def test_an_invoice_left_to_expire_brings_the_recovery_buttons(context, sandbox_stack):

@@ -4,6 +4,7 @@ recorded by local stand-ins (one stack for the whole test session)."""
 from __future__ import annotations
 
 import hashlib
+import http.client
 import hmac
 import itertools
 import json
@@ -88,6 +89,24 @@ class Stack:
                 return response.status, response.read()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read()
+
+    def status_of_oversized(self, path: str, size: int) -> int:
+        """The status answered to a POST of a ``size``-byte body. The server may answer (413)
+        and close before the whole body is written: a client then finds the socket closed
+        while it writes (a broken pipe), with the answer already waiting to be read."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.putrequest("POST", f"/webhooks/whatsapp{path}")
+            conn.putheader("content-type", "application/json")
+            conn.putheader("content-length", str(size))
+            conn.endheaders()
+            try:
+                conn.send(b"{" + b" " * (size - 2) + b"}")
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # refused before the end of the body: read the refusal
+            return conn.getresponse().status
+        finally:
+            conn.close()
 
     @property
     def xendit_webhook(self) -> str:

@@ -10,6 +10,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Optional
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # Meta takes a burst: the default listen backlog of 5 resets some
+
+
 class GraphStub:
     """``calls``: (path, body, error code answered or None) of every POST; ``fail_with``:
     queued failures to answer with, one per call: a Graph error code (answered with HTTP 400),
@@ -54,7 +58,7 @@ class GraphStub:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

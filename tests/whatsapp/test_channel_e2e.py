@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
+from booking.customer_prefs import CustomerLanguages, LanguageChoice
+from channels.http_guard import LARGEST_BODY
 from booking.flow_tokens import FlowTokens
 from tests.whatsapp.conftest import (SALON, SECRET, SPA, VERIFY, Stack, _ids,
                                      assert_fits_meta_limits, envelope, tap, text, wait_done)
@@ -50,8 +52,7 @@ def test_bad_requests_get_precise_codes_and_store_nothing(wa):
     sig = "sha256=" + hmac.new(SECRET.encode(), broken, hashlib.sha256).hexdigest()
     assert stack.request("POST", "/webhook", broken, {"content-type": "application/json",
                                                       "x-hub-signature-256": sig})[0] == 400
-    big = b"{" + b" " * (3 * 1024 * 1024) + b"}"
-    assert stack.request("POST", "/webhook", big, {"content-type": "application/json"})[0] == 413
+    assert stack.status_of_oversized("/webhook", LARGEST_BODY + 1) == 413
     assert db.wa_inbox.count_documents({"_id": wamid}) == 0
 
 
@@ -60,8 +61,9 @@ def test_full_booking_by_taps(wa, graph):
     who = "62811110001"
     assert stack.post(text(who, "hi")) == 200
     [greet] = graph.wait_for_messages(who, 1)
-    assert [b["reply"]["title"] for b in interactive(greet)["action"]["buttons"]] == [
-        "Book a treatment", "My bookings", "Talk to a person"]
+    assert interactive(greet)["type"] == "list"  # four choices: a list, not reply buttons
+    assert [r["title"] for r in rows(greet)] == [
+        "Book a treatment", "My bookings", "Talk to a person", "Bahasa Indonesia"]
 
     stack.post(tap(who, "/book_service", "Book a treatment"))
     services = graph.wait_for_messages(who, 2)[-1]
@@ -120,17 +122,22 @@ def test_five_concurrent_duplicates_get_one_reply(wa, graph):
     assert len(graph.sent_to(who)) == 1
 
 
-def test_a_late_outside_window_failure_sends_the_template_once(wa, graph):
+@pytest.mark.parametrize("kept, code", [(None, "en"), ("id", "id")], ids=["default", "indonesian"])
+def test_a_late_outside_window_failure_sends_the_template_once(wa, graph, kept, code):
+    """Once, and in the customer's language: the one kept for them, else the business's."""
     stack, db = wa
-    who = "62811110008"
+    who = "62811110008" if kept is None else "62811110018"
+    if kept:
+        CustomerLanguages(db).set("ubud-serenity-spa", who, LanguageChoice(kept))
     receipt = {"object": "whatsapp_business_account", "entry": [{"id": "WABA", "changes": [{
         "field": "messages", "value": {"metadata": {"phone_number_id": SPA}, "statuses": [{
-            "id": "wamid.late1", "status": "failed", "timestamp": "1", "recipient_id": who,
+            "id": f"wamid.late{who}", "status": "failed", "timestamp": "1", "recipient_id": who,
             "errors": [{"code": 131047, "title": "Re-engagement message"}]}]}}]}]}
     assert stack.post(receipt) == 200 and stack.post(receipt) == 200  # delivered twice
     [template] = graph.wait_for_messages(who, 1)
     assert template["type"] == "template"
-    assert db.wa_statuses.count_documents({"_id": "wamid.late1:failed"}) == 1
+    assert template["template"] == {"name": "booking_follow_up", "language": {"code": code}}
+    assert db.wa_statuses.count_documents({"_id": f"wamid.late{who}:failed"}) == 1
     deadline = time.monotonic() + 30
     while db.wa_outbox.count_documents({"to": who, "type": "template", "status": "sent"}) < 1:
         assert time.monotonic() < deadline, "template send not recorded"
@@ -138,12 +145,18 @@ def test_a_late_outside_window_failure_sends_the_template_once(wa, graph):
     assert len(graph.sent_to(who)) == 1
 
 
-def test_media_gets_a_polite_answer(wa, graph):
-    stack, _ = wa
-    who = "62811110004"
+@pytest.mark.parametrize("kept, answer", [(None, "Sorry, I can only read text and taps"),
+                                          ("id", "Maaf, saya hanya bisa membaca teks")],
+                         ids=["default", "indonesian"])
+def test_media_gets_a_polite_answer(wa, graph, kept, answer):
+    """In the customer's language (the one kept for them, else the business's)."""
+    stack, db = wa
+    who = "62811110004" if kept is None else "62811110014"
+    if kept:
+        CustomerLanguages(db).set("ubud-serenity-spa", who, LanguageChoice(kept))
     stack.post(envelope(who, {"type": "image", "image": {"id": "MEDIA", "mime_type": "image/jpeg"}}))
     [reply] = graph.wait_for_messages(who, 1)
-    assert reply["text"]["body"].startswith("Sorry, I can only read text and taps")
+    assert reply["text"]["body"].startswith(answer)
 
 
 CONVERSATIONS = sorted((ROOT / "tests" / "whatsapp" / "conversations").glob("*.yml"))
@@ -236,6 +249,12 @@ def test_flows_refusals(wa, flows_key):
     expired = issue_token(db, "62811110006", hours=-1)
     status, body = flow_call(stack, flows_key[0], {"action": "INIT", "flow_token": expired})
     assert status == 427 and "expired" in body
+    from datetime import datetime, timedelta, timezone
+    indonesian = FlowTokens(db).issue("62811110016", "ubud-serenity-spa",
+                                      datetime.now(timezone.utc), timedelta(hours=-1),
+                                      language="id")
+    status, body = flow_call(stack, flows_key[0], {"action": "INIT", "flow_token": indonesian})
+    assert status == 427 and "formulir booking ini sudah kedaluwarsa" in body  # theirs
     assert flow_call(stack, flows_key[0], {"action": "INIT", "flow_token": "guess"})[0] == 427
 
 
@@ -245,7 +264,7 @@ def test_booking_by_flow_completion(wa, graph, flows_key):
     token = issue_token(db, who)
     status, init = flow_call(stack, key, {"action": "INIT", "flow_token": token, "version": "3.0"})
     assert status == 200 and init["screen"] == "SERVICE"
-    assert {"id": "balinese-massage", "title": "Balinese Massage Rp 350.000"} in init["data"]["services"]
+    assert {"id": "balinese-massage", "title": "Balinese Massage Rp350.000"} in init["data"]["services"]
 
     def step(screen: str, data: dict) -> dict:
         status, answer = flow_call(stack, key, {"action": "data_exchange", "screen": screen,
@@ -266,7 +285,7 @@ def test_booking_by_flow_completion(wa, graph, flows_key):
     details = step("TIME", {"slot": slot})
     assert details["screen"] == "DETAILS" and details["data"]["needs_villa"] is False
     summary = step("DETAILS", {"name": "Ayu", "notes": "first time"})
-    assert summary["screen"] == "SUMMARY" and "Rp 350.000" in summary["data"]["summary"]
+    assert summary["screen"] == "SUMMARY" and "Rp350.000" in summary["data"]["summary"]
     done = step("SUMMARY", {"confirm": True})
     params = done["data"]["extension_message_response"]["params"]
     assert done["screen"] == "SUCCESS" and params["slot_time"] == slot

@@ -83,6 +83,51 @@ def test_no_answer_is_never_retried(stub):
     silent.close()
 
 
+def _resetting_server():
+    """Accepts, reads the request, then resets the connection (RST, errno 104 at the client):
+    what a peer that drops the request half-way looks like."""
+    import socket
+    import struct
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    accepted = []
+
+    def serve():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            accepted.append(conn)
+            conn.recv(65536)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server, accepted
+
+
+def test_a_reset_connection_is_an_uncertain_delivery_not_a_crash():
+    server, accepted = _resetting_server()
+    graph = client(f"http://127.0.0.1:{server.getsockname()[1]}")
+
+    async def go():
+        try:
+            with pytest.raises(UncertainDeliveryError):  # it may have reached Meta: not again
+                await graph.send("111", "628", {"type": "text", "text": {"body": "hi"}})
+            with pytest.raises(UncertainDeliveryError):  # a GraphError: the worker goes on
+                await graph.mark_read("111", "wamid.x")
+        finally:
+            await graph.close()
+
+    run(go())
+    assert len(accepted) == 2  # the message once, the receipt once
+    server.close()
+
+
 def test_outside_the_24h_window_falls_back_to_the_template(stub, db):
     stub.fail_with = [131047]
     graph = client(stub.url)
@@ -100,6 +145,25 @@ def test_outside_the_24h_window_falls_back_to_the_template(stub, db):
     assert template["template"] == {"name": "booking_follow_up", "language": {"code": "en"}}
     assert [d["status"] for d in db.wa_outbox.find({}, {"_id": 0}).sort("at", 1)] == [
         "outside_window", "sent"]
+
+
+def test_the_template_goes_in_the_language_the_channel_knows_for_the_customer(stub, db):
+    stub.fail_with = [131047]
+    graph = client(stub.url)
+    asked = []
+    output = WhatsAppOutput(graph, Inbox(db), CONFIG, "111",
+                            lambda number, customer: asked.append((number, customer)) or "id")
+
+    async def go():
+        try:
+            await output.send_text_message("629", "Booking Anda terkonfirmasi")
+        finally:
+            await graph.close()
+
+    run(go())
+    [template] = stub.sent_to("629")
+    assert template["template"] == {"name": "booking_follow_up", "language": {"code": "id"}}
+    assert asked == [("111", "629")]
 
 
 def test_more_than_ten_choices_page_through_saved_lists(stub, db):
@@ -142,3 +206,39 @@ def test_the_pair_rate_limit_backs_off_four_to_the_n(stub):
     # waits of at least 0.05 (1st retry, 2^0), 0.05 * 4^2 and 0.05 * 4^3 (131056 on retries 2, 3)
     assert gaps[0] >= 0.05 and gaps[1] >= 0.8 and gaps[2] >= 3.2, gaps
     assert gaps[0] < 0.8  # the ordinary retry did not take the pair-rate-limit wait
+
+
+def test_a_page_of_a_list_that_is_gone_is_answered_in_the_customers_language(stub, db):
+    graph = client(stub.url)
+    output = WhatsAppOutput(graph, Inbox(db), CONFIG, "111", lambda number, customer: "id")
+
+    async def go():
+        try:
+            await output.send_page("630", "no-such-list", 2)
+        finally:
+            await graph.close()
+
+    run(go())
+    [answer] = stub.sent_to("630")
+    assert answer["text"]["body"] == "Pilihan itu sudah kedaluwarsa; silakan tanya lagi."
+
+
+@pytest.mark.parametrize("fails, language_of", [
+    ([131047, 132001], lambda number, customer: "id"),  # not approved in Indonesian
+    ([131047], lambda number, customer: 1 / 0)],  # the language cannot be looked up
+    ids=["not-approved-in-indonesian", "language-unavailable"])
+def test_the_template_falls_back_to_english_rather_than_not_at_all(stub, db, fails, language_of):
+    stub.fail_with = list(fails)
+    graph = client(stub.url)
+    output = WhatsAppOutput(graph, Inbox(db), CONFIG, "111", language_of)
+
+    async def go():
+        try:
+            await output.send_text_message("631", "Booking Anda terkonfirmasi")
+        finally:
+            await graph.close()
+
+    run(go())
+    [template] = stub.sent_to("631")
+    assert template["template"] == {"name": "booking_follow_up", "language": {"code": "en"}}
+    assert db.wa_outbox.count_documents({"to": "631", "type": "template", "status": "sent"}) == 1

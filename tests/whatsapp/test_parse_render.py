@@ -161,7 +161,7 @@ def test_rendered_messages_always_fit_the_limits(text, raw):
 
 
 def test_custom_payloads():
-    [cta] = render.custom_message({"whatsapp": {"type": "cta_url", "text": "Pay Rp 350.000",
+    [cta] = render.custom_message({"whatsapp": {"type": "cta_url", "text": "Pay Rp350.000",
                                                 "display_text": "Pay now 💳 securely today",
                                                 "url": "https://pay.example/x"}})
     assert cta["interactive"]["action"]["parameters"]["display_text"] == "Pay now 💳 securely…"

@@ -102,7 +102,7 @@ def test_book_pay_confirm_with_pdf_and_replays_change_nothing(wa, graph, xendit)
     code, payment = ayu.book("in villa massage next tuesday at 10am", villa="Villa Sawah Ubud")
     [invoice] = xendit.invoices_for(code)
     assert pay_link(payment) == invoice["invoice_url"]
-    assert "please pay Rp 600.000 by" in body_text(payment)
+    assert "please pay Rp600.000 by" in body_text(payment)
     assert db.bookings.find_one({"code": code})["status"] == "PENDING_PAYMENT"
 
     xendit.set_status(invoice["id"], "PAID")
@@ -128,7 +128,7 @@ def test_book_pay_confirm_with_pdf_and_replays_change_nothing(wa, graph, xendit)
     status, pdf = stack.request_bytes("GET", path)
     assert status == 200 and pdf.startswith(b"%PDF")
     printed = PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
-    for expected in (code, "Ubud Serenity Spa", "In-Villa Balinese Massage", "Rp 600.000",
+    for expected in (code, "Ubud Serenity Spa", "In-Villa Balinese Massage", "Rp600.000",
                      "Villa Sawah Ubud", "QRIS", "Ayu", f"+{ayu.who}", invoice["id"]):
         assert expected in printed, expected
     assert stack.request_bytes("GET", path.replace(".pdf", "x.pdf"))[0] == 404
@@ -221,3 +221,7 @@ def test_the_return_page_after_paying(wa):
     stack, _ = wa
     status, page = stack.request("GET", "/return?booking=BK1", channel="xendit")
     assert status == 200 and "Thank you" in page
+    status, page = stack.request("GET", "/return?booking=BK1&lang=id", channel="xendit")
+    assert status == 200 and "Terima kasih! Konfirmasi Anda" in page and "lang=id" in page
+    status, page = stack.request("GET", "/return?booking=BK1&lang=<script>", channel="xendit")
+    assert status == 200 and "Thank you" in page and "<script>" not in page  # ours only

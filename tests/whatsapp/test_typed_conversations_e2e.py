@@ -80,7 +80,10 @@ def offered_times(messages: list[dict[str, Any]]) -> list[str]:
 
 def card_of(messages: list[dict[str, Any]]) -> str:
     card = next((body_text(m) for m in messages
-                 if body_text(m).startswith(("Please confirm your booking:", "Move booking"))), "")
+                 if body_text(m).startswith(("Please confirm your booking:", "Move booking",
+                                               # a customer who typed Indonesian is answered so
+                                               "Mohon konfirmasi booking Anda:",
+                                               "Pindahkan booking"))), "")
     assert card, [body_text(m) for m in messages]
     return card
 
@@ -91,8 +94,9 @@ def book_to_card(t: Typist, day: date, hour: int, service: str = "balinese massa
 
 
 def booked(t: Typist) -> dict[str, Any]:
-    messages = t.says("yes")
-    assert any(body_text(m).startswith(("Booked ✅", "Done, your booking is moved"))
+    messages = t.says("yes")  # (one borrowed word keeps a customer's Indonesian)
+    assert any(body_text(m).startswith(("Booked ✅", "Done, your booking is moved",
+                                        "Booking berhasil ✅", "Beres, jadwal booking"))
                for m in messages), t.texts(messages)
     [booking] = t.bookings()
     return booking
@@ -131,7 +135,7 @@ def test_a_typed_time_that_is_not_free_gets_the_nearest_then_the_first_of_those(
     assert "isn't available. The nearest free times are:" in t.texts(nearest)
     first = offered_times(nearest)[0]
     card_of(t.says("the first one"))
-    assert local(booked(t)).strftime("%a %-d %b, %-H:%M") == first
+    assert local(booked(t)).strftime("%a %-d %b, %H:%M") == first
 
 
 def test_a_day_typed_at_the_day_question(wa, graph):
@@ -239,7 +243,7 @@ def test_a_price_asked_at_the_time_list_then_the_booking_goes_on(wa, graph):
     t, day = Typist(stack, db, graph), weekday_ahead()
     t.says(f"balinese massage on {typed(day)}")
     answer = t.texts(t.says("how much is it?"))
-    assert "Rp 350.000" in answer and "Back to your booking" in answer
+    assert "Rp350.000" in answer and "Back to your booking" in answer
     card_of(t.says("5pm"))
     assert local(booked(t)) == at(day, 17)
 
