@@ -29,13 +29,18 @@ ON_ANSWER: dict[str, Handler] = {
 
 def yes_to_the_offer(turn: Turn) -> List[EventType]:
     """"Yes" right after a message that offered one thing to do: "the payment link has expired
-    [Pay again] [Pick another time]" pays again; anything else shows the menu."""
+    [Pay again] [Pick another time]" pays again; a reminder's "Will you make it? [Confirm]..."
+    confirms the visit; anything else shows the menu."""
     from actions.open_question import offered
     from actions.payment import ActionPayAgain
+    from actions.reminders import confirm_visit
 
     codes = offered(turn, "pay_again", "booking_code", last_only=True)
     if len(codes) == 1:
         return ActionPayAgain.pay(turn, codes[0].upper())
+    visits = offered(turn, "confirm_visit", "booking_code", last_only=True)
+    if len(visits) == 1:
+        return confirm_visit(turn, visits[0].upper())
     return show_menu(turn)
 
 

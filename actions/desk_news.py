@@ -3,14 +3,39 @@ server as the external intent ``EXTERNAL_booking_update`` from ``booking_notices
 console writes: see ``channels/notices.py``)."""
 from __future__ import annotations
 
-from typing import List, Text
+from typing import Any, List, Optional, Text, Union
 
 from rasa_sdk.events import EventType, SlotSet
 
 from actions import present
 from actions.base import BookingAction, Turn, show_menu
 from booking.errors import UnknownEntityError
-from booking.notices import BOOKED_BY_DESK, CANCELLED_BY_BUSINESS, MOVED, BookingNotices
+from booking.models import Booking
+from booking.notices import (BOOKED_BY_DESK, CANCELLED_BY_BUSINESS, MOVED, BookingNotices,
+                             NoticeQueue)
+
+
+def server_news(turn: Turn, queue: NoticeQueue
+                ) -> Union[List[EventType], tuple[dict[str, Any], Booking]]:
+    """The notice the server triggered this turn with (entities ``notice`` and
+    ``booking_code``) and its booking, when it is real news for this very conversation;
+    otherwise the events to end the turn with (the menu for a typed imitation, else nothing).
+    The payload is text anyone can type: the notice must exist, name this booking, be meant for
+    this conversation, and the booking must be this customer's at this business."""
+    code = turn.entity("booking_code") or ""
+    notice_id = turn.entity("notice") or ""
+    notice: Optional[dict[str, Any]] = queue.get(notice_id) if notice_id else None
+    if notice is None or notice.get("code") != code:
+        return show_menu(turn)  # not news the server wrote: someone typed the intent
+    if (notice.get("conversation") or {}).get("sender_id") != turn.tracker.sender_id:
+        return []  # news goes only to the booking's own conversation
+    try:
+        booking = turn.core.get(code)
+    except UnknownEntityError:
+        return []
+    if booking.customer_id != turn.customer_id or booking.business_id != turn.business.id:
+        return []
+    return notice, booking
 
 
 class ActionBookingUpdate(BookingAction):
@@ -22,21 +47,13 @@ class ActionBookingUpdate(BookingAction):
         return "action_booking_update"
 
     def act(self, turn: Turn) -> List[EventType]:
-        code = turn.entity("booking_code") or ""
-        notice_id = turn.entity("notice") or ""
         queue = BookingNotices(turn.core.db, turn.core.clock)
-        notice = queue.get(notice_id) if notice_id else None
-        if notice is None or notice.get("code") != code:
-            return show_menu(turn)  # not news the server wrote: someone typed the intent
-        if (notice.get("conversation") or {}).get("sender_id") != turn.tracker.sender_id:
-            return []  # news goes only to the booking's own conversation
-        try:
-            booking = turn.core.get(code)
-        except UnknownEntityError:
-            return []
-        if booking.customer_id != turn.customer_id or booking.business_id != turn.business.id:
-            return []
-        if not queue.mark_told(notice_id) or queue.superseded(notice):
+        found = server_news(turn, queue)
+        if isinstance(found, list):
+            return found
+        notice, booking = found
+        code = booking.code
+        if not queue.mark_told(notice["_id"]) or queue.superseded(notice):
             return []  # told already (a retry), or a later change has its own news
         service = present.service_name(turn.catalog.service(booking.service_id), turn.tx)
         service_id = booking.service_id

@@ -13,6 +13,7 @@ import yaml
 from booking import names
 from booking.errors import SeedDataError, UnknownEntityError
 from booking.i18n import LANGUAGES
+from booking.reminders import parse_policy
 from booking.models import (
     WEEKDAYS,
     Break,
@@ -242,6 +243,7 @@ def _parse_business(p: _Parser, b: Any, catalog: Catalog, phone_ids: dict[str, s
         platform_fee_percent=fee or 0,
         payout=p.payout(b.get("payout"), entry),
         language=_language(p, b.get("language", "en"), entry),
+        reminders=parse_policy(b.get("reminders"), lambda reason: p.fail(entry, reason)),
     )
     for c in b.get("categories") or []:
         c_entry = f"{entry}.categories[{c.get('id', '?') if isinstance(c, dict) else '?'}]"

@@ -71,6 +71,16 @@ class PayoutDestination:
 
 
 @dataclass(frozen=True)
+class ReminderPolicy:
+    """When a business reminds its customers (catalog ``reminders:``): hours before the
+    visit, and the local quiet hours in which nothing is sent (they may wrap midnight)."""
+
+    hours_before: tuple[int, ...] = (24, 2)
+    quiet_start: time = time(21, 0)
+    quiet_end: time = time(8, 0)
+
+
+@dataclass(frozen=True)
 class Business:
     """A service business with its own WhatsApp number."""
 
@@ -84,6 +94,7 @@ class Business:
     platform_fee_percent: int = 0
     payout: Optional[PayoutDestination] = None
     language: str = "en"  # what customers are answered in until they write something telling
+    reminders: ReminderPolicy = ReminderPolicy()
 
     @property
     def tz(self) -> ZoneInfo:

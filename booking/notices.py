@@ -32,13 +32,15 @@ BOOKING_NEWS = (MOVED, CANCELLED_BY_BUSINESS, BOOKED_BY_DESK)
 class NoticeQueue:
     """Writes, claims and finishes the notices of one collection."""
 
+    order = "created_at"  # which waiting notice goes first
+
     def __init__(self, collection: Collection, clock: Callable[[], datetime]) -> None:
         self.collection = collection
         self.clock = clock
 
     def ensure_indexes(self) -> None:
         """The index the senders' claim query uses."""
-        self.collection.create_index([("state", ASCENDING), ("created_at", ASCENDING)])
+        self.collection.create_index([("state", ASCENDING), (self.order, ASCENDING)])
 
     def put(self, notice_id: str, fields: dict[str, Any]) -> bool:
         """Record the notice once (a second call with the same id changes nothing); True
@@ -58,7 +60,7 @@ class NoticeQueue:
         return with_retries(lambda: self.collection.find_one_and_update(
             {"$or": [{"state": PENDING, "next_at": {"$not": {"$gt": now}}},
                      {"state": SENDING, "claimed_at": {"$lt": now - stale_after}}]},
-            {"$set": {"state": SENDING, "claimed_at": now}}, sort=[("created_at", 1)],
+            {"$set": {"state": SENDING, "claimed_at": now}}, sort=[(self.order, 1)],
             return_document=ReturnDocument.AFTER))
 
     def mark_told(self, notice_id: str) -> bool:

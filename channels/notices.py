@@ -109,6 +109,18 @@ class NoticesInput(InputChannel):
             self._queue = BookingNotices(core.db, core.clock)
         return self._queue
 
+    def text_for(self, notice: dict[str, Any]) -> str:
+        """The external intent that tells ``notice``."""
+        return booking_news_text(notice)
+
+    def not_to_send(self, notice: dict[str, Any]) -> Optional[str]:
+        """Blocking: why a claimed notice is no longer to be sent (it is then dropped), or
+        ``None``. Booking news is always told (the dialogue sees what superseded it)."""
+        return None
+
+    def prepare(self) -> None:
+        """Blocking: work before each round of sending (none for booking news)."""
+
     async def drain(self, on_new_message: OnNewMessage) -> int:
         """Send every pending notice; how many were handed to the dialogue."""
         loop = asyncio.get_running_loop()
@@ -116,12 +128,18 @@ class NoticesInput(InputChannel):
         while True:
             try:
                 notice = await loop.run_in_executor(self._pool, lambda: self.queue().claim())
+                reason = notice and await loop.run_in_executor(self._pool, self.not_to_send,
+                                                               notice)
+                if reason:
+                    await loop.run_in_executor(self._pool, self.queue().drop, notice["_id"],
+                                               reason)
+                    continue
             except (PyMongoError, BookingError) as exc:
-                logger.error("cannot read booking notices: %s", exc)
+                logger.error("cannot read %s: %s", self.name(), exc)
                 return sent
             if notice is None:
                 return sent
-            ok, error = await tell(self.outputs, self._pool, notice, booking_news_text(notice),
+            ok, error = await tell(self.outputs, self._pool, notice, self.text_for(notice),
                                    on_new_message)
             told = ok and await loop.run_in_executor(
                 self._pool, lambda: bool((self.queue().get(notice["_id"]) or {}).get("told_at")))
@@ -136,15 +154,16 @@ class NoticesInput(InputChannel):
     async def _periodic(self, on_new_message: OnNewMessage) -> None:
         while True:
             try:
+                await asyncio.get_running_loop().run_in_executor(self._pool, self.prepare)
                 await self.drain(on_new_message)
             except asyncio.CancelledError:
                 raise
             except Exception:  # keep sending on the next round
-                logger.exception("sending booking notices failed")
+                logger.exception("sending %s failed", self.name())
             await asyncio.sleep(self.poll_seconds)
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
-        bp = Blueprint("booking_notices", __name__)
+        bp = Blueprint(self.name(), __name__)
 
         @bp.listener("after_server_start")
         async def start(app: Any, loop: Any) -> None:

@@ -16,6 +16,8 @@ class WhatsAppConfig:
     fallback_language: str  # the template's language code for English-speaking customers...
     fallback_language_id: str = "id"  # ...and for Indonesian ones (the same template, approved
     # in both languages)
+    reminder_template: str = "booking_reminder"  # an approved utility template: body {{1}}
+    # service, {{2}} time; quick replies Confirm, Reschedule, Cancel (README)
     sweep_seconds: float = 10.0
     db_timeout_ms: int = 2000
     max_turns: int = 4
@@ -37,6 +39,7 @@ class WhatsAppConfig:
                    fallback_template=env.get("WHATSAPP_FALLBACK_TEMPLATE", "booking_follow_up"),
                    fallback_language=env.get("WHATSAPP_FALLBACK_TEMPLATE_LANGUAGE", "en"),
                    fallback_language_id=env.get("WHATSAPP_FALLBACK_TEMPLATE_LANGUAGE_ID", "id"),
+                   reminder_template=env.get("WHATSAPP_REMINDER_TEMPLATE", "booking_reminder"),
                    sweep_seconds=float(env.get("WHATSAPP_SWEEP_SECONDS") or 10),
                    db_timeout_ms=int(env.get("WHATSAPP_DB_TIMEOUT_MS") or 2000),
                    max_turns=int(env.get("WHATSAPP_MAX_CONCURRENT_TURNS") or 4),
@@ -48,5 +51,5 @@ class WhatsAppConfig:
                    items_poll_seconds=float(env.get("WHATSAPP_ITEMS_POLL_SECONDS") or 1))
 
     def template_language(self, language: str) -> str:
-        """The fallback template's language code for a customer speaking ``language``."""
+        """The templates' language code for a customer speaking ``language``."""
         return self.fallback_language_id if language == "id" else self.fallback_language

@@ -71,8 +71,10 @@ class WhatsAppOutput(OutputChannel):
                 await asyncio.to_thread(self.inbox.save_choices, key, text,
                                         [{"title": c.title, "payload": c.payload}
                                          for c in choices], language)
+        instead = self._template_for(kwargs.get("outside_window"))
         await self._send_all(recipient_id, render.choices_message(text, choices, key,
-                                                                  tx=texts(language)))
+                                                                  tx=texts(language)),
+                             instead=instead)
 
     async def send_custom_json(self, recipient_id: Text, json_message: Dict[Text, Any],
                                **kwargs: Any) -> None:
@@ -102,15 +104,29 @@ class WhatsAppOutput(OutputChannel):
         return await self._send_all(recipient_id, render.text_message(text), ref)
 
     async def _send_all(self, recipient_id: str, messages: list[dict[str, Any]],
-                        ref: Optional[str] = None) -> list[str]:
+                        ref: Optional[str] = None,
+                        instead: Optional[Callable[[str], dict[str, Any]]] = None) -> list[str]:
         outcomes = []
         for message in messages:
             async with network_wait():
-                outcomes.append(await self._send(recipient_id, message, ref))
+                outcomes.append(await self._send(recipient_id, message, ref, instead))
         return outcomes
 
+    def _template_for(self, outside_window: Any) -> Optional[Callable[[str], dict[str, Any]]]:
+        """The message's own template outside the 24-hour window (an action's
+        ``outside_window``: which of the channel's templates, its variables and its buttons'
+        payloads), by the customer's language; ``None`` for the configured fallback one."""
+        if not isinstance(outside_window, dict) or outside_window.get("template") != "reminder":
+            return None
+        parameters = [str(p) for p in outside_window.get("parameters") or []]
+        payloads = [str(p) for p in outside_window.get("payloads") or []]
+        return lambda language: render.template_message(
+            self.config.reminder_template, self.config.template_language(language), parameters,
+            payloads)
+
     async def _send(self, recipient_id: str, message: dict[str, Any],
-                    ref: Optional[str] = None) -> str:
+                    ref: Optional[str] = None,
+                    instead: Optional[Callable[[str], dict[str, Any]]] = None) -> str:
         kind = message["type"]
         try:
             wamid = await self.graph.send(self.phone_number_id, recipient_id, message)
@@ -120,7 +136,7 @@ class WhatsAppOutput(OutputChannel):
         except OutsideWindowError as exc:
             await asyncio.to_thread(self.inbox.record_outbound, None, recipient_id, kind,
                                     "outside_window", str(exc), ref)
-            await self.send_template_instead(recipient_id)
+            await self.send_template_instead(recipient_id, template=instead)
             return "outside_window"
         except RetryableGraphError as exc:  # not taken (429/5xx past the retries): kept
             logger.warning("Graph would not take %s to %s yet (%s); sending it later", kind,
@@ -169,19 +185,24 @@ class WhatsAppOutput(OutputChannel):
         """The template message in the customer's language."""
         return self.template(await asyncio.to_thread(self._customer_language, recipient_id))
 
-    async def send_template_instead(self, recipient_id: str, ref: Optional[str] = None) -> str:
-        """The configured template, the only thing allowed outside the 24-hour window."""
+    async def send_template_instead(
+            self, recipient_id: str, ref: Optional[str] = None,
+            template: Optional[Callable[[str], dict[str, Any]]] = None) -> str:
+        """A template, the only thing allowed outside the 24-hour window: ``template(language)``
+        (the message's own) or else the configured fallback, in the customer's language, or in
+        English when it is not approved in theirs (132001)."""
+        make = template or self.template
         async with network_wait():
             try:
-                message = await self.customer_template(recipient_id)
+                message = make(await asyncio.to_thread(self._customer_language, recipient_id))
                 try:
                     wamid = await self.graph.send(self.phone_number_id, recipient_id, message)
                 except GraphError as exc:
-                    if exc.code != TEMPLATE_NOT_IN_LANGUAGE or message == self.template():
+                    if exc.code != TEMPLATE_NOT_IN_LANGUAGE or message == make(SOURCE):
                         raise
                     # not approved in the customer's language (132001): the English one
                     wamid = await self.graph.send(self.phone_number_id, recipient_id,
-                                                  self.template())
+                                                  make(SOURCE))
                 await asyncio.to_thread(self.inbox.record_outbound, wamid, recipient_id,
                                         "template", "sent", "", ref)
                 return "sent"

@@ -21,6 +21,7 @@ LIST_ROWS_MAX = 10
 CTA_TEXT_MAX = 20
 CAPTION_MAX = 1024
 SECTION_TITLE_MAX = 24
+TEMPLATE_PARAMETER_MAX = 200  # a body variable (the whole body stays within 1024)
 MORE_PREFIX = "__more__:"
 
 
@@ -144,3 +145,18 @@ def custom_message(custom: dict[str, Any]) -> list[dict[str, Any]]:
             "name": spec["name"], "language": {"code": spec.get("language", "en")},
             "components": spec.get("components", [])}}]
     raise ValueError(f"unsupported custom WhatsApp message type {kind!r}")
+
+
+def template_message(name: str, language_code: str, parameters: list[str],
+                     payloads: list[str]) -> dict[str, Any]:
+    """An approved template with its body's variables (in order) and, for each quick-reply
+    button in order, the payload its tap sends back (as a ``button`` message)."""
+    components: list[dict[str, Any]] = []
+    if parameters:
+        components.append({"type": "body", "parameters": [
+            {"type": "text", "text": fit(str(p), TEMPLATE_PARAMETER_MAX)} for p in parameters]})
+    components += [{"type": "button", "sub_type": "quick_reply", "index": str(i),
+                    "parameters": [{"type": "payload", "payload": payload}]}
+                   for i, payload in enumerate(payloads)]
+    return {"type": "template", "template": {"name": name, "language": {"code": language_code},
+                                             "components": components}}

@@ -13,6 +13,7 @@ from sanic.response import HTTPResponse
 from booking.errors import (BookingError, InvalidTransitionError, SlotConflictError,
                             UnknownEntityError, ValidationError)
 from booking.models import Booking
+from booking.scheduler import ScheduledMessages
 from console.views import sheets
 from console.web import (actor, blocking, catalog, form, not_found, parse_instant, redirect,
                          render, services, session_of, signed_in)
@@ -26,7 +27,9 @@ DONE = {"arrived": "Marked as arrived.", "completed": "Marked as completed.",
         "refund": "Cancelled. The customer is told on WhatsApp, and the payment is refunded.",
         "moved": "Moved. The customer is told on WhatsApp.", "notes": "Notes saved.",
         "booked": "Booked, to be paid at the spa. A customer with a WhatsApp number gets the "
-                  "confirmation there."}
+                  "confirmation there.",
+        "sent_now": "The next scheduled message goes out now.",
+        "nothing_to_send": "No scheduled message is waiting for this booking."}
 
 
 def _audit_view(booking: Booking) -> dict[str, Any]:
@@ -46,7 +49,9 @@ async def _detail(request: Request, code: str, status: int = 200, error: str = "
     except UnknownEntityError:
         return not_found(request)
     snapshot = await catalog(request)
-    return render(request, "booking.html", status=status, booking=booking,
+    business = snapshot.businesses[booking.business_id]
+    scheduled = await blocking(ScheduledMessages.of(svc.desk.core).current, booking, business)
+    return render(request, "booking.html", scheduled=scheduled, status=status, booking=booking,
                   service=snapshot.services.get(booking.service_id),
                   member=snapshot.staff.get(booking.staff_id),
                   villa=snapshot.villas.get(booking.villa_id) if booking.villa_id else None,
@@ -85,6 +90,24 @@ async def _change(request: Request, code: str, action: str,
     return redirect(f"/bookings/{quote(code)}?done={done}")
 
 
+async def _send_now(request: Request, code: str) -> HTTPResponse:
+    """Make the booking's next scheduled message due now (a person sees it on the phone at
+    once, or resends a reminder); audited."""
+    svc = services(request)
+    business_id = session_of(request).business_id
+    try:
+        await blocking(svc.desk.booking, business_id, code)  # this business's booking only
+    except UnknownEntityError:
+        return not_found(request)
+    message = await blocking(ScheduledMessages.of(svc.desk.core).send_now, code)
+    if message is None:
+        return redirect(f"/bookings/{quote(code)}?done=nothing_to_send")
+    await blocking(svc.audit.record, business_id, actor(request), "send_now", code,
+                   {"due": message["next_at"].isoformat()},
+                   {"kind": message["kind"], "due": svc.clock().isoformat()}, svc.clock())
+    return redirect(f"/bookings/{quote(code)}?done=sent_now")
+
+
 def register(app: Sanic) -> None:
     """The routes of this module."""
 
@@ -116,6 +139,8 @@ def register(app: Sanic) -> None:
             notes = form(request, "notes", 4000)
             return await _change(request, code, "notes",
                                  lambda: desk.set_notes(business_id, code, notes, who))
+        if action == "send-now":
+            return await _send_now(request, code)
         if action == "move":
             start = parse_instant(form(request, "start", 40))
             if start is None:

@@ -152,7 +152,8 @@ def wa(mongo_url: str, graph: GraphStub, xendit: XenditStub,
                WHATSAPP_FLOWS_PRIVATE_KEY=flows_key[1],
                XENDIT_SECRET_KEY=SECRET_KEY, XENDIT_CALLBACK_TOKEN=CALLBACK_TOKEN,
                XENDIT_API_URL=xendit.url, XENDIT_RETRY_BASE_SECONDS="0.01",
-               XENDIT_RECONCILE_SECONDS="3600")
+               XENDIT_RECONCILE_SECONDS="3600", SCHEDULED_POLL_SECONDS="0.2",
+               SCHEDULED_PLAN_SECONDS="0.5")
     env["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{env['RASA_PORT']}"
     client = MongoClient(mongo_url)
     client.drop_database("wa_e2e")

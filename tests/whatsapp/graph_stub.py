@@ -23,6 +23,8 @@ class GraphStub:
         self.calls: list[tuple[str, dict[str, Any], Optional[int]]] = []
         self.call_times: list[float] = []  # time.perf_counter() at each call's arrival
         self.fail_with: list[int] = []
+        self.outside_window: set[str] = set()  # recipients who last wrote over 24 h ago:
+        # anything but a template to them is refused with 131047, as Meta does
         self._ids = itertools.count(1)
         self._changed = threading.Condition()
         stub = self
@@ -33,6 +35,9 @@ class GraphStub:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 with stub._changed:
                     code = stub.fail_with.pop(0) if stub.fail_with else None
+                    if code is None and body.get("to") in stub.outside_window and \
+                            body.get("type") != "template" and body.get("status") != "read":
+                        code = 131047
                     stub.calls.append((self.path, body, code))
                     stub.call_times.append(time.perf_counter())
                     stub._changed.notify_all()

@@ -242,3 +242,63 @@ def test_the_template_falls_back_to_english_rather_than_not_at_all(stub, db, fai
     [template] = stub.sent_to("631")
     assert template["template"] == {"name": "booking_follow_up", "language": {"code": "en"}}
     assert db.wa_outbox.count_documents({"to": "631", "type": "template", "status": "sent"}) == 1
+
+
+REMINDER = {"template": "reminder", "parameters": ["Balinese Massage", "Fri 4 Dec, 15:00"],
+            "payloads": ['/confirm_visit{"booking_code":"BK100001"}',
+                         '/reschedule_booking{"booking_code":"BK100001"}',
+                         '/cancel_booking{"booking_code":"BK100001"}']}
+REMINDER_BUTTONS = [{"title": "Confirm", "payload": REMINDER["payloads"][0]},
+                    {"title": "Reschedule", "payload": REMINDER["payloads"][1]},
+                    {"title": "Cancel", "payload": REMINDER["payloads"][2]}]
+
+
+@pytest.mark.parametrize("fails, language_of, code", [
+    ([131047], None, "en"),
+    ([131047], lambda number, customer: "id", "id"),
+    ([131047, 132001], lambda number, customer: "id", "en")],  # not approved in Indonesian
+    ids=["english", "indonesian", "not-approved-in-indonesian"])
+def test_outside_the_window_a_reminder_goes_as_its_own_template_with_the_same_buttons(
+        stub, db, fails, language_of, code):
+    stub.fail_with = list(fails)
+    graph = client(stub.url)
+    output = WhatsAppOutput(graph, Inbox(db), CONFIG, "111", language_of)
+
+    async def go():
+        try:
+            await output.send_text_with_buttons("632", "Reminder: your Balinese Massage ...",
+                                                REMINDER_BUTTONS, outside_window=REMINDER)
+        finally:
+            await graph.close()
+
+    run(go())
+    [template] = stub.sent_to("632")
+    assert template["template"] == {"name": "booking_reminder", "language": {"code": code},
+                                    "components": [
+        {"type": "body", "parameters": [{"type": "text", "text": "Balinese Massage"},
+                                        {"type": "text", "text": "Fri 4 Dec, 15:00"}]},
+        *({"type": "button", "sub_type": "quick_reply", "index": str(i),
+           "parameters": [{"type": "payload", "payload": p}]}
+          for i, p in enumerate(REMINDER["payloads"]))]}
+
+
+def test_within_the_window_a_reminder_is_its_buttons_and_an_unknown_template_is_ignored(stub,
+                                                                                        db):
+    graph = client(stub.url)
+    output = WhatsAppOutput(graph, Inbox(db), CONFIG, "111")
+
+    async def go():
+        try:
+            await output.send_text_with_buttons("633", "Reminder", REMINDER_BUTTONS,
+                                                outside_window=REMINDER)
+            stub.fail_with = [131047]  # an action may not pick a template the channel lacks
+            await output.send_text_with_buttons("633", "Reminder", REMINDER_BUTTONS,
+                                                outside_window={"template": "anything_else"})
+        finally:
+            await graph.close()
+
+    run(go())
+    buttons, fallback = stub.sent_to("633")
+    assert [b["reply"]["id"] for b in buttons["interactive"]["action"]["buttons"]] == \
+        REMINDER["payloads"]
+    assert fallback["template"]["name"] == "booking_follow_up"

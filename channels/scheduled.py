@@ -1,0 +1,88 @@
+"""Messages the server sends at a time (reminders before a visit), in the customer's own
+conversation: the scheduler's sender, served by every Rasa server.
+
+Each round it plans (at most every ``SCHEDULED_PLAN_SECONDS``, default 60: the confirmed
+bookings of the next days, ``booking.scheduler``), then claims the due messages one at a time
+(atomic: two servers never send one twice), drops those whose booking changed or ended, and
+hands each of the others to Rasa as the external intent ``EXTERNAL_reminder``: the dialogue
+records it and the reply leaves through the customer's channel like every bot message (on
+WhatsApp outside the 24-hour window, as the approved reminder template with the same buttons).
+It counts as sent only once the dialogue's action marked it told; otherwise it is tried again
+with a growing wait. It listens to nothing from outside (a health check only) and polls every
+``SCHEDULED_POLL_SECONDS`` (default 5).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from typing import Any, Dict, Optional, Text
+
+from pymongo.errors import PyMongoError
+from rasa.core.channels.channel import InputChannel
+
+from booking.errors import BookingError, UnknownEntityError
+from booking.scheduler import ScheduledMessages
+from channels.notices import NoticesInput
+
+logger = logging.getLogger(__name__)
+
+
+def reminder_text(message: dict[str, Any]) -> str:
+    """The external intent, as a payload Rasa parses without NLU."""
+    entities = {"booking_code": message["code"], "notice": message["_id"]}
+    return "/EXTERNAL_reminder" + json.dumps(entities, separators=(",", ":"))
+
+
+class ScheduledInput(NoticesInput):
+    """Plans and sends scheduled messages; see the module docstring."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return "scheduled"
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
+        env = os.environ
+        return cls(float(env.get("SCHEDULED_POLL_SECONDS") or 5),
+                   float(env.get("SCHEDULED_PLAN_SECONDS") or 60))
+
+    def __init__(self, poll_seconds: float = 5.0, plan_seconds: float = 60.0) -> None:
+        super().__init__(poll_seconds)
+        self.plan_seconds = plan_seconds
+        self._planned_at = float("-inf")
+        self._core: Any = None
+
+    def queue(self) -> ScheduledMessages:  # type: ignore[override]
+        """The scheduled messages (connects to MongoDB: call from the worker thread)."""
+        if self._queue is None:
+            from booking.runtime import booking_service
+
+            self._core = booking_service()
+            self._queue = ScheduledMessages.of(self._core)
+            self._queue.ensure_indexes()
+        return self._queue  # type: ignore[return-value]
+
+    def prepare(self) -> None:
+        """Plan what is still to come, at most every ``plan_seconds``."""
+        if time.monotonic() - self._planned_at < self.plan_seconds:
+            return
+        try:
+            added = self.queue().plan()
+        except (PyMongoError, BookingError) as exc:  # sending what is planned goes on
+            logger.error("cannot plan scheduled messages: %s", exc)
+            return
+        self._planned_at = time.monotonic()
+        if added:
+            logger.info("planned %d scheduled messages", added)
+
+    def not_to_send(self, notice: dict[str, Any]) -> Optional[str]:
+        try:
+            booking = self._core.get(notice["code"])
+        except UnknownEntityError:
+            return "the booking is gone"
+        return self.queue().still_due(notice, booking)
+
+    def text_for(self, notice: dict[str, Any]) -> str:
+        return reminder_text(notice)
