@@ -215,14 +215,14 @@ class WhatsAppInput(InputChannel):
             return response.json({"error": "temporarily unavailable"}, status=503)
         for sender in dict.fromkeys(fresh):
             self.workers.kick(sender, on_new_message)
-        for status in undelivered:  # refused later as outside the 24-hour window
-            asyncio.create_task(self.output_for(status.phone_number_id)
-                                .send_template_instead(status.recipient))
+        for status, own in undelivered:  # refused later as outside the 24-hour window
+            asyncio.create_task(self.output_for(status.phone_number_id).send_template_instead(
+                status.recipient, template=(lambda language, own=own: own) if own else None))
         return response.json({"status": "ok"})
 
     def _record(self, webhook: Webhook) -> tuple[list[str], list[Any]]:
         """Store messages, echoes and statuses; the customers with something to run and the
-        statuses to answer."""
+        statuses to answer (each with the message's own template, if it has one)."""
         fresh = [echo.customer for echo in webhook.echoes if self._record_echo(echo)]
         for message in webhook.messages:
             business_id = self.business_of(message.phone_number_id)
@@ -233,7 +233,8 @@ class WhatsAppInput(InputChannel):
                 logger.warning("refused WhatsApp message %s from %s to %s: no business has "
                                "that number", message.message_id, mask_phone(message.sender),
                                message.phone_number_id)
-        undelivered = [s for s in webhook.statuses if self.inbox.record_status(s)
+        undelivered = [(s, self.inbox.template_instead(s.message_id))
+                       for s in webhook.statuses if self.inbox.record_status(s)
                        and s.status == "failed" and s.error_code == OUTSIDE_WINDOW
                        and self.business_of(s.phone_number_id) is not None]
         return fresh, undelivered

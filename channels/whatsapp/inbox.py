@@ -65,6 +65,8 @@ class Inbox:
         self.db.wa_inbox.create_index([("kind", ASCENDING), ("status", ASCENDING)])
         self.db.wa_outbox.create_index([("status", ASCENDING), ("next_at", ASCENDING)])
         self.db.wa_outbox.create_index("ref", sparse=True)
+        self.db.wa_outbox.create_index(  # a message's own template, if refused later
+            "wamid", partialFilterExpression={"instead": {"$exists": True}})
         keep = int(self.retention.total_seconds())
         ensure_ttl_index(self.db.wa_choice_pages, "created_at",
                          int(CHOICE_PAGES_RETENTION.total_seconds()))
@@ -258,13 +260,23 @@ class Inbox:
             {"status": RECEIVED}, {"status": PROCESSING, "lease_until": {"$lt": now}}]}))
 
     def record_outbound(self, wamid: Optional[str], to: str, kind: str, status: str,
-                        error: str = "", ref: Optional[str] = None) -> None:
-        """Keep what was sent (or why it was not); ``ref``: the queued item it came from."""
+                        error: str = "", ref: Optional[str] = None,
+                        instead: Optional[dict[str, Any]] = None) -> None:
+        """Keep what was sent (or why it was not); ``ref``: the queued item it came from;
+        ``instead``: the template to send if Meta refuses it later as outside the window."""
         doc = {"wamid": wamid, "to": to, "type": kind, "status": status, "error": error[:500],
                "at": _now()}
         if ref:
             doc["ref"] = ref
+        if instead:
+            doc["instead"] = instead
         with_retries(lambda: self.db.wa_outbox.insert_one(doc))
+
+    def template_instead(self, wamid: str) -> Optional[dict[str, Any]]:
+        """The template kept for a sent message, to go if it is refused later (131047)."""
+        doc = with_retries(lambda: self.db.wa_outbox.find_one(
+            {"wamid": wamid, "instead": {"$exists": True}}, {"instead": 1}))
+        return doc["instead"] if doc else None
 
     def defer_outbound(self, to: str, phone_number_id: str, message: dict[str, Any],
                        error: str, wait: timedelta, ref: Optional[str] = None) -> None:

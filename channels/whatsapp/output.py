@@ -130,8 +130,11 @@ class WhatsAppOutput(OutputChannel):
         kind = message["type"]
         try:
             wamid = await self.graph.send(self.phone_number_id, recipient_id, message)
+            # its own template, should Meta refuse it later (a failed status, 131047)
+            own = instead(await asyncio.to_thread(self._customer_language, recipient_id)) \
+                if instead else None
             await asyncio.to_thread(self.inbox.record_outbound, wamid, recipient_id, kind, "sent",
-                                    "", ref)
+                                    "", ref, own)
             return "sent"
         except OutsideWindowError as exc:
             await asyncio.to_thread(self.inbox.record_outbound, None, recipient_id, kind,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Callable
 from urllib.parse import quote
 
@@ -50,7 +51,8 @@ async def _detail(request: Request, code: str, status: int = 200, error: str = "
         return not_found(request)
     snapshot = await catalog(request)
     business = snapshot.businesses[booking.business_id]
-    scheduled = await blocking(ScheduledMessages.of(svc.desk.core).current, booking, business)
+    scheduled = [{**m, "label": _label(m["kind"])} for m in await blocking(
+        ScheduledMessages.of(svc.desk.core).current, booking, business)]
     return render(request, "booking.html", scheduled=scheduled, status=status, booking=booking,
                   service=snapshot.services.get(booking.service_id),
                   member=snapshot.staff.get(booking.staff_id),
@@ -88,6 +90,12 @@ async def _change(request: Request, code: str, action: str,
     if action == "cancelled" and isinstance(result, tuple) and result[1]:
         done = "refund"
     return redirect(f"/bookings/{quote(code)}?done={done}")
+
+
+def _label(kind: str) -> str:
+    """What the console calls a scheduled message ("reminder_24h": "Reminder, 24 h before")."""
+    match = re.fullmatch(r"reminder_(\d+)h", kind)
+    return f"Reminder, {match.group(1)} h before" if match else kind.replace("_", " ")
 
 
 async def _send_now(request: Request, code: str) -> HTTPResponse:

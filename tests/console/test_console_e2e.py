@@ -220,3 +220,54 @@ def test_a_person_takes_over_the_chat_replies_and_hands_it_back(context, sandbox
     entries = [e["action"] for e in sandbox_stack.db.console_audit.find(
         {"action": {"$regex": "^conversation_"}})]
     assert entries[-3:] == ["conversation_taken", "conversation_reply", "conversation_handed_back"]
+
+
+def test_the_desk_sends_a_reminder_now_the_phone_shows_it_in_and_outside_the_window(
+        context, sandbox_stack):
+    """The sandbox control: a booking's next scheduled message sent now, seen on the phone,
+    first as a chat message with its buttons, then (a day of silence later) as the template."""
+    number = "6281230000023"
+    phone = PhonePage(context, sandbox_stack, "Wulan", number, "c2-reminder")
+    phone.open_chat(SPA_NAME)
+    phone.send("Hi", "booking assistant")
+    catalog = CatalogRepository(sandbox_stack.db).load()
+    core = BookingService(sandbox_stack.db, catalog)
+    day = (datetime.now(timezone.utc) + timedelta(hours=8, days=3)).date()
+    slot = core.free_slots("balinese-massage", day)[0]
+    booking = core.create(BookingRequest("balinese-massage", slot.start, number, "Wulan"))
+    if booking.status == "PENDING_PAYMENT":  # the spa takes payment up front: it was paid
+        core.transition(booking.code, "CONFIRMED")
+
+    desk = sign_in(context, sandbox_stack)
+    desk.goto(f"{sandbox_stack.console_url}/bookings/{booking.code}")
+    rows = desk.locator("#scheduled tr")
+    assert rows.count() == 2 and "waiting" in rows.first.inner_text()
+    assert "Reminder, 24 h before" in rows.first.inner_text()
+    shot(desk, "07-scheduled-messages")
+
+    before = phone.bot_count()
+    desk.click("#send-now")
+    desk.locator("#done").wait_for()
+    assert "goes out now" in desk.inner_text("#done")
+    reminder = phone.wait_bot("Reminder: your Balinese Massage", before)
+    assert booking.code in reminder.inner_text()
+    phone.shot("reminder")
+    phone.tap(reminder, "Confirm", "We look forward to seeing you")
+    phone.shot("reminder-confirmed")
+    desk.reload()
+    assert "confirmed by the customer" in desk.inner_text("#scheduled")
+    shot(desk, "08-reminder-confirmed")
+
+    phone.page.click("#chat-menu-button")
+    phone.page.click("#menu-age")  # "Pretend a day passed": only a template may go now
+    desk.click("#send-now")
+    desk.locator("#done").wait_for()
+    template = phone.page.locator(".msg.out[data-type=template]",
+                                  has_text="Reminder: your Balinese Massage is on").last
+    template.wait_for()  # (Meta refuses the chat message: its own template goes instead)
+    phone.shot("reminder-template")
+    phone.tap(template, "Reschedule", "Which day")  # the template's button: the chat's own
+    phone.shot("reminder-template-reschedule")
+    entry = sandbox_stack.db.console_audit.find_one({"action": "send_now",
+                                                     "target": booking.code})
+    assert entry and entry["after"]["kind"] == "reminder_24h"

@@ -17,7 +17,7 @@ from booking.errors import SlotConflictError
 from booking.models import CONFIRMED, Booking
 from booking.runtime import CachedCatalog
 from booking.scheduler import DROPPED, ScheduledMessages
-from tests.whatsapp.conftest import envelope, tap
+from tests.whatsapp.conftest import SPA, envelope, tap
 from tests.whatsapp.test_payments_e2e import body_text, choices, eventually
 from tests.whatsapp.conftest import wait_done
 from tests.whatsapp.test_typed_conversations_e2e import (Typist, at, booked, card_of, local,
@@ -153,3 +153,22 @@ def test_a_reminders_cancel_tap_cancels_and_the_next_reminder_is_dropped(wa, gra
     assert (dropped["kind"], dropped["state"]) == ("reminder_2h", DROPPED)
     assert dropped["error"] == "the booking is cancelled"
     assert r.received() == []  # nothing was said about it
+
+
+def test_a_reminder_refused_later_as_outside_the_window_comes_as_its_own_template(wa, graph):
+    """Meta may take a message and refuse it afterwards (a failed status, 131047): the
+    reminder's own template then goes, not the generic "we have news" one."""
+    stack, db = wa
+    r = Reminded(stack, db, graph)
+    r.send_now()
+    [reminder] = r.received()
+    sent = db.wa_outbox.find_one({"to": r.who, "status": "sent", "instead": {"$exists": True}})
+    receipt = {"object": "whatsapp_business_account", "entry": [{"id": "WABA", "changes": [{
+        "field": "messages", "value": {"metadata": {"phone_number_id": SPA}, "statuses": [{
+            "id": sent["wamid"], "status": "failed", "timestamp": "1", "recipient_id": r.who,
+            "errors": [{"code": 131047, "title": "Re-engagement message"}]}]}}]}]}
+    assert stack.post(receipt) == 200
+    [template] = graph.wait_for_messages(r.who, r.seen + 1)[r.seen:]
+    assert template["template"]["name"] == "booking_reminder"
+    assert [c["parameters"][0]["payload"] for c in template["template"]["components"][1:]] == \
+        list(choices(reminder).values())
