@@ -11,8 +11,8 @@ from actions import present
 from actions.base import BookingAction, Turn, show_menu
 from booking.errors import UnknownEntityError
 from booking.models import Booking
-from booking.notices import (BOOKED_BY_DESK, CANCELLED_BY_BUSINESS, MOVED, BookingNotices,
-                             NoticeQueue)
+from booking.notices import (BOOKED_BY_DESK, CANCELLED_BY_BUSINESS, MOVED, SENDING,
+                             BookingNotices, NoticeQueue)
 
 
 def server_news(turn: Turn, queue: NoticeQueue
@@ -20,13 +20,14 @@ def server_news(turn: Turn, queue: NoticeQueue
     """The notice the server triggered this turn with (entities ``notice`` and
     ``booking_code``) and its booking, when it is real news for this very conversation;
     otherwise the events to end the turn with (the menu for a typed imitation, else nothing).
-    The payload is text anyone can type: the notice must exist, name this booking, be meant for
-    this conversation, and the booking must be this customer's at this business."""
+    The payload is text anyone can type: the notice must exist, name this booking, be the one
+    the server is sending now (claimed), be meant for this conversation, and the booking must
+    be this customer's at this business."""
     code = turn.entity("booking_code") or ""
     notice_id = turn.entity("notice") or ""
     notice: Optional[dict[str, Any]] = queue.get(notice_id) if notice_id else None
-    if notice is None or notice.get("code") != code:
-        return show_menu(turn)  # not news the server wrote: someone typed the intent
+    if notice is None or notice.get("code") != code or notice.get("state") != SENDING:
+        return show_menu(turn)  # not news the server is sending now: someone typed the intent
     if (notice.get("conversation") or {}).get("sender_id") != turn.tracker.sender_id:
         return []  # news goes only to the booking's own conversation
     try:

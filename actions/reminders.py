@@ -14,15 +14,17 @@ from rasa_sdk.events import EventType, SlotSet
 
 from actions import present
 from actions.base import BookingAction, Turn
+from actions.after_visit import ask_feedback, offer_again
 from actions.desk_news import server_news
 from booking.errors import UnknownEntityError
 from booking.models import CONFIRMED
-from booking.reminders import is_reminder
+from booking.reminders import FEEDBACK, NUDGE, is_reminder
 from booking.scheduler import ScheduledMessages
 
 
 class ActionReminder(BookingAction):
-    """Reminds the customer of their visit, once, with what they can do about it."""
+    """Reminds the customer of their visit, once, with what they can do about it (and, after
+    the visit, asks how it was or offers it again: ``actions.after_visit``)."""
 
     reads_open_question = False  # not an answer to the open question
 
@@ -36,10 +38,17 @@ class ActionReminder(BookingAction):
             return found
         message, booking = found
         code = booking.code
-        if not is_reminder(message.get("kind", "")):
+        kind = message.get("kind", "")
+        if not (is_reminder(kind) or kind in (FEEDBACK, NUDGE)):
             return []
         if queue.still_due(message, booking) or not queue.mark_told(message["_id"]):
             return []  # changed since it was claimed, or told already (a retry)
+        if kind == FEEDBACK:
+            ask_feedback(turn, booking)
+            return []
+        if kind == NUDGE:
+            offer_again(turn, booking)
+            return []
         service = present.service_name(turn.catalog.service(booking.service_id), turn.tx)
         when = turn.tx.moment(booking.start, turn.tz)
         staff = turn.catalog.staff_member(booking.staff_id).name

@@ -218,9 +218,10 @@ class CatalogEditor:
                                     "name or id, or edit that service")
             current = next((s for s in services if s.get("id") == service.get("id")), {})
             entry = dict(service)
-            if current.get("translations") and "translations" not in entry:
-                entry["translations"] = current["translations"]  # the form has no fields
-            raw["services"] = _replaced(services, entry)             # for them: kept
+            for kept in ("translations", "rebook_days"):  # the form has no fields for them
+                if current.get(kept) and kept not in entry:
+                    entry[kept] = current[kept]
+            raw["services"] = _replaced(services, entry)
         return self.change(business_id, edit, rev)
 
     def save_staff(self, business_id: str, member: dict[str, Any],

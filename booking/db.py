@@ -70,6 +70,12 @@ def ensure_indexes(db: Database) -> None:
     db.order_events.create_index([("data.code", ASCENDING), ("at", ASCENDING)])
     db.booking_notices.create_index([("state", ASCENDING), ("created_at", ASCENDING)])
     ensure_ttl_index(db.booking_notices, "created_at", 90 * 86400)  # told long ago
+    # The scheduler (booking/scheduler.py): planning, claiming, a booking's messages.
+    db.bookings.create_index([("status", ASCENDING), ("start", ASCENDING)])
+    db.scheduled_messages.create_index([("state", ASCENDING), ("next_at", ASCENDING)])
+    db.scheduled_messages.create_index([("code", ASCENDING), ("next_at", ASCENDING)])
+    ensure_ttl_index(db.scheduled_messages, "expires_at", 30 * 86400)  # a month after its time
+    db.feedback.create_index([("business_id", ASCENDING), ("at", ASCENDING)])
 
 
 def is_transient(exc: BaseException) -> bool:

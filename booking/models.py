@@ -95,6 +95,7 @@ class Business:
     payout: Optional[PayoutDestination] = None
     language: str = "en"  # what customers are answered in until they write something telling
     reminders: ReminderPolicy = ReminderPolicy()
+    review_url: Optional[str] = None  # where a happy customer is asked to leave a review
 
     @property
     def tz(self) -> ZoneInfo:
@@ -138,6 +139,7 @@ class Service:
     in_villa: bool = False
     aliases: tuple[str, ...] = ()
     translations: tuple[tuple[str, str, str], ...] = ()  # (language, name, description)
+    rebook_days: Optional[int] = None  # "book again?" this many days after a visit (None: never)
 
     def name_in(self, language: str) -> str:
         """The service's name in ``language`` (its own name when it has none)."""

@@ -1,12 +1,20 @@
 """When a booking's scheduled messages go out: pure rules, no I/O (``booking.scheduler``
 stores and sends them).
 
+Before the visit:
+
 A confirmed booking gets one reminder per ``ReminderPolicy.hours_before`` (24 h and 2 h by
 default), at that many hours before its start, in the business's time zone. A reminder due in
 the business's quiet hours (default 21:00–08:00 local) moves to the nearer of the end of the
 quiet hours and half an hour before they begin, whichever is still at least ``MARGIN`` before
 the visit; a reminder that cannot be sent that early is not sent. Each reminder is sent only
 until the next one is due (then that one says it all) and never within ``MARGIN`` of the start.
+
+After the visit (``after_visit``): a booking nobody marked is completed ``AUTO_COMPLETE_AFTER``
+its end; ``FEEDBACK_AFTER`` its end the customer is asked how it was; the service's
+``rebook_days`` later, at ``NUDGE_AT``, they are offered the same treatment with the same person.
+A message after the visit due in quiet hours waits for their end. Feedback and nudges are
+``OPTIONAL``: STOP stops them, and at most one of them goes to a customer in ``OPTIONAL_EVERY``.
 """
 from __future__ import annotations
 
@@ -21,8 +29,17 @@ from booking.models import ReminderPolicy
 MARGIN = timedelta(minutes=30)  # nothing is sent closer to the start than this
 LAST_CALL = timedelta(minutes=30)  # "the evening before": this long before the quiet hours
 NOT_RIGHT_AFTER = timedelta(hours=1)  # no reminder within the hour after the booking was made
+MAX_QUIET_MINUTES = 16 * 60  # quiet hours leave at least 8 hours of the day to send in
 APART = timedelta(hours=1)  # two reminders closer than this: only the later one
 REMINDER = "reminder"  # kinds are "reminder_24h", "reminder_2h"...
+COMPLETE, FEEDBACK, NUDGE = "complete", "feedback", "nudge"
+OPTIONAL = (FEEDBACK, NUDGE)
+OPTIONAL_EVERY = timedelta(days=7)
+AUTO_COMPLETE_AFTER = timedelta(hours=2)
+FEEDBACK_AFTER = timedelta(hours=3)
+FEEDBACK_FOR = timedelta(days=2)  # a question about a visit this long ago is not asked
+NUDGE_AT = time(10, 0)
+NUDGE_FOR = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -41,7 +58,23 @@ def reminder_kind(hours: int) -> str:
 
 def is_reminder(kind: str) -> bool:
     """Whether ``kind`` is one of the reminders before a visit."""
-    return bool(re.fullmatch(rf"{REMINDER}_\d+h", kind or ""))
+    return hours_of(kind) is not None
+
+
+def hours_of(kind: str) -> Optional[int]:
+    """How many hours before the visit a reminder of ``kind`` goes (None: not a reminder)."""
+    match = re.fullmatch(rf"{REMINDER}_(\d+)h", kind or "")
+    return int(match.group(1)) if match else None
+
+
+LABELS = {COMPLETE: "Completed if nobody marks it", FEEDBACK: "How was it? (1-5)",
+          NUDGE: "Book again?"}
+
+
+def label(kind: str) -> str:
+    """What the console calls a scheduled message ("Reminder, 24 h before")."""
+    hours = hours_of(kind)
+    return f"Reminder, {hours} h before" if hours is not None else LABELS.get(kind, kind)
 
 
 def parse_policy(raw: Any, fail: Callable[[str], Exception]) -> ReminderPolicy:
@@ -70,6 +103,8 @@ def parse_policy(raw: Any, fail: Callable[[str], Exception]) -> ReminderPolicy:
     h1, m1, h2, m2 = (int(g) for g in match.groups())
     if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59 or (h1, m1) == (h2, m2):
         raise fail(f"reminders.quiet_hours is not a span of the day: {quiet!r}")
+    if ((h2 * 60 + m2) - (h1 * 60 + m1)) % (24 * 60) > MAX_QUIET_MINUTES:
+        raise fail(f"reminders.quiet_hours may last at most 16 hours, got {quiet!r}")
     return ReminderPolicy(policy.hours_before, time(h1, m1), time(h2, m2))
 
 
@@ -117,7 +152,7 @@ def plan(start: datetime, booked_at: datetime, now: datetime, policy: ReminderPo
         due = out_of_quiet(start - timedelta(hours=hours), start, policy, tz)
         if due is None or due < booked_at + NOT_RIGHT_AFTER:
             continue
-        if times and due - times[-1][1] < APART:
+        while times and due - times[-1][1] < APART:
             times.pop()  # the earlier one would come just before this one
         times.append((reminder_kind(hours), due))
     planned = []
@@ -125,6 +160,26 @@ def plan(start: datetime, booked_at: datetime, now: datetime, policy: ReminderPo
         expires = times[i + 1][1] if i + 1 < len(times) else start - MARGIN
         if expires > now:
             planned.append(Planned(kind, due, expires))
+    return planned
+
+
+def after_quiet(at: datetime, policy: ReminderPolicy, tz: ZoneInfo) -> datetime:
+    """``at``, or the end of the quiet hours it falls in."""
+    span = quiet_span(at, policy, tz)
+    return span[1].astimezone(at.tzinfo) if span else at
+
+
+def after_visit(end: datetime, policy: ReminderPolicy, tz: ZoneInfo,
+                rebook_days: Optional[int]) -> list[Planned]:
+    """What follows a visit ending at ``end``: its completion, the feedback question and, for
+    a service with ``rebook_days``, the "book again?" offer."""
+    feedback = after_quiet(end + FEEDBACK_AFTER, policy, tz)
+    planned = [Planned(COMPLETE, end + AUTO_COMPLETE_AFTER, end + timedelta(days=30)),
+               Planned(FEEDBACK, feedback, feedback + FEEDBACK_FOR)]
+    if rebook_days:
+        day = end.astimezone(tz).date() + timedelta(days=rebook_days)
+        nudge = after_quiet(datetime.combine(day, NUDGE_AT, tzinfo=tz), policy, tz)
+        planned.append(Planned(NUDGE, nudge.astimezone(end.tzinfo), nudge + NUDGE_FOR))
     return planned
 
 

@@ -16,19 +16,26 @@ reminders before a visit today, in one queue with the notices' states and claims
 """
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any, Callable, Optional
 
 from pymongo import ASCENDING
 
+from booking.contact_prefs import CustomerContact
 from booking.db import with_retries
-from booking.models import CONFIRMED, Booking, Business
+from booking.models import COMPLETED, CONFIRMED, Booking, Business
 from booking.notices import PENDING, SENDING, NoticeQueue, whatsapp_conversation
-from booking.reminders import job_id, plan
+from booking.reminders import (COMPLETE, FEEDBACK, NUDGE, OPTIONAL, after_visit, job_id, plan,
+                               quiet_span)
 
+logger = logging.getLogger(__name__)
 DROPPED = "DROPPED"  # not sent: the booking changed or ended, or it came too late
+MOVED = "the booking moved"
 HORIZON = timedelta(days=8)  # bookings this far ahead are planned (the longest reminder: 7 days)
 ANSWERS = ("confirmed",)  # what a customer may answer to a reminder, recorded on it
+NEEDS = {COMPLETE: CONFIRMED, FEEDBACK: COMPLETED, NUDGE: COMPLETED}  # the booking's status
+# for a message of that kind to go (reminders: CONFIRMED)
 
 
 class ScheduledMessages(NoticeQueue):
@@ -41,73 +48,101 @@ class ScheduledMessages(NoticeQueue):
         super().__init__(db.scheduled_messages, clock)
         self.db = db
         self.catalog = catalog
+        self.contact = CustomerContact(db, clock)
 
     @classmethod
     def of(cls, core: Any) -> "ScheduledMessages":
         """The scheduled messages on a booking core's database, catalog and clock."""
         return cls(core.db, lambda: core.catalog, core.clock)
 
-    def ensure_indexes(self) -> None:
-        """The senders' claim (state, due time) and a booking's messages (console)."""
-        super().ensure_indexes()
-        self.collection.create_index([("code", ASCENDING), ("next_at", ASCENDING)])
-        self.db.bookings.create_index([("status", ASCENDING), ("start", ASCENDING)])
-
     def plan(self, horizon: timedelta = HORIZON) -> int:
         """Record the messages still to come of every confirmed booking starting within
         ``horizon``; how many new ones were recorded."""
         now = self.clock()
-        docs = with_retries(lambda: list(self.db.bookings.find(
-            {"status": CONFIRMED, "start": {"$gt": now, "$lte": now + horizon}})))
+        return self._plan(with_retries(lambda: list(self.db.bookings.find(
+            {"status": CONFIRMED, "start": {"$gt": now, "$lte": now + horizon}}))), now)
+
+    def _plan(self, docs: list[dict[str, Any]], now: datetime) -> int:
         if not docs:
             return 0
-        codes = [d["code"] for d in docs]
-        known = {d["_id"] for d in with_retries(lambda: list(self.collection.find(
-            {"code": {"$in": codes}}, {"_id": 1})))}
+        recorded: dict[str, list[dict[str, Any]]] = {}
+        for message in with_retries(lambda: list(self.collection.find(
+                {"code": {"$in": [d["code"] for d in docs]}},
+                {"code": 1, "state": 1, "start": 1, "version": 1, "error": 1}))):
+            recorded.setdefault(message["code"], []).append(message)
         catalog = self.catalog()
         added = 0
         for doc in docs:
-            booking = Booking.from_doc(doc)
-            business = catalog.businesses.get(booking.business_id)
-            if business is None:
-                continue
-            added += self.plan_booking(booking, business, now, known)
+            try:
+                booking = Booking.from_doc(doc)
+                business = catalog.businesses.get(booking.business_id)
+                if business is not None:
+                    added += self.plan_booking(booking, business, now,
+                                               recorded.get(booking.code, []),
+                                               doc.get("updated_at") or booking.created_at)
+            except (KeyError, TypeError, ValueError):  # one odd booking stops no one else's
+                logger.exception("cannot plan the messages of booking %s", doc.get("code"))
         return added
 
     def plan_booking(self, booking: Booking, business: Business, now: datetime,
-                     known: frozenset[str] | set[str] = frozenset()) -> int:
-        """Record one confirmed booking's messages still to come (``known``: ids already
-        recorded, skipped without a write); drop its pending ones planned for another start."""
+                     recorded: list[dict[str, Any]], changed_at: datetime) -> int:
+        """Record one confirmed booking's messages still to come (``recorded``: its messages
+        so far; ``changed_at``: its last change, right after which no reminder comes). Its
+        waiting messages planned for an earlier version at another start are dropped; those
+        dropped because it moved come back when it moves back to their time."""
         conversation = whatsapp_conversation(booking, business)
         if conversation is None:  # (reached only when they write: REST, shell)
             return 0
+        by_id = {m["_id"]: m for m in recorded}
+        service = self.catalog().services.get(booking.service_id)
+        items = plan(booking.start, changed_at, now, business.reminders, business.tz)
+        items += after_visit(booking.end, business.reminders, business.tz,
+                             service.rebook_days if service else None)
         added = 0
-        for item in plan(booking.start, booking.created_at, now, business.reminders,
-                         business.tz):
+        for item in items:
             message_id = job_id(booking.code, item.kind, booking.start)
-            if message_id in known:
-                continue
-            added += self.put(message_id, {
-                "kind": item.kind, "code": booking.code, "business_id": business.id,
-                "conversation": conversation, "version": booking.version,
-                "start": booking.start, "next_at": item.due, "due_at": item.due,
-                "expires_at": item.expires})
-        if added:
+            known = by_id.get(message_id)
+            if known is None:
+                added += self.put(message_id, {
+                    "kind": item.kind, "code": booking.code, "business_id": business.id,
+                    "conversation": conversation, "version": booking.version,
+                    "start": booking.start, "next_at": item.due, "due_at": item.due,
+                    "expires_at": item.expires})
+            elif known.get("state") == DROPPED and known.get("error") == MOVED:
+                added += with_retries(lambda: self.collection.update_one(
+                    {"_id": message_id, "state": DROPPED, "error": MOVED},
+                    {"$set": {"state": PENDING, "version": booking.version, "next_at": item.due,
+                              "expires_at": item.expires, "error": ""}})).modified_count
+        stale = [m["_id"] for m in recorded if m.get("state") == PENDING
+                 and m.get("start") != booking.start
+                 and (m.get("version") or 0) < booking.version]
+        if stale:  # (only older versions: a planner that read the booking late drops nothing new)
             with_retries(lambda: self.collection.update_many(
-                {"code": booking.code, "state": PENDING, "start": {"$ne": booking.start}},
-                {"$set": {"state": DROPPED, "error": "the booking moved"}}))
+                {"_id": {"$in": stale}, "state": PENDING},
+                {"$set": {"state": DROPPED, "error": MOVED}}))
         return added
 
     def still_due(self, message: dict[str, Any], booking: Booking) -> Optional[str]:
         """``None`` when ``message`` is still worth sending for ``booking`` as it is now;
         otherwise why not (the message is then dropped)."""
-        if booking.status != CONFIRMED:
-            return f"the booking is {booking.status.lower()}"
+        if booking.status != NEEDS.get(message["kind"], CONFIRMED):
+            return f"the booking is {booking.status.lower().replace('_', ' ')}"
         if booking.start != message.get("start"):
-            return "the booking moved"
+            return MOVED
         if self.clock() >= message["expires_at"]:
             return "too late to send"
+        if not self.contact.allows(booking.business_id, booking.customer_id, message["kind"]):
+            return "the customer said STOP"
         return None
+
+    def use_allowance(self, message: dict[str, Any]) -> bool:
+        """For feedback and offers, take the customer's one optional message of the week (a
+        retry of the same message keeps it); True for every other kind."""
+        if message["kind"] not in OPTIONAL:
+            return True
+        conversation = message.get("conversation") or {}
+        return self.contact.take_allowance(message["business_id"],
+                                           conversation.get("sender_id", ""), message["_id"])
 
     def drop(self, message_id: str, reason: str) -> None:
         """Never send this message (``reason`` is kept for the console)."""
@@ -130,13 +165,14 @@ class ScheduledMessages(NoticeQueue):
         return with_retries(lambda: list(self.collection.find({"code": code})
                                          .sort("next_at", ASCENDING).limit(50)))
 
-    def current(self, booking: Booking, business: Business) -> list[dict[str, Any]]:
+    def current(self, booking: Booking) -> list[dict[str, Any]]:
         """A booking's scheduled messages, with what is still to come planned now (the senders
         plan every minute; the console shows a booking made a moment ago as it will be)."""
         messages = self.of_booking(booking.code)
-        if booking.status == CONFIRMED and booking.start > self.clock() and self.plan_booking(
-                booking, business, self.clock(), {m["_id"] for m in messages}):
-            messages = self.of_booking(booking.code)
+        if booking.status == CONFIRMED and booking.start > self.clock():
+            doc = with_retries(lambda: self.db.bookings.find_one({"code": booking.code}))
+            if doc and doc.get("status") == CONFIRMED and self._plan([doc], self.clock()):
+                messages = self.of_booking(booking.code)
         return messages
 
     def send_now(self, code: str) -> Optional[dict[str, Any]]:
@@ -147,11 +183,27 @@ class ScheduledMessages(NoticeQueue):
             {"code": code, "state": PENDING}, sort=[("next_at", ASCENDING)]))
         if waiting is None:
             return None
-        with_retries(lambda: self.collection.update_one(
+        changed = with_retries(lambda: self.collection.update_one(
             {"_id": waiting["_id"], "state": PENDING},
             {"$set": {"next_at": now, "sent_early_at": now,
                       "expires_at": max(waiting["expires_at"], now + timedelta(minutes=10))}}))
-        return waiting
+        return waiting if changed.modified_count else None  # (else a sender took it meanwhile)
+
+    def quiet_until(self, message: dict[str, Any], business: Business) -> Optional[datetime]:
+        """When a message claimed in the business's quiet hours (it came late: retries, every
+        server down) goes instead: the end of the quiet hours; ``None`` outside them, or for
+        one a person asked to send now. A reminder whose visit starts before that is dropped
+        by ``still_due`` once it comes too late."""
+        span = quiet_span(self.clock(), business.reminders, business.tz)
+        if span is None or message.get("sent_early_at"):
+            return None
+        return span[1]
+
+    def postpone(self, message_id: str, until: datetime) -> None:
+        """Send a claimed message at ``until`` instead (back to waiting)."""
+        with_retries(lambda: self.collection.update_one(
+            {"_id": message_id, "state": SENDING},
+            {"$set": {"state": PENDING, "next_at": until}}))
 
 
 def waiting(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

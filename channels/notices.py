@@ -33,6 +33,7 @@ from booking.notices import BookingNotices
 
 logger = logging.getLogger(__name__)
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+LATER = "later"  # ``not_to_send``: not now, but the notice was put back to wait
 
 
 def booking_news_text(notice: dict[str, Any]) -> str:
@@ -114,12 +115,18 @@ class NoticesInput(InputChannel):
         return booking_news_text(notice)
 
     def not_to_send(self, notice: dict[str, Any]) -> Optional[str]:
-        """Blocking: why a claimed notice is no longer to be sent (it is then dropped), or
-        ``None``. Booking news is always told (the dialogue sees what superseded it)."""
+        """Blocking: why a claimed notice is no longer to be sent (it is then dropped), ``LATER``
+        when it was put back to wait, or ``None``. Booking news is always told (the dialogue
+        sees what superseded it)."""
         return None
 
     def prepare(self) -> None:
         """Blocking: work before each round of sending (none for booking news)."""
+
+    def done_here(self, notice: dict[str, Any]) -> bool:
+        """Blocking: do a claimed notice's work that tells nobody; whether it was such work
+        (it is then finished without the dialogue). Booking news always goes to the dialogue."""
+        return False
 
     async def drain(self, on_new_message: OnNewMessage) -> int:
         """Send every pending notice; how many were handed to the dialogue."""
@@ -130,9 +137,14 @@ class NoticesInput(InputChannel):
                 notice = await loop.run_in_executor(self._pool, lambda: self.queue().claim())
                 reason = notice and await loop.run_in_executor(self._pool, self.not_to_send,
                                                                notice)
+                if reason == LATER:  # (it was put back to wait)
+                    continue
                 if reason:
                     await loop.run_in_executor(self._pool, self.queue().drop, notice["_id"],
                                                reason)
+                    continue
+                if notice and await loop.run_in_executor(self._pool, self.done_here, notice):
+                    await loop.run_in_executor(self._pool, self.queue().finish, notice["_id"])
                     continue
             except (PyMongoError, BookingError) as exc:
                 logger.error("cannot read %s: %s", self.name(), exc)

@@ -3,8 +3,10 @@ conversation: the scheduler's sender, served by every Rasa server.
 
 Each round it plans (at most every ``SCHEDULED_PLAN_SECONDS``, default 60: the confirmed
 bookings of the next days, ``booking.scheduler``), then claims the due messages one at a time
-(atomic: two servers never send one twice), drops those whose booking changed or ended, and
-hands each of the others to Rasa as the external intent ``EXTERNAL_reminder``: the dialogue
+(atomic: two servers never send one twice), drops those whose booking changed or ended (or
+that the customer stopped, or past the week's one optional message), completes the visits
+nobody marked (``complete``: no message), and hands each of the others (reminders, feedback
+questions, "book again?" offers) to Rasa as the external intent ``EXTERNAL_reminder``: the dialogue
 records it and the reply leaves through the customer's channel like every bot message (on
 WhatsApp outside the 24-hour window, as the approved reminder template with the same buttons).
 It counts as sent only once the dialogue's action marked it told; otherwise it is tried again
@@ -22,9 +24,11 @@ from typing import Any, Dict, Optional, Text
 from pymongo.errors import PyMongoError
 from rasa.core.channels.channel import InputChannel
 
-from booking.errors import BookingError, UnknownEntityError
+from booking.errors import BookingError, InvalidTransitionError, UnknownEntityError
+from booking.models import COMPLETED, CONFIRMED
+from booking.reminders import COMPLETE
 from booking.scheduler import ScheduledMessages
-from channels.notices import NoticesInput
+from channels.notices import LATER, NoticesInput
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +65,6 @@ class ScheduledInput(NoticesInput):
 
             self._core = booking_service()
             self._queue = ScheduledMessages.of(self._core)
-            self._queue.ensure_indexes()
         return self._queue  # type: ignore[return-value]
 
     def prepare(self) -> None:
@@ -73,6 +76,9 @@ class ScheduledInput(NoticesInput):
         except (PyMongoError, BookingError) as exc:  # sending what is planned goes on
             logger.error("cannot plan scheduled messages: %s", exc)
             return
+        except Exception:  # (a bug in planning must not stop what is planned from going)
+            logger.exception("planning scheduled messages failed")
+            return
         self._planned_at = time.monotonic()
         if added:
             logger.info("planned %d scheduled messages", added)
@@ -82,7 +88,29 @@ class ScheduledInput(NoticesInput):
             booking = self._core.get(notice["code"])
         except UnknownEntityError:
             return "the booking is gone"
-        return self.queue().still_due(notice, booking)
+        queue = self.queue()
+        reason = queue.still_due(notice, booking)
+        if reason is not None:
+            return reason
+        business = self._core.catalog.businesses.get(booking.business_id)
+        until = queue.quiet_until(notice, business) if business else None
+        if until is not None and notice["kind"] != COMPLETE:  # nobody is woken up
+            queue.postpone(notice["_id"], until)
+            return LATER
+        if not queue.use_allowance(notice):
+            return "one feedback question or offer a week at most"
+        return None
+
+    def done_here(self, notice: dict[str, Any]) -> bool:
+        """A visit nobody marked is completed (it tells nobody)."""
+        if notice["kind"] != COMPLETE:
+            return False
+        try:
+            self._core.transition(notice["code"], COMPLETED, expected=CONFIRMED,
+                                  by="auto-complete")
+        except InvalidTransitionError:  # marked meanwhile (arrived, no-show...): theirs stands
+            pass
+        return True
 
     def text_for(self, notice: dict[str, Any]) -> str:
         return reminder_text(notice)

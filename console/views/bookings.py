@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any, Callable
 from urllib.parse import quote
 
@@ -14,6 +13,7 @@ from sanic.response import HTTPResponse
 from booking.errors import (BookingError, InvalidTransitionError, SlotConflictError,
                             UnknownEntityError, ValidationError)
 from booking.models import Booking
+from booking.reminders import label
 from booking.scheduler import ScheduledMessages
 from console.views import sheets
 from console.web import (actor, blocking, catalog, form, not_found, parse_instant, redirect,
@@ -50,9 +50,8 @@ async def _detail(request: Request, code: str, status: int = 200, error: str = "
     except UnknownEntityError:
         return not_found(request)
     snapshot = await catalog(request)
-    business = snapshot.businesses[booking.business_id]
-    scheduled = [{**m, "label": _label(m["kind"])} for m in await blocking(
-        ScheduledMessages.of(svc.desk.core).current, booking, business)]
+    scheduled = [{**m, "label": label(m["kind"])} for m in await blocking(
+        ScheduledMessages.of(svc.desk.core).current, booking)]
     return render(request, "booking.html", scheduled=scheduled, status=status, booking=booking,
                   service=snapshot.services.get(booking.service_id),
                   member=snapshot.staff.get(booking.staff_id),
@@ -90,12 +89,6 @@ async def _change(request: Request, code: str, action: str,
     if action == "cancelled" and isinstance(result, tuple) and result[1]:
         done = "refund"
     return redirect(f"/bookings/{quote(code)}?done={done}")
-
-
-def _label(kind: str) -> str:
-    """What the console calls a scheduled message ("reminder_24h": "Reminder, 24 h before")."""
-    match = re.fullmatch(r"reminder_(\d+)h", kind)
-    return f"Reminder, {match.group(1)} h before" if match else kind.replace("_", " ")
 
 
 async def _send_now(request: Request, code: str) -> HTTPResponse:

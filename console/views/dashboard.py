@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from typing import Any, Callable
 from urllib.parse import urlencode
 
@@ -25,6 +25,7 @@ from sanic.response import HTTPResponse
 from booking import dashboard as numbers
 from booking.catalog import Catalog
 from booking.errors import ValidationError
+from booking.feedback import Feedback
 from booking.models import (CANCELLED, COMPLETED, CONFIRMED, EXPIRED, NO_SHOW, PENDING_PAYMENT,
                             Business)
 from booking.receipt import rupiah
@@ -215,6 +216,18 @@ def _period(request: Request, business: Business) -> numbers.Period:
     return numbers.parse_period(request.args.get("from"), request.args.get("to"), today)
 
 
+def _scores(db: Any, snapshot: Catalog, business: Business,
+            period: numbers.Period) -> dict[str, list[dict[str, Any]]]:
+    """Customers' scores of the period per service and per staff member, with their names."""
+    since = datetime.combine(period.first, time(0), tzinfo=business.tz)
+    until = datetime.combine(period.last + timedelta(days=1), time(0), tzinfo=business.tz)
+    summary = Feedback(db, lambda: since).summary(business.id, since, until)
+    names = {"service": {s.id: s.name for s in snapshot.services.values()},
+             "staff": {m.id: m.name for m in snapshot.staff.values()}}
+    return {group: [{**row, "name": names[group].get(row["id"], row["id"])} for row in rows]
+            for group, rows in summary.items()}
+
+
 def register(app: Sanic) -> None:
     """The routes of this module."""
 
@@ -229,10 +242,11 @@ def register(app: Sanic) -> None:
             return render(request, "dashboard.html", status=400, title="Numbers", error=str(exc),
                           asked={"from": (request.args.get("from") or "")[:10],
                                  "to": (request.args.get("to") or "")[:10]})
-        figures = await blocking(numbers.dashboard, services(request).desk.core.db, snapshot,
-                                 business.id, period)
+        db = services(request).desk.core.db
+        figures = await blocking(numbers.dashboard, db, snapshot, business.id, period)
+        scores = await blocking(_scores, db, snapshot, business, period)
         query = urlencode({"from": period.first.isoformat(), "to": period.last.isoformat()})
-        return render(request, "dashboard.html", title="Numbers", numbers=figures,
+        return render(request, "dashboard.html", title="Numbers", numbers=figures, scores=scores,
                       period=period, query=query, limit=TABLE_ROWS,
                       sizes={"width": CHART_WIDTH, "bookings": CHART_HEIGHT,
                              "revenue": CHART_HEIGHT, "funnel": FUNNEL_HEIGHT,

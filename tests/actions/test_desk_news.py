@@ -25,7 +25,9 @@ def booked(core, customer: str = "6281234567890"):
                                       staff_id="wayan"))
 
 
-def news(chat: Chat, code: str, notice: str):
+def news(db, chat: Chat, code: str, notice: str):
+    """The notice as the server tells it: claimed by its sender first."""
+    db.booking_notices.update_one({"_id": notice}, {"$set": {"state": "SENDING"}})
     return chat.run(ActionBookingUpdate(), "EXTERNAL_booking_update", booking_code=code,
                     notice=notice)
 
@@ -34,7 +36,7 @@ def test_a_move_by_the_business_is_told_with_the_new_time(core, db):
     booking = booked(core)
     FrontDesk(core).reschedule("ubud-serenity-spa", booking.code, TUE_16, None, "owner")
     notice = db.booking_notices.find_one()
-    events, msgs = news(whatsapp_chat(), booking.code, notice["_id"])
+    events, msgs = news(db, whatsapp_chat(), booking.code, notice["_id"])
     assert texts(msgs) == [f"Ubud Serenity Spa has moved your booking {booking.code}: Balinese "
                            f"Massage is now on Tue 24 Nov, 16:00 with Wayan. Reply here if that "
                            f"time does not suit you."]
@@ -45,7 +47,7 @@ def test_a_cancellation_by_the_business_offers_to_book_again(core, db):
     booking = booked(core)
     FrontDesk(core).cancel("ubud-serenity-spa", booking.code, "owner")
     notice = db.booking_notices.find_one()
-    _, msgs = news(whatsapp_chat(), booking.code, notice["_id"])
+    _, msgs = news(db, whatsapp_chat(), booking.code, notice["_id"])
     assert texts(msgs) == [f"Sorry: Ubud Serenity Spa has cancelled your booking {booking.code} "
                            f"(Balinese Massage, Tue 24 Nov, 15:00)."]
     assert buttons(msgs)[0] == ("Book again", '/book_service{"service":"balinese-massage"}')
@@ -55,9 +57,9 @@ def test_typed_news_or_news_for_someone_else_says_nothing_of_the_booking(core, d
     booking = booked(core)
     FrontDesk(core).cancel("ubud-serenity-spa", booking.code, "owner")
     notice = db.booking_notices.find_one()
-    _, forged = news(whatsapp_chat(), booking.code, f"{booking.code}:cancelled:9")
+    _, forged = news(db, whatsapp_chat(), booking.code, f"{booking.code}:cancelled:9")
     assert not any(booking.code in (t or "") for t in texts(forged))  # the menu instead
-    _, other = news(whatsapp_chat("6289999999999"), booking.code, notice["_id"])
+    _, other = news(db, whatsapp_chat("6289999999999"), booking.code, notice["_id"])
     assert other == []
 
 
@@ -67,9 +69,9 @@ def test_news_is_told_once_and_a_later_change_supersedes_it(core, db):
     desk.reschedule("ubud-serenity-spa", booking.code, TUE_16, None, "owner")
     desk.cancel("ubud-serenity-spa", booking.code, "owner")
     moved, cancelled = list(db.booking_notices.find().sort("version", 1))
-    _, told_moved = news(whatsapp_chat(), booking.code, moved["_id"])
+    _, told_moved = news(db, whatsapp_chat(), booking.code, moved["_id"])
     assert told_moved == []  # moved, then cancelled: only the cancellation is told
-    _, first = news(whatsapp_chat(), booking.code, cancelled["_id"])
-    _, again = news(whatsapp_chat(), booking.code, cancelled["_id"])
+    _, first = news(db, whatsapp_chat(), booking.code, cancelled["_id"])
+    _, again = news(db, whatsapp_chat(), booking.code, cancelled["_id"])
     assert "has cancelled your booking" in texts(first)[0] and again == []
     assert db.booking_notices.find_one({"_id": cancelled["_id"]})["told_at"]

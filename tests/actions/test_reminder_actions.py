@@ -69,6 +69,11 @@ def test_a_typed_or_someone_elses_reminder_says_nothing_of_the_booking(core, clo
     _, other = remind(whatsapp_chat("6289999999999"), booking.code, message["_id"])
     assert other == []
     assert not queue.get(message["_id"]).get("told_at")  # still to tell its own customer
+    # the customer typing their own reminder's (guessable) payload before it is due
+    queue.again(message["_id"], "not yet")  # (back to waiting)
+    _, early = remind(whatsapp_chat(), booking.code, message["_id"])
+    assert not any(booking.code in (t or "") for t in texts(early))
+    assert not queue.get(message["_id"]).get("told_at")
 
 
 def test_a_booking_cancelled_after_the_claim_gets_no_reminder(core, clock):

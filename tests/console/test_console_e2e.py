@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from bson.codec_options import CodecOptions
 
 from booking.bookings import BookingRequest, BookingService
 from booking.catalog import CatalogRepository
@@ -230,8 +231,9 @@ def test_the_desk_sends_a_reminder_now_the_phone_shows_it_in_and_outside_the_win
     phone = PhonePage(context, sandbox_stack, "Wulan", number, "c2-reminder")
     phone.open_chat(SPA_NAME)
     phone.send("Hi", "booking assistant")
-    catalog = CatalogRepository(sandbox_stack.db).load()
-    core = BookingService(sandbox_stack.db, catalog)
+    aware = sandbox_stack.db.client.get_database(  # (as the product reads it: UTC, aware)
+        sandbox_stack.db.name, codec_options=CodecOptions(tz_aware=True, tzinfo=timezone.utc))
+    core = BookingService(aware, CatalogRepository(aware).load())
     day = (datetime.now(timezone.utc) + timedelta(hours=8, days=3)).date()
     slot = core.free_slots("balinese-massage", day)[0]
     booking = core.create(BookingRequest("balinese-massage", slot.start, number, "Wulan"))
@@ -241,8 +243,10 @@ def test_the_desk_sends_a_reminder_now_the_phone_shows_it_in_and_outside_the_win
     desk = sign_in(context, sandbox_stack)
     desk.goto(f"{sandbox_stack.console_url}/bookings/{booking.code}")
     rows = desk.locator("#scheduled tr")
-    assert rows.count() == 2 and "waiting" in rows.first.inner_text()
-    assert "Reminder, 24 h before" in rows.first.inner_text()
+    assert [r.split("\t")[0] for r in rows.all_inner_texts()] == [
+        "Reminder, 24 h before", "Reminder, 2 h before", "Completed if nobody marks it",
+        "How was it? (1-5)", "Book again?"]
+    assert "waiting" in rows.first.inner_text()
     shot(desk, "07-scheduled-messages")
 
     before = phone.bot_count()
