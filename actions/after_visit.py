@@ -41,7 +41,7 @@ def offer_again(turn: Turn, booking: Booking) -> None:
     turn.say(turn.t("It's been a while since your {service} with {staff} 🌿 Would you like to "
                     "book it again? (Reply STOP to get no more of these.)",
                     service=present.service_name(service, turn.tx), staff=staff.name),
-             [present.button(turn.t("Book again with {staff}", staff=staff.name),
+             [present.button(turn.t("Book with {staff}", staff=staff.name),
                              "book_service", service=service.id, staff=staff.id),
               present.button(turn.t("Something else"), "book_service")])
 

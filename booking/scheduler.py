@@ -138,8 +138,8 @@ class ScheduledMessages(NoticeQueue):
     def use_allowance(self, message: dict[str, Any]) -> bool:
         """For feedback and offers, take the customer's one optional message of the week (a
         retry of the same message keeps it); True for every other kind."""
-        if message["kind"] not in OPTIONAL:
-            return True
+        if message["kind"] not in OPTIONAL or message.get("sent_early_at"):
+            return True  # (one a person sent now on purpose is theirs to decide)
         conversation = message.get("conversation") or {}
         return self.contact.take_allowance(message["business_id"],
                                            conversation.get("sender_id", ""), message["_id"])
@@ -176,11 +176,15 @@ class ScheduledMessages(NoticeQueue):
         return messages
 
     def send_now(self, code: str) -> Optional[dict[str, Any]]:
-        """Make the booking's next waiting message due now (the console's "send now"); the
-        message, or ``None`` when none is waiting."""
+        """Make the booking's next waiting message that can go now due now (the console's
+        "send now": a reminder of an upcoming visit, the feedback question or the offer of a
+        completed one; never the completion itself); the message, or ``None`` when none can."""
         now = self.clock()
-        waiting = with_retries(lambda: self.collection.find_one(
-            {"code": code, "state": PENDING}, sort=[("next_at", ASCENDING)]))
+        booking = with_retries(lambda: self.db.bookings.find_one({"code": code}, {"status": 1}))
+        waiting = next((m for m in with_retries(lambda: list(self.collection.find(
+            {"code": code, "state": PENDING, "kind": {"$ne": COMPLETE}}).sort(
+                "next_at", ASCENDING).limit(20)))
+            if booking and NEEDS.get(m["kind"], CONFIRMED) == booking["status"]), None)
         if waiting is None:
             return None
         changed = with_retries(lambda: self.collection.update_one(

@@ -30,7 +30,8 @@ DONE = {"arrived": "Marked as arrived.", "completed": "Marked as completed.",
         "booked": "Booked, to be paid at the spa. A customer with a WhatsApp number gets the "
                   "confirmation there.",
         "sent_now": "The next scheduled message goes out now.",
-        "nothing_to_send": "No scheduled message is waiting for this booking."}
+        "nothing_to_send": "No scheduled message of this booking can go now (reminders go "
+                           "before the visit, the feedback question and the offer after it)."}
 
 
 def _audit_view(booking: Booking) -> dict[str, Any]:

@@ -94,7 +94,7 @@ def test_the_offer_books_the_same_treatment_with_the_same_person(core, clock):
     (_, msgs), _ = told(core, booking.code, "nudge")
     assert "since your Balinese Massage with Wayan" in texts(msgs)[0]
     assert buttons(msgs)[0] == (
-        "Book again with Wayan", '/book_service{"service":"balinese-massage","staff":"wayan"}')
+        "Book with Wayan", '/book_service{"service":"balinese-massage","staff":"wayan"}')
 
 
 def test_stop_then_reminders_too_then_start(core, clock):

@@ -226,6 +226,13 @@ def test_send_now_brings_the_next_waiting_message_forward(core, clock):
     claimed = queue.claim()
     assert claimed["kind"] == "reminder_24h" and queue.still_due(claimed, booking) is None
     assert queue.send_now("BK000000") is None
+    queue.finish(claimed["_id"])
+    assert queue.send_now(booking.code)["kind"] == "reminder_2h"
+    queue.finish(queue.claim()["_id"])
+    # the visit is still to come: neither its completion nor its feedback question can go
+    assert queue.send_now(booking.code) is None
+    core.transition(booking.code, "COMPLETED")
+    assert queue.send_now(booking.code)["kind"] == "feedback"
 
 
 def test_a_customer_who_did_not_come_by_whatsapp_gets_no_scheduled_message(core, clock):

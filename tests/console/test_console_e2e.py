@@ -11,6 +11,7 @@ from bson.codec_options import CodecOptions
 
 from booking.bookings import BookingRequest, BookingService
 from booking.catalog import CatalogRepository
+from booking.scheduler import ScheduledMessages
 from tests.sandbox.conftest import ROOT, browser, context, sandbox_stack  # noqa: F401 (fixtures)
 from tests.sandbox.phone_driver import PhonePage
 from tests.sandbox.test_phone_e2e import SPA_NAME, book_by_tapping
@@ -275,3 +276,50 @@ def test_the_desk_sends_a_reminder_now_the_phone_shows_it_in_and_outside_the_win
     entry = sandbox_stack.db.console_audit.find_one({"action": "send_now",
                                                      "target": booking.code})
     assert entry and entry["after"]["kind"] == "reminder_24h"
+
+
+def test_after_a_visit_the_desk_sends_the_feedback_question_and_the_offer_now(
+        context, sandbox_stack):
+    """The sandbox control after a visit: the feedback question (a 5 gets the review link, and
+    the score shows on the dashboard), then the "book again?" offer, seen on the phone."""
+    number = "6281230000024"
+    phone = PhonePage(context, sandbox_stack, "Putri", number, "c3-after-visit")
+    phone.open_chat(SPA_NAME)
+    phone.send("Hi", "booking assistant")
+    aware = sandbox_stack.db.client.get_database(
+        sandbox_stack.db.name, codec_options=CodecOptions(tz_aware=True, tzinfo=timezone.utc))
+    now = datetime.now(timezone.utc)
+    catalog = CatalogRepository(aware).load()
+    past = BookingService(aware, catalog, clock=lambda: now - timedelta(days=2))
+    yesterday = (now + timedelta(hours=8) - timedelta(days=1)).date()
+    slot = past.free_slots("balinese-massage", yesterday)[-1]
+    booking = past.create(BookingRequest("balinese-massage", slot.start, number, "Putri"))
+    if booking.status == "PENDING_PAYMENT":  # paid
+        past.transition(booking.code, "CONFIRMED")
+    ScheduledMessages.of(past).plan()  # (planned back then, before the visit)
+    past.transition(booking.code, "COMPLETED")  # the desk marked it
+
+    desk = sign_in(context, sandbox_stack)
+    desk.goto(f"{sandbox_stack.console_url}/bookings/{booking.code}")
+    shot(desk, "09-after-visit-messages")
+    before = phone.bot_count()
+    desk.click("#send-now")
+    question = phone.wait_bot("How was your Balinese Massage", before)
+    phone.shot("feedback-question")
+    thanks = phone.pick(question, "⭐⭐⭐⭐⭐", "that means a lot")
+    assert thanks.locator("a.cta-button", has_text="Write a review").count() == 1
+    phone.shot("feedback-thanks-and-review-link")
+
+    before = phone.bot_count()
+    desk.goto(f"{sandbox_stack.console_url}/bookings/{booking.code}")
+    desk.click("#send-now")
+    offer = phone.wait_bot("book it again", before)
+    phone.shot("book-again")
+    staff = catalog.staff_member(booking.staff_id).name
+    phone.tap(offer, f"Book with {staff}", "Which day")
+    phone.shot("book-again-tapped")
+
+    desk.goto(f"{sandbox_stack.console_url}/dashboard")
+    scores = desk.inner_text("#feedback")
+    assert "Balinese Massage" in scores and "5.0" in scores and staff in scores
+    shot(desk, "10-dashboard-scores")
