@@ -320,12 +320,13 @@ class BookingService(PaymentHolds, Rescheduling):
 
     # ----------------------------------------------------------------- lifecycle
     def transition(self, code: str, target: str, expected: Optional[str] = None,
-                   **event_data: Any) -> Booking:
+                   fields: Optional[dict[str, Any]] = None, **event_data: Any) -> Booking:
         """Move a booking to ``target`` by compare-and-swap on its current status.
 
         Args:
             expected: the status the caller believes the booking has; when given and different,
                 the change is refused.
+            fields: more fields to set in the same update (``auto_completed``).
         Raises:
             InvalidTransitionError: the lifecycle forbids the change (or ``expected`` is stale).
         """
@@ -333,10 +334,12 @@ class BookingService(PaymentHolds, Rescheduling):
             current = self.get(code)
             if expected is not None and current.status != expected:
                 raise InvalidTransitionError(code, current.status, target)
-            if target not in ALLOWED_TRANSITIONS[current.status]:
+            if target not in ALLOWED_TRANSITIONS[current.status] or (
+                    current.status == COMPLETED and not current.auto_completed):
                 raise InvalidTransitionError(code, current.status, target)
             try:
-                return with_retries(lambda: self._apply_status(current, target, event_data))
+                return with_retries(lambda: self._apply_status(current, target, event_data,
+                                                               fields))
             except Stale:
                 continue
             except CellTaken:

@@ -210,8 +210,15 @@ def _parse_service(p: _Parser, s: Any, bid: str, parent: str, catalog: Catalog) 
         in_villa=bool(s.get("in_villa", False)),
         aliases=tuple(str(a) for a in s.get("aliases") or ()),
         translations=_translations(p, s, entry),
-        rebook_days=p.optional_int(s, "rebook_days", entry, None, 1),
+        rebook_days=_rebook_days(p, s, entry),
     )
+
+
+def _rebook_days(p: _Parser, s: dict, entry: str) -> Optional[int]:
+    days = p.optional_int(s, "rebook_days", entry, None, 1)
+    if days is not None and days > 365:
+        raise p.fail(entry, f"rebook_days must be at most 365, got {days}")
+    return days
 
 
 def _review_url(p: _Parser, value: Any, entry: str) -> Optional[str]:

@@ -7,7 +7,7 @@ atomically by the message that uses it (two servers never both send one). Blocki
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
@@ -53,6 +53,11 @@ class CustomerContact:
             return True
         choices = self.get(business_id, customer_id)
         return not choices.get("reminders_off" if is_reminder(kind) else "optional_off")
+
+    def allowance_free_at(self, business_id: str, customer_id: str) -> Optional[datetime]:
+        """When the week's optional message is free again (``None``: it is free now)."""
+        used = self.get(business_id, customer_id).get("optional_at")
+        return used + OPTIONAL_EVERY if used and used + OPTIONAL_EVERY > self.clock() else None
 
     def take_allowance(self, business_id: str, customer_id: str, message_id: str) -> bool:
         """Take this week's optional message for ``message_id`` (again for the same message:

@@ -36,6 +36,7 @@ from booking.notices import BOOKED_BY_DESK, CANCELLED_BY_BUSINESS, MOVED, Bookin
 logger = logging.getLogger(__name__)
 
 NOTES_MAX = 2000
+CORRECTION_WINDOW = timedelta(days=7)  # a visit completed by itself may become a no-show
 ARRIVAL_EARLY = timedelta(hours=3)  # a customer can be marked arrived this long before
 
 
@@ -157,6 +158,11 @@ class FrontDesk:
         booking = self.booking(business_id, code)
         if self.core.clock() < booking.start:
             raise ValidationError("this can be recorded once the booking has started")
+        if target == NO_SHOW and booking.status == COMPLETED and booking.auto_completed:
+            if self.core.clock() > booking.end + CORRECTION_WINDOW:
+                raise ValidationError("a visit completed by itself can be corrected to a "
+                                      "no-show for a week after it")
+            return self.core.transition(code, target, expected=COMPLETED, by=actor)
         return self.core.transition(code, target, expected=CONFIRMED, by=actor)
 
     def cancel(self, business_id: str, code: str, actor: str,

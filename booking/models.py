@@ -20,7 +20,8 @@ UPCOMING_STATUSES = (PENDING_PAYMENT, CONFIRMED)
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     PENDING_PAYMENT: frozenset({CONFIRMED, EXPIRED, CANCELLED}),
     CONFIRMED: frozenset({COMPLETED, CANCELLED, NO_SHOW}),
-    COMPLETED: frozenset(),
+    COMPLETED: frozenset({NO_SHOW}),  # only a visit completed by itself, corrected by the desk
+    # (BookingService.transition refuses it for one the desk completed)
     CANCELLED: frozenset(),
     # Only by payment: a late PAID re-confirms, "Pay again" holds the time again; both take
     # the time back only if it is still free (BookingService.settle_payment / hold_again).
@@ -204,6 +205,7 @@ class Booking:
     occupied_start: Optional[datetime] = None
     occupied_end: Optional[datetime] = None
     arrived_at: Optional[datetime] = None  # the front desk saw the customer arrive
+    auto_completed: bool = False  # completed by the scheduler: nobody marked the visit
 
     @property
     def whatsapp_number(self) -> str:
@@ -237,4 +239,5 @@ class Booking:
             occupied_start=doc.get("occupied_start"),
             occupied_end=doc.get("occupied_end"),
             arrived_at=doc.get("arrived_at"),
+            auto_completed=bool(doc.get("auto_completed")),
         )

@@ -80,7 +80,8 @@ class ScheduledMessages(NoticeQueue):
                     added += self.plan_booking(booking, business, now,
                                                recorded.get(booking.code, []),
                                                doc.get("updated_at") or booking.created_at)
-            except (KeyError, TypeError, ValueError):  # one odd booking stops no one else's
+            except (KeyError, TypeError, ValueError, ArithmeticError):  # one odd booking
+                # stops no one else's
                 logger.exception("cannot plan the messages of booking %s", doc.get("code"))
         return added
 
@@ -112,7 +113,9 @@ class ScheduledMessages(NoticeQueue):
                 added += with_retries(lambda: self.collection.update_one(
                     {"_id": message_id, "state": DROPPED, "error": MOVED},
                     {"$set": {"state": PENDING, "version": booking.version, "next_at": item.due,
-                              "expires_at": item.expires, "error": ""}})).modified_count
+                              "expires_at": item.expires, "error": ""},
+                     "$unset": {"sent_early_at": "", "attempts": "", "claimed_at": ""}}
+                )).modified_count
         stale = [m["_id"] for m in recorded if m.get("state") == PENDING
                  and m.get("start") != booking.start
                  and (m.get("version") or 0) < booking.version]
@@ -125,10 +128,10 @@ class ScheduledMessages(NoticeQueue):
     def still_due(self, message: dict[str, Any], booking: Booking) -> Optional[str]:
         """``None`` when ``message`` is still worth sending for ``booking`` as it is now;
         otherwise why not (the message is then dropped)."""
-        if booking.status != NEEDS.get(message["kind"], CONFIRMED):
-            return f"the booking is {booking.status.lower().replace('_', ' ')}"
         if booking.start != message.get("start"):
             return MOVED
+        if booking.status != NEEDS.get(message["kind"], CONFIRMED):
+            return f"the booking is {booking.status.lower().replace('_', ' ')}"
         if self.clock() >= message["expires_at"]:
             return "too late to send"
         if not self.contact.allows(booking.business_id, booking.customer_id, message["kind"]):
@@ -198,10 +201,11 @@ class ScheduledMessages(NoticeQueue):
         server down) goes instead: the end of the quiet hours; ``None`` outside them, or for
         one a person asked to send now. A reminder whose visit starts before that is dropped
         by ``still_due`` once it comes too late."""
-        span = quiet_span(self.clock(), business.reminders, business.tz)
+        now = self.clock()
+        span = quiet_span(now, business.reminders, business.tz)
         if span is None or message.get("sent_early_at"):
             return None
-        return span[1]
+        return max(span[1], now + timedelta(minutes=1))  # (never a time already past: a loop)
 
     def postpone(self, message_id: str, until: datetime) -> None:
         """Send a claimed message at ``until`` instead (back to waiting)."""

@@ -26,7 +26,8 @@ from rasa.core.channels.channel import InputChannel
 
 from booking.errors import BookingError, InvalidTransitionError, UnknownEntityError
 from booking.models import COMPLETED, CONFIRMED
-from booking.reminders import COMPLETE
+from booking.conversations import Conversations
+from booking.reminders import COMPLETE, NUDGE, OPTIONAL
 from booking.scheduler import ScheduledMessages
 from channels.notices import LATER, NoticesInput
 
@@ -97,9 +98,27 @@ class ScheduledInput(NoticesInput):
         if until is not None and notice["kind"] != COMPLETE:  # nobody is woken up
             queue.postpone(notice["_id"], until)
             return LATER
-        if not queue.use_allowance(notice):
-            return "one feedback question or offer a week at most"
+        if notice["kind"] in OPTIONAL:
+            return self._optional(queue, notice, booking)
         return None
+
+    def _optional(self, queue: ScheduledMessages, notice: dict[str, Any],
+                  booking: Any) -> Optional[str]:
+        """Feedback questions and offers: only in WhatsApp's 24-hour window (outside it only
+        an approved template may go, and these have none: marketing needs its own opt-in),
+        and one a week (an offer waits for the week's end; a question would be stale)."""
+        conversation = Conversations(self._core.db, self._core.clock).of_customer(
+            booking.business_id, booking.customer_id)
+        if conversation is None or not conversation.window_open(self._core.clock()):
+            return "outside WhatsApp's 24-hour window"
+        if queue.use_allowance(notice):
+            return None
+        if notice["kind"] == NUDGE:
+            free = queue.contact.allowance_free_at(booking.business_id, booking.customer_id)
+            if free is not None and free < notice["expires_at"]:
+                queue.postpone(notice["_id"], free)
+                return LATER
+        return "one feedback question or offer a week at most"
 
     def done_here(self, notice: dict[str, Any]) -> bool:
         """A visit nobody marked is completed (it tells nobody)."""
@@ -107,8 +126,8 @@ class ScheduledInput(NoticesInput):
             return False
         try:
             self._core.transition(notice["code"], COMPLETED, expected=CONFIRMED,
-                                  by="auto-complete")
-        except InvalidTransitionError:  # marked meanwhile (arrived, no-show...): theirs stands
+                                  fields={"auto_completed": True}, by="auto-complete")
+        except InvalidTransitionError:  # marked meanwhile (completed, no-show): theirs stands
             pass
         return True
 

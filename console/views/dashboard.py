@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from typing import Any, Callable
 from urllib.parse import urlencode
 
@@ -219,8 +219,7 @@ def _period(request: Request, business: Business) -> numbers.Period:
 def _scores(db: Any, snapshot: Catalog, business: Business,
             period: numbers.Period) -> dict[str, list[dict[str, Any]]]:
     """Customers' scores of the period per service and per staff member, with their names."""
-    since = datetime.combine(period.first, time(0), tzinfo=business.tz)
-    until = datetime.combine(period.last + timedelta(days=1), time(0), tzinfo=business.tz)
+    since, until = period.bounds(business)
     summary = Feedback(db, lambda: since).summary(business.id, since, until)
     names = {"service": {s.id: s.name for s in snapshot.services.values()},
              "staff": {m.id: m.name for m in snapshot.staff.values()}}

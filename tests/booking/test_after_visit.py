@@ -14,6 +14,9 @@ from rasa.core.channels.channel import CollectingOutputChannel
 
 from booking.bookings import BookingRequest, BookingService
 from booking.contact_prefs import CustomerContact
+from booking.conversations import Conversations
+from booking.desk import FrontDesk
+from booking.errors import InvalidTransitionError, ValidationError
 from booking.feedback import Feedback
 from booking.models import COMPLETED, NO_SHOW, ReminderPolicy
 from booking.reminders import after_visit
@@ -83,6 +86,12 @@ def test_after_a_visit_completion_feedback_and_the_offer_come_at_sensible_local_
         ("complete", "Wed 25 21:30"), ("feedback", "Thu 26 08:00")]
 
 
+def wrote(core, clock, customer: str = WHO) -> None:
+    """The customer writes (it opens WhatsApp's 24-hour window)."""
+    Conversations(core.db, clock).customer_wrote("spa", customer, "whatsapp", "1001", "Ayu",
+                                                 "thanks!")
+
+
 def test_a_visit_nobody_marked_completes_then_feedback_is_asked_once(core, clock):
     booking = book(core)
     sender = Sender(core)
@@ -92,7 +101,8 @@ def test_a_visit_nobody_marked_completes_then_feedback_is_asked_once(core, clock
     assert core.get(booking.code).status == "CONFIRMED"
     clock.now = bali(WEDNESDAY, "18:01")
     sender.run()
-    assert core.get(booking.code).status == COMPLETED
+    assert core.get(booking.code).status == COMPLETED and core.get(booking.code).auto_completed
+    wrote(core, clock)
     assert "feedback" not in sender.told  # not before 19:00
     clock.now = bali(WEDNESDAY, "19:01")
     sender.run()
@@ -141,12 +151,57 @@ def test_at_most_one_feedback_question_or_offer_a_week_whatever_the_servers(core
     for booking in (first, second):
         core.transition(booking.code, COMPLETED)
     clock.now = bali(WEDNESDAY, "19:05")  # both visits' questions are due
+    wrote(core, clock)
     a.run()
     b.run()
     assert (a.told + b.told).count("feedback") == 1
     contact = CustomerContact(core.db, clock)
     clock.now += timedelta(days=7, minutes=1)
     assert contact.take_allowance("spa", WHO, "another")  # a week later, one again
+
+
+def test_no_feedback_question_outside_the_window_and_an_offer_waits_for_the_weeks_end(core,
+                                                                                      clock):
+    first = book(core, hhmm="10:00")
+    sender = Sender(core)
+    sender.queue.plan()
+    core.transition(first.code, COMPLETED)
+    clock.now = bali(WEDNESDAY, "14:05")  # the question is due; the customer never wrote
+    sender.run()
+    assert sender.told == []
+    question = core.db.scheduled_messages.find_one({"code": first.code, "kind": "feedback"})
+    assert (question["state"], question["error"]) == (DROPPED, "outside WhatsApp's 24-hour window")
+    # the day before the offer is due, another visit's question used the week's message
+    offer = core.db.scheduled_messages.find_one({"code": first.code, "kind": "nudge"})
+    clock.now = offer["next_at"] - timedelta(days=1)
+    CustomerContact(core.db, clock).take_allowance("spa", WHO, "another visit's question")
+    clock.now = offer["next_at"]
+    wrote(core, clock)
+    sender.run()
+    waiting = core.db.scheduled_messages.find_one({"_id": offer["_id"]})
+    assert waiting["state"] == "PENDING" and sender.told == [], waiting.get("error")
+    assert waiting["next_at"] == offer["next_at"] + timedelta(days=6)  # it waits, not lost
+    clock.now = waiting["next_at"]
+    wrote(core, clock)
+    sender.run()
+    assert sender.told == ["nudge"]
+
+
+def test_the_desk_corrects_a_visit_completed_by_itself_to_a_no_show_but_not_its_own(core,
+                                                                                   clock):
+    auto, marked = book(core, hhmm="10:00"), book(core, hhmm="15:00")
+    core.transition(auto.code, COMPLETED, fields={"auto_completed": True})
+    core.transition(marked.code, COMPLETED)
+    clock.now = bali(WEDNESDAY, "20:00")
+    desk = FrontDesk(core)
+    assert desk.no_show("spa", auto.code, "owner").status == NO_SHOW
+    with pytest.raises(InvalidTransitionError):
+        desk.no_show("spa", marked.code, "owner")
+    late = book(core, WEDNESDAY + timedelta(days=1), "10:00")
+    core.transition(late.code, COMPLETED, fields={"auto_completed": True})
+    clock.now += timedelta(days=9)
+    with pytest.raises(ValidationError):
+        desk.no_show("spa", late.code, "owner")
 
 
 def test_an_allowance_taken_by_a_message_that_failed_is_kept_for_its_retry(db, clock):

@@ -254,3 +254,70 @@ def test_an_answer_is_recorded_once_on_the_latest_message_told(core, clock):
     assert queue.get(told["_id"])["answer"] == "confirmed"
     with pytest.raises(ValueError):
         queue.answer(booking.code, "maybe")
+
+
+def test_a_booking_moved_back_to_its_time_gets_those_reminders_back(core, clock):
+    booking = book(core, WEDNESDAY, "15:00")
+    queue = scheduler(core)
+    queue.plan()
+    core.reschedule(booking.code, bali(WEDNESDAY + timedelta(days=1), "10:00"))
+    queue.plan()
+    core.reschedule(booking.code, bali(WEDNESDAY, "15:00"))
+    queue.plan()
+    waiting = [(m["kind"], local(m["next_at"])) for m in before_visit(queue.of_booking(
+        booking.code)) if m["state"] == PENDING]
+    assert waiting == [("reminder_24h", "Tue 15:00"), ("reminder_2h", "Wed 13:00")]
+
+
+def test_a_planner_that_read_the_booking_before_its_move_drops_nothing_new(core, clock):
+    booking = book(core, WEDNESDAY, "15:00")
+    before_the_move = core.db.bookings.find_one({"code": booking.code})
+    core.reschedule(booking.code, bali(WEDNESDAY + timedelta(days=1), "10:00"))
+    fresh, late = scheduler(core), scheduler(core)
+    fresh.plan()
+    late._plan([before_the_move], clock.now)  # a second server's read from before the move
+    fresh.plan()
+    moved = core.get(booking.code)
+    current = [m for m in fresh.of_booking(booking.code) if m["start"] == moved.start]
+    assert {m["state"] for m in current} == {PENDING} and len(current) == 4
+    stale = [m for m in fresh.of_booking(booking.code) if m["start"] != moved.start]
+    assert all(fresh.still_due(m, moved) == "the booking moved" for m in stale)
+
+
+def test_no_reminder_within_the_hour_after_a_change(core, clock):
+    booking = book(core, WEDNESDAY, "15:00")
+    clock.now = bali(WEDNESDAY, "14:40") - timedelta(days=1)  # Tuesday 14:40 it is moved
+    moved = core.reschedule(booking.code, bali(WEDNESDAY, "15:30"))
+    queue = scheduler(core)
+    queue.plan()
+    assert [m["kind"] for m in before_visit(queue.of_booking(moved.code))] == ["reminder_2h"]
+
+
+def test_a_late_message_in_quiet_hours_waits_for_their_end_unless_sent_now(core, clock):
+    booking = book(core, WEDNESDAY, "15:00")
+    queue = scheduler(core)
+    queue.plan()
+    spa = core.catalog.businesses["spa"]
+    clock.now = bali(WEDNESDAY, "02:00")  # the 24 h one, late: every server was down
+    message = queue.claim()
+    until = queue.quiet_until(message, spa)
+    assert local(until) == "Wed 08:00"
+    queue.postpone(message["_id"], until)
+    assert queue.claim() is None  # (not again and again until the morning)
+    clock.now = bali(WEDNESDAY, "08:00")
+    assert queue.claim()["_id"] == message["_id"]
+    assert queue.quiet_until({**message, "sent_early_at": clock.now}, spa) is None
+
+
+def test_quiet_hours_leave_a_part_of_the_day(core):
+    with pytest.raises(SeedDataError):
+        catalog(reminders={"quiet_hours": "08:15-08:00"})
+    assert catalog(reminders={"quiet_hours": "20:00-12:00"}).businesses["spa"].reminders
+
+
+def test_one_odd_booking_stops_no_one_elses_reminders(core, clock):
+    good, odd = book(core, WEDNESDAY, "15:00"), book(core, WEDNESDAY, "10:00")
+    core.db.bookings.update_one({"code": odd.code}, {"$unset": {"end": ""}})
+    queue = scheduler(core)
+    assert queue.plan() == 4
+    assert queue.of_booking(good.code) and not queue.of_booking(odd.code)

@@ -269,7 +269,7 @@ def test_the_desk_sends_a_reminder_now_the_phone_shows_it_in_and_outside_the_win
     desk.locator("#done").wait_for()
     template = phone.page.locator(".msg.out[data-type=template]",
                                   has_text="Reminder: your Balinese Massage is on").last
-    template.wait_for()  # (Meta refuses the chat message: its own template goes instead)
+    template.wait_for(timeout=60_000)  # (Meta refuses the chat message: its own template)
     phone.shot("reminder-template")
     phone.tap(template, "Reschedule", "Which day")  # the template's button: the chat's own
     phone.shot("reminder-template-reschedule")
