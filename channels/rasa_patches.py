@@ -1,4 +1,4 @@
-"""Four fixes to Rasa 3.6 itself, applied when the Rasa server loads our channels.
+"""Five fixes to Rasa 3.6 itself, applied when the Rasa server loads our channels.
 
 1. An apology instead of silence. When the action server cannot be reached (or fails),
 ``RemoteAction.run`` raises, and Rasa's processor logs the error and carries on with the action's
@@ -30,6 +30,14 @@ puts its ``TurnSlot`` in the ``current_turn`` context variable; every ``Endpoint
 (the action server call, where Xendit invoice creation happens) and every Graph send
 (``network_wait()``) gives the slot back while it waits and takes it again afterwards, so a
 slow action or a rate-limited send does not stop other customers' turns.
+
+5. A tracker that cannot be saved is an error, not a silent loss. ``Agent`` wraps every tracker
+store in ``FailSafeTrackerStore``, which swallows a failed save (keeping the tracker in memory
+only) and answers a failed load with a new, empty conversation. During a MongoDB outage a turn
+then "succeeds", the WhatsApp inbox marks its message done, and the message is lost from the
+conversation (CI's MongoDB-killed test caught one). A store that says it is ``durable`` (ours,
+``channels.tracker_store``) is used unwrapped: its errors reach the channel, which runs the
+message again once the database is back.
 """
 from __future__ import annotations
 
@@ -42,6 +50,7 @@ from typing import Any, AsyncIterator, Dict, List, Optional, Text
 import aiohttp
 from jsonschema import ValidationError, validators
 from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
+from rasa.core.agent import Agent
 from rasa.core.constants import DEFAULT_REQUEST_TIMEOUT
 from rasa.shared.constants import DOCS_BASE_URL
 from rasa.shared.core.events import BotUttered, Event
@@ -170,7 +179,19 @@ def _validate_action_result(self: RemoteAction, result: Dict[Text, Any]) -> bool
         raise e
 
 
+_create_tracker_store = Agent._create_tracker_store
+
+
+def _durable_store_unwrapped(store: Any, domain: Any) -> Any:
+    """Rasa's fail-safe wrapper, except around a store that is ``durable`` (see 5.)."""
+    if getattr(store, "durable", False):
+        store.domain = domain
+        return store
+    return _create_tracker_store(store, domain)
+
+
 RemoteAction._validate_action_result = _validate_action_result  # type: ignore[assignment]
+Agent._create_tracker_store = staticmethod(_durable_store_unwrapped)  # type: ignore
 RemoteAction.run = _run_or_apologise  # type: ignore[assignment]
 EndpointConfig.session = _kept_session  # type: ignore[assignment]
 EndpointConfig.request = _request_outside_the_slot  # type: ignore[assignment]

@@ -47,6 +47,8 @@ def retention_seconds() -> int:
 class BoundedMongoTrackerStore(TrackerStore):
     """See the module docstring."""
 
+    durable = True  # used unwrapped: a failed save or load is raised (channels.rasa_patches 5.)
+
     def __init__(self, domain: Domain, host: Optional[Text] = "mongodb://localhost:27017",
                  db: Optional[Text] = "rasa", collection: Text = "trackers",
                  window: int = DEFAULT_WINDOW, event_broker: Optional[EventBroker] = None,

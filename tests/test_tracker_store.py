@@ -116,3 +116,21 @@ def test_conversations_are_kept_for_the_retention_period_only(store, db, monkeyp
     assert sorted(ttl.values()) == [30 * 86400, 30 * 86400]
     assert all(e.get("at") for e in db.trackers_events.find({"sender_id": "ketut"}))
     assert db.trackers.find_one({"_id": "ketut"})["updated_at"]
+
+
+def test_a_save_or_load_that_fails_is_raised_not_kept_in_memory(mongo_url, db_name):
+    """Rasa's agent would wrap the store in FailSafeTrackerStore, which swallows both: a turn
+    would 'succeed' while MongoDB is down and its message be lost from the conversation."""
+    from rasa.core.agent import Agent
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    down = BoundedMongoTrackerStore(DOMAIN, host="mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=200",
+                                    db=db_name)
+    used = Agent._create_tracker_store(down, DOMAIN)
+    assert used is down  # not wrapped
+    tracker = DialogueStateTracker.from_events("someone", turn(1))
+    with pytest.raises(Exception) as saving:
+        asyncio.run(used.save(tracker))
+    assert "ServerSelectionTimeout" in type(saving.value).__name__
+    with pytest.raises(Exception):
+        asyncio.run(used.retrieve("someone"))
