@@ -36,10 +36,10 @@ OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 LATER = "later"  # ``not_to_send``: not now, but the notice was put back to wait
 
 
-def booking_news_text(notice: dict[str, Any]) -> str:
-    """The external intent, as a payload Rasa parses without NLU."""
+def booking_news_text(notice: dict[str, Any], intent: str = "EXTERNAL_booking_update") -> str:
+    """The external intent that tells ``notice``, as a payload Rasa parses without NLU."""
     entities = {"booking_code": notice["code"], "notice": notice["_id"]}
-    return "/EXTERNAL_booking_update" + json.dumps(entities, separators=(",", ":"))
+    return f"/{intent}" + json.dumps(entities, separators=(",", ":"))
 
 
 class CustomerOutputs:
@@ -110,9 +110,11 @@ class NoticesInput(InputChannel):
             self._queue = BookingNotices(core.db, core.clock)
         return self._queue
 
+    intent = "EXTERNAL_booking_update"  # what the dialogue hears
+
     def text_for(self, notice: dict[str, Any]) -> str:
         """The external intent that tells ``notice``."""
-        return booking_news_text(notice)
+        return booking_news_text(notice, self.intent)
 
     def not_to_send(self, notice: dict[str, Any]) -> Optional[str]:
         """Blocking: why a claimed notice is no longer to be sent (it is then dropped), ``LATER``

@@ -15,7 +15,6 @@ with a growing wait. It listens to nothing from outside (a health check only) an
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -34,14 +33,10 @@ from channels.notices import LATER, NoticesInput
 logger = logging.getLogger(__name__)
 
 
-def reminder_text(message: dict[str, Any]) -> str:
-    """The external intent, as a payload Rasa parses without NLU."""
-    entities = {"booking_code": message["code"], "notice": message["_id"]}
-    return "/EXTERNAL_reminder" + json.dumps(entities, separators=(",", ":"))
-
-
 class ScheduledInput(NoticesInput):
     """Plans and sends scheduled messages; see the module docstring."""
+
+    intent = "EXTERNAL_reminder"
 
     @classmethod
     def name(cls) -> Text:
@@ -131,5 +126,3 @@ class ScheduledInput(NoticesInput):
             pass
         return True
 
-    def text_for(self, notice: dict[str, Any]) -> str:
-        return reminder_text(notice)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -25,15 +24,9 @@ from channels.scheduled import ScheduledInput
 from nlu.keywords import keyword_intent
 from tests.booking.factories import catalog, service, staff
 
-BALI = ZoneInfo("Asia/Makassar")
-WEDNESDAY = date(2026, 11, 25)
-ALL_DAY = {d: "07:00-23:00" for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+from tests.booking.test_scheduler import ALL_DAY, BALI, WEDNESDAY, bali
+
 WHO = "6281100000001"
-
-
-def bali(day: date, hhmm: str) -> datetime:
-    h, m = map(int, hhmm.split(":"))
-    return datetime(day.year, day.month, day.day, h, m, tzinfo=BALI)
 
 
 def local(instant: datetime) -> str:
