@@ -65,6 +65,8 @@ def signature_ok(secret: str, body: bytes, header: Union[bytes, str, None]) -> b
     return hmac.compare_digest(expected, header[len(b"sha256="):].strip().lower())
 
 
+REFUSAL_LOOKUPS, REFUSAL_LOOKUP_SECONDS = 10, 0.2  # a refused message's own template: 2 s
+
 class WhatsAppInput(InputChannel):
     """Receives Cloud API webhooks; durable, ordered per customer, de-duplicated."""
 
@@ -215,14 +217,13 @@ class WhatsAppInput(InputChannel):
             return response.json({"error": "temporarily unavailable"}, status=503)
         for sender in dict.fromkeys(fresh):
             self.workers.kick(sender, on_new_message)
-        for status, own in undelivered:  # refused later as outside the 24-hour window
-            asyncio.create_task(self.output_for(status.phone_number_id).send_template_instead(
-                status.recipient, template=(lambda language, own=own: own) if own else None))
+        for status in undelivered:  # refused later as outside the 24-hour window
+            asyncio.create_task(self._template_after_refusal(status))
         return response.json({"status": "ok"})
 
     def _record(self, webhook: Webhook) -> tuple[list[str], list[Any]]:
         """Store messages, echoes and statuses; the customers with something to run and the
-        statuses to answer (each with the message's own template, if it has one)."""
+        statuses to answer."""
         fresh = [echo.customer for echo in webhook.echoes if self._record_echo(echo)]
         for message in webhook.messages:
             business_id = self.business_of(message.phone_number_id)
@@ -233,11 +234,23 @@ class WhatsAppInput(InputChannel):
                 logger.warning("refused WhatsApp message %s from %s to %s: no business has "
                                "that number", message.message_id, mask_phone(message.sender),
                                message.phone_number_id)
-        undelivered = [(s, self.inbox.template_instead(s.message_id))
-                       for s in webhook.statuses if self.inbox.record_status(s)
+        undelivered = [s for s in webhook.statuses if self.inbox.record_status(s)
                        and s.status == "failed" and s.error_code == OUTSIDE_WINDOW
                        and self.business_of(s.phone_number_id) is not None]
         return fresh, undelivered
+
+    async def _template_after_refusal(self, status: Any) -> None:
+        """A message Meta took and then refused (131047): its own template (a reminder's), else
+        the configured one. The refusal can arrive before this server recorded the send (the
+        record follows Graph's answer), so a message's own template is looked for a moment."""
+        own = None
+        for _ in range(REFUSAL_LOOKUPS):
+            own = await asyncio.to_thread(self.inbox.template_instead, status.message_id)
+            if own is not None:
+                break
+            await asyncio.sleep(REFUSAL_LOOKUP_SECONDS)
+        await self.output_for(status.phone_number_id).send_template_instead(
+            status.recipient, template=(lambda language: own) if own else None)
 
     def _record_echo(self, echo: Echo) -> bool:
         """The owner wrote to a customer from the WhatsApp Business app: queued in the
