@@ -7,7 +7,8 @@ database refuses the second, across processes and servers. Claiming (insert), mo
 (reschedule) and releasing cells (cancel, expiry) are each one single-document write, hence
 atomic without a transaction; the server settles concurrent writers itself. Order events are
 appended after the decision (analytics; see ``orders``). The payment lifecycle of a booking
-lives in ``booking.holds`` and moving one in ``booking.reschedule`` (mixed into the service).
+lives in ``booking.holds``, moving one in ``booking.reschedule`` and waiting-list offers in
+``booking.offers`` (mixed into the service).
 """
 from __future__ import annotations
 
@@ -29,15 +30,15 @@ from booking.db import with_retries
 from booking.errors import (
     CustomerLimitError,
     InvalidTransitionError,
-    PlanLimitReachedError,
     SlotConflictError,
     UnknownEntityError,
     ValidationError,
 )
 from booking.claims import CellTaken, SlotTaken, Stale, claim_ids, duplicate_key_of
 from booking.holds import PaymentHolds
+from booking.offers import WaitlistHolds
 from booking.reschedule import Rescheduling
-from booking.limits import SLOT_FIELDS, CustomerLimits, CustomerSlots, released_by
+from booking.limits import SLOT_FIELDS, CustomerLimits, CustomerSlots, plan_usage, released_by
 from booking.slots import ALTERNATIVES, AvailabilityService
 from booking.models import (
     ACTIVE_STATUSES,
@@ -47,6 +48,7 @@ from booking.models import (
     CONFIRMED,
     EXPIRED,
     NO_SHOW,
+    OFFERED,
     PENDING_PAYMENT,
     UPCOMING_STATUSES,
     Booking,
@@ -84,9 +86,11 @@ class BookingRequest:
     order_id: Optional[str] = None
     idempotency_key: Optional[str] = None
     pay_at_venue: bool = False  # made at the desk: confirmed now, paid at the spa
+    offer_until: Optional[datetime] = None  # a waiting-list offer held until then (OFFERED;
+    # the customer's limits and the plan count it only once accepted: ``booking.offers``)
 
 
-class BookingService(PaymentHolds, Rescheduling):
+class BookingService(PaymentHolds, Rescheduling, WaitlistHolds):
     """The booking core: availability, bookings and their lifecycle."""
 
     def __init__(
@@ -190,6 +194,10 @@ class BookingService(PaymentHolds, Rescheduling):
                               customer_id=request.customer_id)
         raise SlotConflictError(f"{service.name} at that time has just been taken", alternatives)
 
+    def by_idempotency_key(self, key: str) -> Optional[Booking]:
+        """The booking a request with this idempotency key made, if any."""
+        return self._by_idempotency_key(key)
+
     def _by_idempotency_key(self, key: str) -> Optional[Booking]:
         doc = with_retries(lambda: self.db.bookings.find_one({"idempotency_key": key}))
         return Booking.from_doc(doc) if doc else None
@@ -205,7 +213,9 @@ class BookingService(PaymentHolds, Rescheduling):
         business = self.catalog.business(business_id)
         status = (PENDING_PAYMENT if business.payment_required and not request.pay_at_venue
                   else CONFIRMED)
-        month = now.astimezone(business.tz).strftime("%Y-%m")
+        offered = request.offer_until is not None
+        if offered:
+            status = OFFERED
         for attempt in range(_MAX_CODE_ATTEMPTS):
             doc = {
                 "_id": uuid.uuid4().hex,
@@ -227,7 +237,6 @@ class BookingService(PaymentHolds, Rescheduling):
                 "status": status,
                 "price": service.price,
                 "currency": business.currency,
-                "usage_month": month,
                 "payment_attempt": 1,
                 "version": 1,
                 "created_at": now,
@@ -236,23 +245,20 @@ class BookingService(PaymentHolds, Rescheduling):
             }
             if status == PENDING_PAYMENT:
                 doc["hold_until"] = now + self.hold
+            if offered:
+                doc.update(hold_until=request.offer_until, waitlist=True)
             try:  # first guess slot 1 without a read; a taken one is looked up next time
                 choose = self.customer_slots.first if attempt == 0 else self.customer_slots.pick
-                doc.update(choose(business_id, request.customer_id,
-                                  unpaid=status == PENDING_PAYMENT))
+                if not offered:
+                    doc.update(choose(business_id, request.customer_id,
+                                      unpaid=status == PENDING_PAYMENT))
+                    doc.update(plan_usage(self.db, business, now))
             except CustomerLimitError:
                 existing = self._by_idempotency_key(key) if (
                     retried or request.idempotency_key) else None
                 if existing is not None:  # the limit is full with this very request
                     return existing
                 raise
-            limit = business.monthly_booking_limit
-            if limit is not None:
-                used = self.db.bookings.count_documents(
-                    {"business_id": business_id, "usage_month": month})
-                if used >= limit:
-                    raise PlanLimitReachedError(business_id, limit, month)
-                doc["usage_slot"] = f"{business_id}:{month}:{used + 1}"
             try:
                 self.db.bookings.insert_one(doc)
             except DuplicateKeyError as exc:
@@ -266,7 +272,8 @@ class BookingService(PaymentHolds, Rescheduling):
                 if "code" in index or "usage_slot" in index or set(SLOT_FIELDS) & set(index):
                     continue  # draw another code / count again / take another limit slot
                 raise
-            events = [orders.event_doc(request.order_id, business_id, orders.BOOKING_CREATED,
+            created = orders.WAITLIST_OFFERED if offered else orders.BOOKING_CREATED
+            events = [orders.event_doc(request.order_id, business_id, created,
                                        now, code=doc["code"], customer_id=request.customer_id)]
             if status == PENDING_PAYMENT:
                 events.append(orders.event_doc(request.order_id, business_id,
@@ -334,7 +341,7 @@ class BookingService(PaymentHolds, Rescheduling):
             current = self.get(code)
             if expected is not None and current.status != expected:
                 raise InvalidTransitionError(code, current.status, target)
-            if target not in ALLOWED_TRANSITIONS[current.status] or (
+            if target not in ALLOWED_TRANSITIONS[current.status] or current.status == OFFERED or (
                     current.status == COMPLETED and not current.auto_completed):
                 raise InvalidTransitionError(code, current.status, target)
             try:
@@ -347,10 +354,12 @@ class BookingService(PaymentHolds, Rescheduling):
         raise InvalidTransitionError(code, None, target)
 
     def _apply_status(self, current: Booking, target: str, event_data: dict,
-                      extra: Optional[dict[str, Any]] = None) -> Booking:
+                      extra: Optional[dict[str, Any]] = None,
+                      event: Optional[str] = None) -> Booking:
         """One compare-and-swap on status and version. A booking becoming active again (an
         EXPIRED one, paid late or paid again) takes its cells back in the same update, which
-        the unique index refuses with ``CellTaken`` if someone else holds them."""
+        the unique index refuses with ``CellTaken`` if someone else holds them. ``event``: the
+        order event to log instead of the target status's own."""
         now = self.clock()
         update: dict[str, Any] = {
             "$set": {"status": target, "updated_at": now, **(extra or {})},
@@ -371,12 +380,12 @@ class BookingService(PaymentHolds, Rescheduling):
             index = duplicate_key_of(exc)
             if "cells" in index:
                 raise CellTaken() from exc
-            if set(SLOT_FIELDS) & set(index):
+            if set(SLOT_FIELDS + ("usage_slot",)) & set(index):
                 raise SlotTaken() from exc
             raise
         if doc is None:
             raise Stale()
-        kind = _EVENT_FOR_STATUS.get(target)
+        kind = event or _EVENT_FOR_STATUS.get(target)
         if kind:
             self.order_log.append([orders.event_doc(
                 current.order_id, current.business_id, kind, now, code=current.code,

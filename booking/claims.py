@@ -2,6 +2,7 @@
 means (no I/O here)."""
 from __future__ import annotations
 
+from datetime import timezone
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError
@@ -22,8 +23,11 @@ class SlotTaken(Exception):
 
 
 def claim_ids(staff_id: str, interval: Interval) -> list[str]:
-    """The claim cell ids (``<staff>@<cell>``) of a staff member's occupied interval."""
-    return [f"{staff_id}@{cell.strftime('%Y-%m-%dT%H:%M')}" for cell in cells(interval)]
+    """The claim cell ids (``<staff>@<cell>``, the cell's UTC start) of a staff member's
+    occupied interval. UTC whatever zone the instants come in: one instant must be one cell
+    id, or a booking made in local time and one made in UTC would not collide."""
+    return [f"{staff_id}@{cell.astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M')}"
+            for cell in cells(interval)]
 
 
 def duplicate_key_of(exc: DuplicateKeyError) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from booking.availability import local_days, working_windows
 from booking.catalog import Catalog
 from booking.db import with_retries
 from booking.errors import ValidationError
-from booking.models import (ACTIVE_STATUSES, COMPLETED, CONFIRMED, NO_SHOW, Business,
+from booking.models import (BOOKED_STATUSES, COMPLETED, CONFIRMED, NO_SHOW, OFFERED, Business,
                             whatsapp_number_of)
 from booking.split import Split, split_payment
 
@@ -102,6 +102,7 @@ def _local_day(moment: datetime, business: Business) -> date:
 def _bookings(db: Database, business: Business, period: Period,
               **query: Any) -> list[dict[str, Any]]:
     start, end = period.bounds(business)
+    query.setdefault("status", {"$ne": OFFERED})  # a waiting-list offer is nobody's booking yet
     return with_retries(lambda: list(db.bookings.find(
         {"business_id": business.id, "start": {"$gte": start, "$lt": end}, **query},
         {"cells": 0, "history": 0}).sort("start", 1)))
@@ -181,7 +182,7 @@ def utilisation(db: Database, catalog: Catalog, business: Business,
     minus breaks, ``working_windows``), over the working minutes of the period."""
     staff = sorted((s for s in catalog.staff.values() if s.business_id == business.id),
                    key=lambda s: s.name)
-    docs = _bookings(db, business, period, status={"$in": list(ACTIVE_STATUSES)})
+    docs = _bookings(db, business, period, status={"$in": list(BOOKED_STATUSES)})
     result = []
     for member in staff:
         windows = {day: working_windows(member, day, business.tz) for day in period.days}

@@ -76,6 +76,14 @@ def ensure_indexes(db: Database) -> None:
     db.scheduled_messages.create_index([("code", ASCENDING), ("next_at", ASCENDING)])
     ensure_ttl_index(db.scheduled_messages, "expires_at", 30 * 86400)  # a month after its time
     db.feedback.create_index([("business_id", ASCENDING), ("at", ASCENDING)])
+    # The waiting list (booking/waitlist.py): the matcher, a customer's entries, an offer's
+    # entry, retention; and the offers to tell.
+    db.waitlist.create_index([("state", ASCENDING), ("joined_at", ASCENDING)])
+    db.waitlist.create_index([("business_id", ASCENDING), ("customer_id", ASCENDING)])
+    db.waitlist.create_index("offer.code", sparse=True)
+    ensure_ttl_index(db.waitlist, "expires_at", 0)  # a month after its day (set per entry)
+    db.waitlist_offers.create_index([("state", ASCENDING), ("created_at", ASCENDING)])
+    ensure_ttl_index(db.waitlist_offers, "created_at", 30 * 86400)
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -56,7 +56,8 @@ class CustomerLimitError(ValidationError):
     def __init__(self, kind: str, limit: int) -> None:
         what = {"unpaid_holds": "times held waiting for payment",
                 "upcoming": "upcoming bookings",
-                "payment_attempts": "payment attempts for this booking"}[kind]
+                "payment_attempts": "payment attempts for this booking",
+                "waitlist": "days on the waiting list"}[kind]
         super().__init__(f"at most {limit} {what}")
         self.kind = kind
         self.limit = limit

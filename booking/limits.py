@@ -17,7 +17,7 @@ from typing import Any, Callable
 from pymongo.database import Database
 
 from booking.db import with_retries
-from booking.errors import CustomerLimitError
+from booking.errors import CustomerLimitError, PlanLimitReachedError
 from booking.models import PENDING_PAYMENT, UPCOMING_STATUSES
 
 HOLD_SLOT, UPCOMING_SLOT = "hold_slot", "upcoming_slot"
@@ -42,6 +42,26 @@ def released_by(target_status: str) -> dict[str, str]:
     if target_status not in UPCOMING_STATUSES:
         unset[UPCOMING_SLOT] = ""
     return unset
+
+
+def plan_usage(db: Database, business: Any, now: datetime) -> dict[str, str]:
+    """The plan-usage fields of a booking ``business`` takes at ``now``: its month (business
+    time) and, under a monthly limit, the next usage slot (unique: two concurrent bookings
+    cannot share one; a taken one means count again).
+
+    Raises:
+        PlanLimitReachedError: the month's bookings are used up.
+    """
+    month = now.astimezone(business.tz).strftime("%Y-%m")
+    fields = {"usage_month": month}
+    limit = business.monthly_booking_limit
+    if limit is not None:
+        used = with_retries(lambda: db.bookings.count_documents(
+            {"business_id": business.id, "usage_month": month}))
+        if used >= limit:
+            raise PlanLimitReachedError(business.id, limit, month)
+        fields["usage_slot"] = f"{business.id}:{month}:{used + 1}"
+    return fields
 
 
 class CustomerSlots:

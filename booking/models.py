@@ -15,9 +15,14 @@ COMPLETED = "COMPLETED"
 CANCELLED = "CANCELLED"
 EXPIRED = "EXPIRED"
 NO_SHOW = "NO_SHOW"
-ACTIVE_STATUSES = (PENDING_PAYMENT, CONFIRMED, COMPLETED)
+OFFERED = "OFFERED"  # held for a customer on the waiting list until they accept (booking.offers)
+BOOKED_STATUSES = (PENDING_PAYMENT, CONFIRMED, COMPLETED)  # a customer's booking holds the time
+ACTIVE_STATUSES = BOOKED_STATUSES + (OFFERED,)
 UPCOMING_STATUSES = (PENDING_PAYMENT, CONFIRMED)
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    # Accepted (paid or not, as the business asks); an offer nobody takes is withdrawn: its
+    # document is deleted, as it never was anyone's booking (booking.offers).
+    OFFERED: frozenset({CONFIRMED, PENDING_PAYMENT}),
     PENDING_PAYMENT: frozenset({CONFIRMED, EXPIRED, CANCELLED}),
     CONFIRMED: frozenset({COMPLETED, CANCELLED, NO_SHOW}),
     COMPLETED: frozenset({NO_SHOW}),  # only a visit completed by itself, corrected by the desk
@@ -206,6 +211,7 @@ class Booking:
     occupied_end: Optional[datetime] = None
     arrived_at: Optional[datetime] = None  # the front desk saw the customer arrive
     auto_completed: bool = False  # completed by the scheduler: nobody marked the visit
+    from_waitlist: bool = False  # first held as a waiting-list offer (booking.offers)
 
     @property
     def whatsapp_number(self) -> str:
@@ -240,4 +246,5 @@ class Booking:
             occupied_end=doc.get("occupied_end"),
             arrived_at=doc.get("arrived_at"),
             auto_completed=bool(doc.get("auto_completed")),
+            from_waitlist=bool(doc.get("waitlist")),
         )

@@ -266,3 +266,19 @@ def test_plan_limit_holds_when_creators_race_at_the_boundary(db, clock):
         t.join()
     assert sorted(outcomes) == ["booked"] * 3 + ["refused"] * 7
     assert db.bookings.count_documents({}) == 3 == svc.usage("spa", "2026-11")
+
+
+def test_one_instant_is_one_claim_whatever_zone_it_is_given_in(db, clock):
+    """A start given in Bali time and the same instant in UTC are the same staff time."""
+    from zoneinfo import ZoneInfo
+
+    from booking.errors import SlotConflictError as Conflict
+    from tests.booking.factories import catalog as one_spa
+
+    core = BookingService(db, one_spa(), clock=clock)
+    local = datetime(2026, 11, 25, 10, 0, tzinfo=ZoneInfo("Asia/Makassar"))
+    core.create(BookingRequest(service_id="massage", start=local, customer_id="6281100000001",
+                               staff_id="wayan"))
+    with pytest.raises(Conflict):
+        core.create(BookingRequest(service_id="massage", start=local.astimezone(timezone.utc),
+                                   customer_id="6281100000002", staff_id="wayan"))
