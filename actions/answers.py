@@ -41,6 +41,23 @@ def yes_to_the_offer(turn: Turn) -> List[EventType]:
     visits = offered(turn, "confirm_visit", "booking_code", last_only=True)
     if len(visits) == 1:
         return confirm_visit(turn, visits[0].upper())
+    held = offered(turn, "accept_offer", "booking_code", last_only=True)
+    if len(held) == 1:  # a freed time held for them (the waiting list)
+        from actions.waitlist import accept_offer
+
+        return accept_offer(turn, held[0].upper())
+    return show_menu(turn)
+
+
+def no_to_the_offer(turn: Turn) -> List[EventType]:
+    """"No" right after the waiting list's offer of a freed time lets it go to the next person;
+    anything else shows the menu."""
+    from actions.open_question import offered
+    from actions.waitlist import decline_offer
+
+    held = offered(turn, "decline_offer", "booking_code", last_only=True)
+    if len(held) == 1:
+        return decline_offer(turn, held[0].upper())
     return show_menu(turn)
 
 
@@ -55,13 +72,13 @@ class ActionYes(BookingAction):
 
 
 class ActionNo(BookingAction):
-    """"No": declines what is awaiting confirmation, else shows the menu."""
+    """"No": declines what is awaiting confirmation, else the offer just made (the menu)."""
 
     def name(self) -> Text:
         return "action_no"
 
     def act(self, turn: Turn) -> List[EventType]:
-        return ON_NO.get(turn.slot("awaiting") or "", show_menu)(turn)
+        return ON_NO.get(turn.slot("awaiting") or "", no_to_the_offer)(turn)
 
 
 class ActionContinue(BookingAction):

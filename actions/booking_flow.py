@@ -218,14 +218,15 @@ class ActionBookStep(BookingAction):
         if not slots:
             after = datetime.combine(day, datetime.min.time(), tzinfo=turn.tz)
             nearest = turn.core.next_free(service.id, after, 3, state["staff"])
+            wait = present.waitlist_button(service, day, turn.tx)
             if not nearest:
                 turn.say(turn.t("Sorry, {service} is fully booked for the coming weeks.",
-                                service=name))
+                                service=name), [wait])
                 return self._slots(state, awaiting=None)
             turn.say(turn.t("Sorry, there are no free times for {service} on {day}. The next "
                             "free times are:", service=name, day=turn.tx.day(day)),
                      present.slot_buttons([s.start for s in nearest], turn.tz, 0, turn.tx,
-                                          with_day=True))
+                                          with_day=True) + [wait])
             return self._slots(state, awaiting="slot")
         starts = [s.start for s in slots]
         page = min(state["page"], max(0, (len(starts) - 1) // present.SLOTS_PER_PAGE))

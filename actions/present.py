@@ -72,6 +72,12 @@ def booking_summary(booking: Booking, service: Service, staff_name: str, tz: Zon
     return "\n".join(lines)
 
 
+def waitlist_button(service: Service, day: date, tx: Texts) -> dict[str, str]:
+    """[Tell me if one opens]: the waiting list for ``service`` on ``day`` (actions.waitlist)."""
+    return button(tx("Tell me if one opens"), "join_waitlist", service=service.id,
+                  date=day.isoformat())
+
+
 def menu_buttons(tx: Texts) -> list[dict[str, str]]:
     """The three things a customer mostly does next."""
     return [button(tx("Book a treatment"), "book_service"),

@@ -106,6 +106,12 @@ class FrontDesk:
                 if b.staff_id == staff_id and b.status in ACTIVE_STATUSES
                 and b.start < end and begin < b.end]
 
+    def waiting(self, business_id: str, day: date) -> list[dict]:
+        """Who is on the waiting list for ``day``, in order (``booking.waitlist``)."""
+        from booking.waitlist import Waitlist
+
+        return Waitlist(self.core).waiting_on(business_id, day)
+
     def booking(self, business_id: str, code: str) -> Booking:
         """The business's booking with this code (``UnknownEntityError`` for any other)."""
         return self.core.get_owned(code, business_id=business_id)

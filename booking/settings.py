@@ -31,11 +31,13 @@ class Settings:
     max_payment_attempts: int = 3  # payment links ("Pay again") per booking; 0: no limit
     hold_minutes: int = 30  # an unpaid booking holds its time this long (the invoice duration)
     data_retention_days: int = 90  # callbacks, notices (and other logs) are removed after it
+    waitlist_hold_minutes: int = 10  # a freed time is held this long for a waiting customer
 
     @classmethod
     def from_env(cls) -> "Settings":
         """Build settings from ``MONGODB_URL``, ``MONGODB_DB`` and the booking-rule variables
-        (``BOOKING_*``, ``INVOICE_DURATION_MINUTES``, ``DATA_RETENTION_DAYS``)."""
+        (``BOOKING_*``, ``INVOICE_DURATION_MINUTES``, ``DATA_RETENTION_DAYS``,
+        ``WAITLIST_HOLD_MINUTES``)."""
         return cls(
             mongodb_url=os.environ.get("MONGODB_URL") or cls.mongodb_url,
             mongodb_db=os.environ.get("MONGODB_DB") or cls.mongodb_db,
@@ -51,6 +53,7 @@ class Settings:
                                           cls.max_payment_attempts),
             hold_minutes=_int_env("INVOICE_DURATION_MINUTES", cls.hold_minutes),
             data_retention_days=_int_env("DATA_RETENTION_DAYS", cls.data_retention_days),
+            waitlist_hold_minutes=_int_env("WAITLIST_HOLD_MINUTES", cls.waitlist_hold_minutes),
         )
 
 

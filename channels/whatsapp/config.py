@@ -18,6 +18,8 @@ class WhatsAppConfig:
     # in both languages)
     reminder_template: str = "booking_reminder"  # an approved utility template: body {{1}}
     # service, {{2}} time; quick replies Confirm, Reschedule, Cancel (README)
+    waitlist_template: str = "waitlist_offer"  # approved utility template: {{1}} service,
+    # {{2}} time, {{3}} held until; quick replies Confirm, No thanks (README)
     sweep_seconds: float = 10.0
     db_timeout_ms: int = 2000
     max_turns: int = 4
@@ -40,6 +42,7 @@ class WhatsAppConfig:
                    fallback_language=env.get("WHATSAPP_FALLBACK_TEMPLATE_LANGUAGE", "en"),
                    fallback_language_id=env.get("WHATSAPP_FALLBACK_TEMPLATE_LANGUAGE_ID", "id"),
                    reminder_template=env.get("WHATSAPP_REMINDER_TEMPLATE", "booking_reminder"),
+                   waitlist_template=env.get("WHATSAPP_WAITLIST_TEMPLATE", "waitlist_offer"),
                    sweep_seconds=float(env.get("WHATSAPP_SWEEP_SECONDS") or 10),
                    db_timeout_ms=int(env.get("WHATSAPP_DB_TIMEOUT_MS") or 2000),
                    max_turns=int(env.get("WHATSAPP_MAX_CONCURRENT_TURNS") or 4),
@@ -49,6 +52,12 @@ class WhatsAppConfig:
                    retention_days=float(env.get("DATA_RETENTION_DAYS") or 90),
                    handoff_idle_hours=float(env.get("HANDOFF_IDLE_HOURS") or 12),
                    items_poll_seconds=float(env.get("WHATSAPP_ITEMS_POLL_SECONDS") or 1))
+
+    def template(self, kind: object) -> str:
+        """The approved template an action asks for outside the window (``outside_window``'s
+        ``template``: ``reminder`` or ``waitlist``), or "" for none of ours."""
+        return {"reminder": self.reminder_template,
+                "waitlist": self.waitlist_template}.get(kind if isinstance(kind, str) else "", "")
 
     def template_language(self, language: str) -> str:
         """The templates' language code for a customer speaking ``language``."""

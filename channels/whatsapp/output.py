@@ -116,13 +116,14 @@ class WhatsAppOutput(OutputChannel):
         """The message's own template outside the 24-hour window (an action's
         ``outside_window``: which of the channel's templates, its variables and its buttons'
         payloads), by the customer's language; ``None`` for the configured fallback one."""
-        if not isinstance(outside_window, dict) or outside_window.get("template") != "reminder":
+        name = self.config.template(outside_window.get("template")) if isinstance(
+            outside_window, dict) else ""
+        if not name:
             return None
         parameters = [str(p) for p in outside_window.get("parameters") or []]
         payloads = [str(p) for p in outside_window.get("payloads") or []]
         return lambda language: render.template_message(
-            self.config.reminder_template, self.config.template_language(language), parameters,
-            payloads)
+            name, self.config.template_language(language), parameters, payloads)
 
     async def _send(self, recipient_id: str, message: dict[str, Any],
                     ref: Optional[str] = None,

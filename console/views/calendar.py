@@ -14,6 +14,7 @@ from sanic.response import HTTPResponse
 
 from booking.desk import DayPlan
 from booking.errors import UnknownEntityError
+from booking.settings import Settings
 from console.views.catalog import SAVED  # the block/unblock outcomes
 from console.web import (blocking, catalog, not_found, parse_day, redirect, render, services,
                          session_of, signed_in)
@@ -105,8 +106,10 @@ def register(app: Sanic) -> None:
             except UnknownEntityError:
                 return not_found(request)
             free = await blocking(svc.desk.free_times, business_id, moving.service_id, shown)
+        waiting = await blocking(svc.desk.waiting, business_id, shown)
         snapshot = await catalog(request)
         return render(request, "day.html", plan=plan, grid=layout(plan, tz, free), day=shown,
+                      waiting=waiting, hold_minutes=Settings.from_env().waitlist_hold_minutes,
                       previous=shown - timedelta(days=1), following=shown + timedelta(days=1),
                       moving=moving, services=snapshot.services, staff=snapshot.staff,
                       counts=_counts(plan), saved=SAVED.get(request.args.get("saved") or "", ""))

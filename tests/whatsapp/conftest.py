@@ -153,7 +153,7 @@ def wa(mongo_url: str, graph: GraphStub, xendit: XenditStub,
                XENDIT_SECRET_KEY=SECRET_KEY, XENDIT_CALLBACK_TOKEN=CALLBACK_TOKEN,
                XENDIT_API_URL=xendit.url, XENDIT_RETRY_BASE_SECONDS="0.01",
                XENDIT_RECONCILE_SECONDS="3600", SCHEDULED_POLL_SECONDS="0.2",
-               SCHEDULED_PLAN_SECONDS="0.5")
+               SCHEDULED_PLAN_SECONDS="0.5", WAITLIST_POLL_SECONDS="0.2")
     env["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{env['RASA_PORT']}"
     client = MongoClient(mongo_url)
     client.drop_database("wa_e2e")
