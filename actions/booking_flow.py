@@ -15,7 +15,7 @@ from rasa_sdk.events import EventType, SlotSet
 from actions import present
 from actions.base import (BookingAction, Turn, day_of, moment, reset_booking,
                           session_expiration_minutes, small_int)
-from booking import flow_form, orders
+from booking import deposits, flow_form, orders
 from booking.bookings import BookingRequest
 from booking.flow_tokens import FlowTokens
 from booking.errors import (CustomerLimitError, InvalidTransitionError, OffGridError,
@@ -250,6 +250,9 @@ class ActionBookStep(BookingAction):
                  tx.money(service.price)]
         if state["villa"]:
             lines.append(tx("at {villa}", villa=turn.catalog.villa(state["villa"]).name))
+        if state["flow"] != "reschedule":  # (a move keeps the terms it was booked under)
+            lines += deposits.describe(turn.core.terms(service, turn.customer_id), start,
+                                       turn.tz, tx)
         people = turn.slot("people")
         if people and str(people) not in {"1", "one"}:
             lines.append(tx("For {people} people: we book one treatment; our team will arrange "

@@ -86,6 +86,11 @@ class ActionHandoff(BookingAction):
         return "action_handoff"
 
     def act(self, turn: Turn) -> List[EventType]:
+        from actions.open_question import details_first  # (it uses actions)
+
+        answered = details_first(turn)  # "tell me more about it" asks the bot, not a person
+        if answered is not None:
+            return answered
         flag(turn, ASKED)
         turn.say(turn.t("I've asked the {business} team to reply to you here.",
                         business=turn.business.name)

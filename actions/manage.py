@@ -95,7 +95,15 @@ class ActionCancelStep(BookingAction):
                                        "cancel_booking", "which_cancel")
         if booking is None:
             return events
-        turn.say(turn.t("Cancel this booking?") + f"\n{describe(turn, booking)}", [
+        text = turn.t("Cancel this booking?") + f"\n{describe(turn, booking)}"
+        if booking.paid_by:  # what happens to the money, before they decide
+            paid = turn.tx.money(booking.due_now)
+            text += "\n" + (turn.t("It is less than {hours} hours before your visit, so the "
+                                   "{amount} you paid would be kept.", amount=paid,
+                                   hours=booking.cancel_window_hours)
+                            if turn.core.keeps_payment(booking)
+                            else turn.t("The {amount} you paid would be refunded.", amount=paid))
+        turn.say(text, [
             present.button(turn.t("Yes, cancel it"), "confirm_cancel", booking_code=booking.code),
             present.button(turn.t("No, keep it"), "deny")])
         return [SlotSet("booking_code", booking.code), SlotSet("awaiting", "confirm_cancel")]
@@ -122,7 +130,12 @@ class ActionConfirmCancel(BookingAction):
             turn.say(turn.t(_NOT_CANCELLABLE.get(exc.current or "", _CANNOT_CANCEL), code=code))
             return [SlotSet("booking_code", None), SlotSet("awaiting", None)]
         refund = turn.payments.after_cancel(booking)
-        if refund:
+        if booking.payment_kept:
+            text = turn.t("Booking {code} is cancelled. As it was less than {hours} hours before "
+                          "the visit, the {amount} you paid is kept. Hope to see you another "
+                          "time 🌺", code=booking.code, hours=booking.cancel_window_hours,
+                          amount=turn.tx.money(booking.due_now))
+        elif refund:
             text = turn.t("Booking {code} is cancelled. Your payment of {amount} will be "
                           "refunded. Hope to see you another time 🌺", code=booking.code,
                           amount=turn.tx.money(refund))

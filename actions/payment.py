@@ -62,7 +62,7 @@ class ActionPaymentUpdate(BookingAction):
         if kind == NOTICE_REFUND and notice.get("reason") == "withdrawn":
             turn.say(turn.t("We received a payment of {amount} for {code} on a payment link "
                             "that was no longer valid. Sorry: the full amount will be refunded.",
-                            amount=turn.tx.money(booking.price), code=booking.code),
+                            amount=turn.tx.money(booking.due_now), code=booking.code),
                      present.menu_buttons(turn.tx))
             return []
         if kind == NOTICE_REFUND:
@@ -70,7 +70,7 @@ class ActionPaymentUpdate(BookingAction):
             return offer_alternatives(
                 turn, turn.t("We received your payment of {amount} for {code}, but sorry: "
                              "{when} was taken after your payment link expired. The full amount "
-                             "will be refunded.", amount=turn.tx.money(booking.price),
+                             "will be refunded.", amount=turn.tx.money(booking.due_now),
                              code=booking.code, when=turn.tx.moment(booking.start, turn.tz)),
                 starts) + [SlotSet("service", service.id)]
         if kind == NOTICE_LINK and payment is not None:

@@ -17,8 +17,8 @@ from actions.base import BookingAction, Turn
 from actions.booking_flow import limit_reached, send_payment_request
 from actions.desk_news import server_news
 from booking.errors import (CustomerLimitError, InvalidTransitionError, PlanLimitReachedError,
-                            UnknownEntityError)
-from booking.models import PENDING_PAYMENT
+                            UnknownEntityError, ValidationError)
+from booking.models import PENDING_PAYMENT, whatsapp_number_of
 from booking.settings import Settings
 from booking.waitlist import Waitlist, Wish, still_offered
 
@@ -52,9 +52,22 @@ class ActionJoinWaitlist(BookingAction):
                     part_of_day=turn.slot("part_of_day") if same else None,
                     villa_id=(turn.slot("villa") if same else None) if service.in_villa else None,
                     customer_name=turn.customer_name, order_id=turn.slot("order_id"))
+        name, when = present.service_name(service, turn.tx), turn.tx.day(day)
+        waitlist = Waitlist(turn.core)
+        if not whatsapp_number_of(turn.customer_id):  # the server can reach them first only there
+            turn.say(turn.t("I can tell you when a time opens up only on WhatsApp. Here is what "
+                            "I can do:"), present.menu_buttons(turn.tx))
+            return []
+        free = waitlist.free_for(wish)
+        if free:  # a time freed up meanwhile (or the payload was typed): show it, hold nothing
+            turn.say(turn.t("Good news: there are free times for {service} on {day}:",
+                            service=name, day=when),
+                     present.slot_buttons([s.start for s in free], turn.tz, 0, turn.tx))
+            return [SlotSet("service", service.id), SlotSet("date", day.isoformat()),
+                    SlotSet("awaiting", "slot")]
         conversation = turn.conversation
         try:
-            _, new = Waitlist(turn.core).join(wish, {
+            _, new = waitlist.join(wish, {
                 "sender_id": conversation.sender_id, "channel": conversation.channel,
                 "business_id": conversation.business_id,
                 "phone_number_id": conversation.phone_number_id})
@@ -62,7 +75,10 @@ class ActionJoinWaitlist(BookingAction):
             turn.say(turn.t("You are already waiting for {limit} days, the most we keep. "
                             "Type \"talk to a human\" and our team will help.", limit=exc.limit))
             return []
-        name, when = present.service_name(service, turn.tx), turn.tx.day(day)
+        except ValidationError:
+            turn.say(turn.t("Let's choose a treatment and a day first."),
+                     present.menu_buttons(turn.tx))
+            return []
         if not new:
             turn.say(turn.t("You are already on the waiting list for {service} on {day}.",
                             service=name, day=when), present.menu_buttons(turn.tx))

@@ -7,8 +7,9 @@ database refuses the second, across processes and servers. Claiming (insert), mo
 (reschedule) and releasing cells (cancel, expiry) are each one single-document write, hence
 atomic without a transaction; the server settles concurrent writers itself. Order events are
 appended after the decision (analytics; see ``orders``). The payment lifecycle of a booking
-lives in ``booking.holds``, moving one in ``booking.reschedule`` and waiting-list offers in
-``booking.offers`` (mixed into the service).
+lives in ``booking.holds``, moving one in ``booking.reschedule``, waiting-list offers in
+``booking.offers`` and payment terms and cancelling in ``booking.cancellation`` (mixed into
+the service).
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from booking.errors import (
     ValidationError,
 )
 from booking.claims import CellTaken, SlotTaken, Stale, claim_ids, duplicate_key_of
+from booking.cancellation import Cancelling
 from booking.holds import PaymentHolds
 from booking.offers import WaitlistHolds
 from booking.reschedule import Rescheduling
@@ -90,7 +92,7 @@ class BookingRequest:
     # the customer's limits and the plan count it only once accepted: ``booking.offers``)
 
 
-class BookingService(PaymentHolds, Rescheduling, WaitlistHolds):
+class BookingService(PaymentHolds, Rescheduling, WaitlistHolds, Cancelling):
     """The booking core: availability, bookings and their lifecycle."""
 
     def __init__(
@@ -196,9 +198,6 @@ class BookingService(PaymentHolds, Rescheduling, WaitlistHolds):
 
     def by_idempotency_key(self, key: str) -> Optional[Booking]:
         """The booking a request with this idempotency key made, if any."""
-        return self._by_idempotency_key(key)
-
-    def _by_idempotency_key(self, key: str) -> Optional[Booking]:
         doc = with_retries(lambda: self.db.bookings.find_one({"idempotency_key": key}))
         return Booking.from_doc(doc) if doc else None
 
@@ -211,8 +210,8 @@ class BookingService(PaymentHolds, Rescheduling, WaitlistHolds):
             retried: an earlier attempt of this request may have been stored (its answer lost).
         """
         business = self.catalog.business(business_id)
-        status = (PENDING_PAYMENT if business.payment_required and not request.pay_at_venue
-                  else CONFIRMED)
+        deal = self.terms(service, request.customer_id)
+        status = PENDING_PAYMENT if deal.due_now and not request.pay_at_venue else CONFIRMED
         offered = request.offer_until is not None
         if offered:
             status = OFFERED
@@ -237,6 +236,8 @@ class BookingService(PaymentHolds, Rescheduling, WaitlistHolds):
                 "status": status,
                 "price": service.price,
                 "currency": business.currency,
+                "amount_due": deal.due_now if status == PENDING_PAYMENT else 0,
+                "cancel_window_hours": deal.cancel_window_hours,
                 "payment_attempt": 1,
                 "version": 1,
                 "created_at": now,
@@ -254,7 +255,7 @@ class BookingService(PaymentHolds, Rescheduling, WaitlistHolds):
                                       unpaid=status == PENDING_PAYMENT))
                     doc.update(plan_usage(self.db, business, now))
             except CustomerLimitError:
-                existing = self._by_idempotency_key(key) if (
+                existing = self.by_idempotency_key(key) if (
                     retried or request.idempotency_key) else None
                 if existing is not None:  # the limit is full with this very request
                     return existing
@@ -264,7 +265,7 @@ class BookingService(PaymentHolds, Rescheduling, WaitlistHolds):
             except DuplicateKeyError as exc:
                 index = duplicate_key_of(exc)
                 if retried or request.idempotency_key or "idempotency_key" in index:
-                    existing = self._by_idempotency_key(key)  # ours already?
+                    existing = self.by_idempotency_key(key)  # ours already?
                     if existing is not None:
                         return existing
                 if "cells" in index:
@@ -391,13 +392,6 @@ class BookingService(PaymentHolds, Rescheduling, WaitlistHolds):
                 current.order_id, current.business_id, kind, now, code=current.code,
                 **event_data)])
         return Booking.from_doc(doc)
-
-    def cancel(self, code: str, customer_id: Optional[str] = None,
-               business_id: Optional[str] = None) -> Booking:
-        """Cancel an upcoming booking and free its time; ``customer_id`` and ``business_id``
-        check ownership (see ``get_owned``)."""
-        self.get_owned(code, customer_id, business_id)
-        return self.transition(code, CANCELLED)
 
 
 _EVENT_FOR_STATUS = {

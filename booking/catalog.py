@@ -14,6 +14,7 @@ from booking import names
 from booking.errors import SeedDataError, UnknownEntityError
 from booking.i18n import LANGUAGES
 from booking.catalog_parser import _fmt, _Parser
+from booking.deposits import parse_payment
 from booking.reminders import parse_policy
 from booking.models import (
     WEEKDAYS,
@@ -140,6 +141,7 @@ def _parse_business(p: _Parser, b: Any, catalog: Catalog, phone_ids: dict[str, s
     if phone in phone_ids:
         raise p.fail(entry, f"WhatsApp phone number id {phone} is also used by {phone_ids[phone]}")
     phone_ids[phone] = bid
+    payment = parse_payment(b.get("payment"), lambda reason: p.fail(entry, reason))
     fee = p.optional_int(b, "platform_fee_percent", entry, 0)
     if fee is not None and fee > 100:
         raise p.fail(entry, f"platform_fee_percent must be at most 100, got {fee}")
@@ -149,7 +151,9 @@ def _parse_business(p: _Parser, b: Any, catalog: Catalog, phone_ids: dict[str, s
         timezone=tz_name,
         phone_number_id=phone,
         currency="IDR",
-        payment_required=bool(b.get("payment_required", False)),
+        payment_required=bool(b.get("payment_required", False)) if payment is None
+        else payment.collect != "none",
+        payment_policy=payment,
         monthly_booking_limit=p.optional_int(b, "monthly_booking_limit", entry, None, 1),
         platform_fee_percent=fee or 0,
         payout=p.payout(b.get("payout"), entry),
@@ -211,6 +215,7 @@ def _parse_service(p: _Parser, s: Any, bid: str, parent: str, catalog: Catalog) 
         aliases=tuple(str(a) for a in s.get("aliases") or ()),
         translations=_translations(p, s, entry),
         rebook_days=_rebook_days(p, s, entry),
+        payment_policy=parse_payment(s.get("payment"), lambda reason: p.fail(entry, reason)),
     )
 
 

@@ -26,8 +26,12 @@ def claim_ids(staff_id: str, interval: Interval) -> list[str]:
     """The claim cell ids (``<staff>@<cell>``, the cell's UTC start) of a staff member's
     occupied interval. UTC whatever zone the instants come in: one instant must be one cell
     id, or a booking made in local time and one made in UTC would not collide."""
-    return [f"{staff_id}@{cell.astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M')}"
-            for cell in cells(interval)]
+    return [f"{staff_id}@{_utc(cell).strftime('%Y-%m-%dT%H:%M')}" for cell in cells(interval)]
+
+
+def _utc(moment: Any) -> Any:
+    """An instant in UTC (one read back without a zone is UTC already, as MongoDB keeps it)."""
+    return moment if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 def duplicate_key_of(exc: DuplicateKeyError) -> dict[str, Any]:

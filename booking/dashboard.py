@@ -5,15 +5,18 @@ the money tables and the bookings as CSV. Plain data over MongoDB, no web.
 A period is local days ``first..last`` (both included) in the business time zone; it covers
 the UTC instants ``[first 00:00, last + 1 day 00:00)`` local.
 
-Revenue rule. A booking counts once, at its price, split with ``booking.split.split_payment``
+Revenue rule. What a booking brings counts once, split with ``booking.split.split_payment``
 (so vendor + villa + platform add up exactly to the total, as in the payouts):
 
-- *paid online*: its paying payment (``paid_by``) was PAID in the period (``paid_at``, the
-  same query as ``booking.analytics.payment_figures``) and the booking still stands paid by it
-  (CONFIRMED, COMPLETED or NO_SHOW); it counts on the local day of the payment. A payment whose
-  booking was cancelled since is a refund owed, not revenue;
-- *paid at the venue*: COMPLETED without an online payment (every completed booking of a
-  business without up-front payment); it counts on the local day the booking started.
+- *paid online*: what its paying payment (``paid_by``) took (the price, or a deposit:
+  ``amount_due``), when that payment was PAID in the period (``paid_at``, the same query as
+  ``booking.analytics.payment_figures``) and the booking still stands paid by it (CONFIRMED,
+  COMPLETED or NO_SHOW, or cancelled by the customer after the window: the deposit is kept);
+  it counts on the local day of the payment. A payment whose booking was cancelled and refunded
+  since is a refund owed, not revenue;
+- *paid at the venue*: the rest of the price of a COMPLETED booking (all of it without an
+  online payment, as at a business without up-front payment; the balance after a deposit); it
+  counts on the local day the booking started.
 """
 from __future__ import annotations
 
@@ -31,7 +34,8 @@ from booking.availability import local_days, working_windows
 from booking.catalog import Catalog
 from booking.db import with_retries
 from booking.errors import ValidationError
-from booking.models import (BOOKED_STATUSES, COMPLETED, CONFIRMED, NO_SHOW, OFFERED, Business,
+from booking.models import (BOOKED_STATUSES, CANCELLED, COMPLETED, CONFIRMED, NO_SHOW,
+                            NOT_BOOKINGS, Business,
                             whatsapp_number_of)
 from booking.split import Split, split_payment
 
@@ -102,7 +106,7 @@ def _local_day(moment: datetime, business: Business) -> date:
 def _bookings(db: Database, business: Business, period: Period,
               **query: Any) -> list[dict[str, Any]]:
     start, end = period.bounds(business)
-    query.setdefault("status", {"$ne": OFFERED})  # a waiting-list offer is nobody's booking yet
+    query.setdefault("status", {"$nin": list(NOT_BOOKINGS)})  # waiting-list offers: nobody's
     return with_retries(lambda: list(db.bookings.find(
         {"business_id": business.id, "start": {"$gte": start, "$lt": end}, **query},
         {"cells": 0, "history": 0}).sort("start", 1)))
@@ -143,20 +147,32 @@ def revenue(db: Database, catalog: Catalog, business: Business, period: Period) 
         {"paid_at": 1})))}
     online = with_retries(lambda: list(db.bookings.find(
         {"business_id": business.id, "paid_by": {"$in": list(paid_at)},
-         "status": {"$in": list(STANDS_PAID)}}, {"price": 1, "villa_id": 1, "paid_by": 1})))
-    at_venue = _bookings(db, business, period, status=COMPLETED,
-                         paid_by={"$in": [None, ""]})
+         "$or": [{"status": {"$in": list(STANDS_PAID)}},
+                 {"status": CANCELLED, "payment_kept": True}]},
+        {"price": 1, "amount_due": 1, "villa_id": 1, "paid_by": 1})))
+    at_venue = _bookings(db, business, period, status=COMPLETED)
     zero = Split(0, 0, 0, 0)
     by_day = {day: zero for day in period.days}
-    for doc in online + at_venue:
-        when = paid_at[doc["paid_by"]] if doc.get("paid_by") else doc["start"]
+    parts = [(paid_at[d["paid_by"]], d, _paid_online(d)) for d in online]
+    parts += [(d["start"], d, d["price"] - (_paid_online(d) if d.get("paid_by") else 0))
+              for d in at_venue]
+    for when, doc, amount in parts:
+        if amount <= 0:
+            continue
         villa = catalog.villas.get(doc["villa_id"]) if doc.get("villa_id") else None
         day = _local_day(when, business)
-        by_day[day] = _add(by_day[day], split_payment(doc["price"], business, villa))
+        by_day[day] = _add(by_day[day], split_payment(amount, business, villa))
     total = zero
     for part in by_day.values():
         total = _add(total, part)
-    return Revenue(total, len(online) + len(at_venue), by_day)
+    counted = {d["_id"] for d in online} | {d["_id"] for _, d, a in parts if a > 0}
+    return Revenue(total, len(counted), by_day)
+
+
+def _paid_online(doc: dict[str, Any]) -> int:
+    """What a booking's payment took: a deposit, or (before deposits) the price."""
+    due = doc.get("amount_due")
+    return doc["price"] if due is None else due
 
 
 # ----------------------------------------------------------------- utilisation

@@ -76,6 +76,7 @@ def ensure_indexes(db: Database) -> None:
     db.scheduled_messages.create_index([("code", ASCENDING), ("next_at", ASCENDING)])
     ensure_ttl_index(db.scheduled_messages, "expires_at", 30 * 86400)  # a month after its time
     db.feedback.create_index([("business_id", ASCENDING), ("at", ASCENDING)])
+    claim_cells_in_utc(db)
     # The waiting list (booking/waitlist.py): the matcher, a customer's entries, an offer's
     # entry, retention; and the offers to tell.
     db.waitlist.create_index([("state", ASCENDING), ("joined_at", ASCENDING)])
@@ -84,6 +85,36 @@ def ensure_indexes(db: Database) -> None:
     ensure_ttl_index(db.waitlist, "expires_at", 0)  # a month after its day (set per entry)
     db.waitlist_offers.create_index([("state", ASCENDING), ("created_at", ASCENDING)])
     ensure_ttl_index(db.waitlist_offers, "created_at", 30 * 86400)
+
+
+def claim_cells_in_utc(db: Database) -> int:
+    """Once per database: rewrite the claim cells of bookings made before cell ids were always
+    UTC (a start given in Bali time claimed ``wayan@2026-11-25T10:00`` for what is
+    ``02:00`` UTC, so it did not collide with a booking of the same instant given in UTC).
+    A booking whose UTC cells are taken already overlaps another one of its staff member: it
+    keeps its cells and is logged (by code) for the desk to move. Returns how many moved."""
+    from booking.claims import claim_ids
+    from pymongo.errors import DuplicateKeyError
+
+    if db.migrations.find_one({"_id": "claim-cells-utc"}) is not None:
+        return 0
+    moved = overlapping = 0
+    for doc in db.bookings.find({"cells": {"$exists": True}},
+                                {"code": 1, "staff_id": 1, "occupied_start": 1,
+                                 "occupied_end": 1, "cells": 1}):
+        cells = claim_ids(doc["staff_id"], (doc["occupied_start"], doc["occupied_end"]))
+        if cells == doc["cells"]:
+            continue
+        try:
+            moved += db.bookings.update_one({"_id": doc["_id"], "cells": doc["cells"]},
+                                            {"$set": {"cells": cells}}).modified_count
+        except DuplicateKeyError:
+            overlapping += 1
+            logger.error("booking %s overlaps another booking of its staff member: move one",
+                         doc.get("code"))
+    db.migrations.update_one({"_id": "claim-cells-utc"}, {"$setOnInsert": {
+        "moved": moved, "overlapping": overlapping}}, upsert=True)
+    return moved
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -27,6 +27,7 @@ from booking.models import (
     CONFIRMED,
     NO_SHOW,
     PENDING_PAYMENT,
+    WITHDRAWN,
     Booking,
     Business,
     Staff,
@@ -92,7 +93,7 @@ class FrontDesk:
         holding = [b for b in bookings if b.status in ACTIVE_STATUSES + (NO_SHOW,)]
         columns = [StaffDay(member, working_windows(member, day, business.tz),
                             [b for b in holding if b.staff_id == member.id]) for member in staff]
-        released = [b for b in bookings if b not in holding]
+        released = [b for b in bookings if b not in holding and b.status != WITHDRAWN]
         return DayPlan(business, day, begin, columns, released)
 
     def holding(self, business_id: str, staff_id: str, day: date, first: time,

@@ -16,13 +16,16 @@ CANCELLED = "CANCELLED"
 EXPIRED = "EXPIRED"
 NO_SHOW = "NO_SHOW"
 OFFERED = "OFFERED"  # held for a customer on the waiting list until they accept (booking.offers)
+WITHDRAWN = "WITHDRAWN"  # an offer nobody took (declined or its hold over): never a booking
+NOT_BOOKINGS = (OFFERED, WITHDRAWN)  # waiting-list offers: no customer's booking (yet)
 BOOKED_STATUSES = (PENDING_PAYMENT, CONFIRMED, COMPLETED)  # a customer's booking holds the time
 ACTIVE_STATUSES = BOOKED_STATUSES + (OFFERED,)
 UPCOMING_STATUSES = (PENDING_PAYMENT, CONFIRMED)
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
-    # Accepted (paid or not, as the business asks); an offer nobody takes is withdrawn: its
-    # document is deleted, as it never was anyone's booking (booking.offers).
-    OFFERED: frozenset({CONFIRMED, PENDING_PAYMENT}),
+    # Accepted (paid or not, as the business asks), or withdrawn: declined or not taken in
+    # time, the time freed (booking.offers; only there, never by the generic lifecycle).
+    OFFERED: frozenset({CONFIRMED, PENDING_PAYMENT, WITHDRAWN}),
+    WITHDRAWN: frozenset(),
     PENDING_PAYMENT: frozenset({CONFIRMED, EXPIRED, CANCELLED}),
     CONFIRMED: frozenset({COMPLETED, CANCELLED, NO_SHOW}),
     COMPLETED: frozenset({NO_SHOW}),  # only a visit completed by itself, corrected by the desk
@@ -86,6 +89,20 @@ class ReminderPolicy:
     quiet_end: time = time(8, 0)
 
 
+FULL, DEPOSIT, NONE = "full", "deposit", "none"  # what a booking collects up front
+
+
+@dataclass(frozen=True)
+class PaymentPolicy:
+    """What a booking pays up front and when a cancellation refunds it (``booking.deposits``)."""
+
+    collect: str = NONE  # FULL, DEPOSIT or NONE
+    deposit_percent: Optional[int] = None  # a deposit: this percent of the price...
+    deposit_amount: Optional[int] = None  # ...or this amount (IDR), at most the price
+    first_time_only: bool = False  # customers with a completed visit pay nothing up front
+    cancel_window_hours: Optional[int] = 24  # None: every cancellation refunds in full
+
+
 @dataclass(frozen=True)
 class Business:
     """A service business with its own WhatsApp number."""
@@ -102,6 +119,14 @@ class Business:
     language: str = "en"  # what customers are answered in until they write something telling
     reminders: ReminderPolicy = ReminderPolicy()
     review_url: Optional[str] = None  # where a happy customer is asked to leave a review
+    payment_policy: Optional[PaymentPolicy] = None  # the catalog's ``payment:`` block
+
+    @property
+    def payment(self) -> PaymentPolicy:
+        """The business's payment terms; without a ``payment:`` block, ``payment_required``'s:
+        the full price, refunded on any cancellation (or nothing up front)."""
+        return self.payment_policy or PaymentPolicy(
+            FULL if self.payment_required else NONE, cancel_window_hours=None)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -146,6 +171,7 @@ class Service:
     aliases: tuple[str, ...] = ()
     translations: tuple[tuple[str, str, str], ...] = ()  # (language, name, description)
     rebook_days: Optional[int] = None  # "book again?" this many days after a visit (None: never)
+    payment_policy: Optional[PaymentPolicy] = None  # its own ``payment:`` (None: the business's)
 
     def name_in(self, language: str) -> str:
         """The service's name in ``language`` (its own name when it has none)."""
@@ -212,6 +238,14 @@ class Booking:
     arrived_at: Optional[datetime] = None  # the front desk saw the customer arrive
     auto_completed: bool = False  # completed by the scheduler: nobody marked the visit
     from_waitlist: bool = False  # first held as a waiting-list offer (booking.offers)
+    amount_due: Optional[int] = None  # paid up front (None: the price; ``booking.deposits``)
+    cancel_window_hours: Optional[int] = None  # cancelled later than this before: paid is kept
+    payment_kept: bool = False  # cancelled by the customer after the window: not refunded
+
+    @property
+    def due_now(self) -> int:
+        """What is paid online for this booking (the deposit, or the price)."""
+        return self.price if self.amount_due is None else self.amount_due
 
     @property
     def whatsapp_number(self) -> str:
@@ -247,4 +281,7 @@ class Booking:
             arrived_at=doc.get("arrived_at"),
             auto_completed=bool(doc.get("auto_completed")),
             from_waitlist=bool(doc.get("waitlist")),
+            amount_due=doc.get("amount_due"),
+            cancel_window_hours=doc.get("cancel_window_hours"),
+            payment_kept=bool(doc.get("payment_kept")),
         )

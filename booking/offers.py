@@ -6,8 +6,9 @@ index still guarantees one booking per time, and nobody else can take the time w
 customer decides. It takes none of the customer's limit slots and no plan usage until it is
 accepted, when both are taken in the same compare-and-swap that makes it CONFIRMED (or
 PENDING_PAYMENT, for a business that takes payment first). An offer nobody accepts in time, or
-that the customer declines, is withdrawn: its document is deleted (it never was anyone's
-booking), which frees the cells in that one write. Mixed into ``BookingService``; the list
+that the customer declines, is withdrawn: WITHDRAWN, its cells released in that one write (it
+never was anyone's booking: the console's figures, the Sheets export and the transcript leave
+it out, ``NOT_BOOKINGS``). Mixed into ``BookingService``; the list
 itself (who waits, in which order, who is offered what) is ``booking.waitlist``.
 """
 from __future__ import annotations
@@ -20,7 +21,8 @@ from booking.claims import SlotTaken, Stale
 from booking.db import with_retries
 from booking.errors import InvalidTransitionError, UnknownEntityError
 from booking.limits import plan_usage
-from booking.models import CONFIRMED, OFFERED, PENDING_PAYMENT, UPCOMING_STATUSES, Booking
+from booking.models import (CONFIRMED, OFFERED, PENDING_PAYMENT, UPCOMING_STATUSES, WITHDRAWN,
+                            Booking)
 
 _MAX_STALE_RETRIES = 5
 
@@ -34,15 +36,17 @@ class WaitlistHolds:
         booking.
 
         Raises:
-            UnknownEntityError: no such offer for this customer and business, or it ended (its
-                hold passed: it is withdrawn now if nobody did yet).
-            InvalidTransitionError: the booking is no longer an offer (and not accepted).
+            UnknownEntityError: no such offer for this customer and business, or it ended
+                (withdrawn: declined, or its hold passed, withdrawn now if nobody did yet).
+            InvalidTransitionError: the booking is not an offer (and not one accepted).
             CustomerLimitError, PlanLimitReachedError: as for a new booking.
         """
         for _ in range(_MAX_STALE_RETRIES):
             current = self.get_owned(code, customer_id, business_id)
             if current.from_waitlist and current.status in UPCOMING_STATUSES:
                 return current  # accepted already (a repeated tap)
+            if current.status == WITHDRAWN:  # declined, or its hold was over: ended
+                raise UnknownEntityError("offer", code)
             if current.status != OFFERED:
                 raise InvalidTransitionError(code, current.status, CONFIRMED)
             now = self.clock()
@@ -50,8 +54,10 @@ class WaitlistHolds:
                 self.withdraw_offer(code, ended_by=now)
                 raise UnknownEntityError("offer", code)
             business = self.catalog.business(current.business_id)
-            target = PENDING_PAYMENT if business.payment_required else CONFIRMED
-            extra = {"accepted_at": now,
+            deal = self.terms(self.catalog.service(current.service_id), customer_id)
+            target = PENDING_PAYMENT if deal.due_now else CONFIRMED
+            extra = {"accepted_at": now, "amount_due": deal.due_now,
+                     "cancel_window_hours": deal.cancel_window_hours,
                      "hold_until": now + self.hold if target == PENDING_PAYMENT else None,
                      **self.customer_slots.pick(business.id, customer_id,
                                                 unpaid=target == PENDING_PAYMENT),
@@ -73,14 +79,17 @@ class WaitlistHolds:
                        business_id: Optional[str] = None,
                        ended_by: Optional[datetime] = None) -> bool:
         """Withdraw an offer (declined by ``customer_id`` at ``business_id``, when given, or
-        ended: its hold over by ``ended_by``), freeing its time in one delete; False when it is
-        no such offer (accepted, withdrawn already, or someone else's)."""
+        ended: its hold over by ``ended_by``), freeing its time in one compare-and-swap; False
+        when it is no such offer (accepted, withdrawn already, or someone else's)."""
         query: dict[str, Any] = {"code": code, "status": OFFERED}
         if customer_id is not None:
             query.update(customer_id=customer_id, business_id=business_id)
         if ended_by is not None:
             query["hold_until"] = {"$lte": ended_by}
-        doc = with_retries(lambda: self.db.bookings.find_one_and_delete(query))
+        now = self.clock()
+        doc = with_retries(lambda: self.db.bookings.find_one_and_update(query, {
+            "$set": {"status": WITHDRAWN, "updated_at": now}, "$unset": {"cells": ""},
+            "$inc": {"version": 1}, "$push": {"history": {"status": WITHDRAWN, "at": now}}}))
         if doc is None:
             return False
         self.order_log.append([orders.event_doc(

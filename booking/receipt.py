@@ -51,6 +51,8 @@ class ReceiptData:
     paid_at: Optional[datetime]
     invoice_id: str
     language: str = "en"
+    price: int = 0  # the treatment's price, when more than the amount paid (a deposit)
+    terms: tuple[str, ...] = ()  # the payment terms, printed (``booking.deposits.describe``)
 
 
 def render_pdf(data: ReceiptData) -> bytes:
@@ -87,6 +89,8 @@ def render_pdf(data: ReceiptData) -> bytes:
         (tx("Time"), f"{tx.clock(data.start, tz)} ({data.timezone})"),
         (tx("Villa"), data.villa_name or "-"),
         (tx("Amount paid"), tx.money(data.amount, data.currency)),
+        *([(tx("To pay at your visit"), tx.money(data.price - data.amount, data.currency))]
+          if data.price > data.amount else []),
         (tx("Payment method"), data.payment_method or "-"),
         (tx("Paid at"), paid),
         (tx("Xendit invoice"), data.invoice_id),
@@ -96,6 +100,8 @@ def render_pdf(data: ReceiptData) -> bytes:
         pdf.multi_cell(0, 7, clean(value), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(6)
     pdf.set_font(family, size=9)
+    for line in data.terms:
+        pdf.multi_cell(0, 5, clean(line), new_x="LMARGIN", new_y="NEXT")
     pdf.multi_cell(0, 5, clean(tx("Thank you for your booking. Please show this confirmation "
                                   "or your booking code when you arrive.")))
     return bytes(pdf.output())

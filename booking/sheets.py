@@ -34,7 +34,7 @@ from booking.bookings import utcnow
 from booking.catalog import Catalog, CatalogRepository
 from booking.db import with_retries
 from booking.errors import UnknownEntityError, ValidationError
-from booking.models import Booking
+from booking.models import NOT_BOOKINGS, Booking
 from booking.sheets_client import (SheetsClient, SheetsError, SheetsNotConfigured,
                                    SheetsRateLimited, SheetsUnavailable, a1_sheet)
 
@@ -237,7 +237,8 @@ class SheetsSync:
         return self._catalog if isinstance(self._catalog, Catalog) else self._catalog()
 
     def _changed(self, business_id: str, cursor: Optional[dict[str, Any]]) -> list[dict]:
-        query: dict[str, Any] = {"business_id": business_id}
+        query: dict[str, Any] = {"business_id": business_id,
+                                 "status": {"$nin": list(NOT_BOOKINGS)}}  # (offers)
         done: dict[str, datetime] = {}
         if cursor:
             since = cursor["at"] - self.overlap

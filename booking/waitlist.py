@@ -28,10 +28,15 @@ from typing import Any, Optional
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from booking import models
+from booking.availability import Slot
 from booking.bookings import BookingRequest
 from booking.db import with_retries
-from booking.errors import BookingError, CustomerLimitError
-from booking.models import OFFERED as HELD, Booking
+from booking.errors import (BookingError, CustomerLimitError, OffGridError,
+                            PlanLimitReachedError, SlotConflictError, TooSoonError,
+                            UnknownEntityError, ValidationError)
+from booking.limits import plan_usage
+from booking.models import Booking
 from booking.notices import NoticeQueue
 from booking.reminders import quiet_span
 from booking.timeparse import PARTS_OF_DAY
@@ -43,7 +48,7 @@ BOOKED, PASSED, LEFT, ENDED = "BOOKED", "PASSED", "LEFT", "ENDED"
 OPEN = (WAITING, OFFERING, OFFERED)  # still on the list
 MAX_WAITING = 5  # open entries per customer and business (a list nobody can fill alone)
 HOLD = timedelta(minutes=10)
-CLAIM_STALE = timedelta(minutes=1)  # an OFFERING claim this old was left by a crash
+CLAIM_STALE = timedelta(minutes=5)  # an OFFERING claim this old was left by a crash
 KEPT = timedelta(days=30)  # an entry is removed this long after its day (retention)
 
 
@@ -67,7 +72,14 @@ def entry_id(wish: Wish) -> str:
     return "|".join((wish.business_id, wish.customer_id, wish.service_id, wish.day.isoformat()))
 
 
-class WaitlistOffers(NoticeQueue):
+def wish_of(entry: dict[str, Any]) -> Wish:
+    """What an entry waits for."""
+    return Wish(entry["business_id"], entry["customer_id"], entry["service_id"],
+                date.fromisoformat(entry["day"]), entry.get("staff_id"),
+                entry.get("part_of_day"), entry.get("villa_id"))
+
+
+class OfferNotices(NoticeQueue):
     """The offers to tell (``waitlist_offers``), one per held booking."""
 
     def __init__(self, db: Any, clock: Any) -> None:
@@ -80,7 +92,7 @@ class Waitlist:
     def __init__(self, core: Any, hold: timedelta = HOLD) -> None:
         self.core, self.hold = core, hold
         self.entries = core.db.waitlist
-        self.offers = WaitlistOffers(core.db, core.clock)
+        self.offers = OfferNotices(core.db, core.clock)
 
     # ------------------------------------------------------------------ customers
     def join(self, wish: Wish, conversation: dict[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -90,7 +102,9 @@ class Waitlist:
 
         Raises:
             CustomerLimitError: ``MAX_WAITING`` open entries at this business already.
+            ValidationError: a service, staff member or villa the business cannot book.
         """
+        self._check(wish)
         now = self.core.clock()
         key = entry_id(wish)
         current = with_retries(lambda: self.entries.find_one({"_id": key}))
@@ -117,6 +131,19 @@ class Waitlist:
             return with_retries(lambda: self.entries.find_one({"_id": key})), False
         return entry, True
 
+    def _check(self, wish: Wish) -> None:
+        """What a wish names must be bookable together at its business."""
+        catalog = self.core.catalog
+        service = catalog.services.get(wish.service_id)
+        if service is None or service.business_id != wish.business_id:
+            raise ValidationError("no such treatment at this business")
+        member = catalog.staff.get(wish.staff_id) if wish.staff_id else None
+        if wish.staff_id and (member is None or service.id not in member.service_ids):
+            raise ValidationError("no such staff member for this treatment")
+        villa = catalog.villas.get(wish.villa_id) if wish.villa_id else None
+        if wish.villa_id and (villa is None or wish.business_id not in villa.business_ids):
+            raise ValidationError("no such villa for this business")
+
     def of_customer(self, business_id: str, customer_id: str) -> list[dict[str, Any]]:
         """The customer's open entries at a business, by day."""
         return with_retries(lambda: list(self.entries.find(
@@ -132,8 +159,10 @@ class Waitlist:
     def accept(self, code: str, customer_id: str, business_id: str) -> Booking:
         """The customer takes the time offered (``BookingService.accept_offer``, with its
         errors); their entry is done."""
-        booking = self.core.accept_offer(code, customer_id, business_id)
-        self._settle(code, BOOKED)
+        try:
+            booking = self.core.accept_offer(code, customer_id, business_id)
+        finally:
+            self._sync(code)  # accepted, or ended before the tap: the entry follows the offer
         return booking
 
     def decline(self, code: str, customer_id: str, business_id: str) -> bool:
@@ -148,17 +177,26 @@ class Waitlist:
         """The entry an offer was made to."""
         return with_retries(lambda: self.entries.find_one({"offer.code": code}))
 
+    def free_for(self, wish: Wish) -> list[Slot]:
+        """The free times that would answer a wish (its staff member and part of the day)."""
+        tz = self.core.catalog.business(wish.business_id).tz
+        slots = self.core.free_slots(wish.service_id, wish.day, staff_id=wish.staff_id)
+        window = PARTS_OF_DAY.get(wish.part_of_day or "")
+        return [s for s in slots if not window
+                or window[0] <= s.start.astimezone(tz).time() < window[1]]
+
     # ------------------------------------------------------------------ matching
     def match(self) -> list[Booking]:
         """One round: settle ended offers and stale claims, then offer what is free, in the
         order customers joined. The offers made."""
         now = self.core.clock()
         for booking in self.core.ended_offers(now):
-            if self.core.withdraw_offer(booking.code, ended_by=now):
-                self._settle(booking.code, PASSED)
+            self.core.withdraw_offer(booking.code, ended_by=now)
+        for held in with_retries(lambda: list(self.entries.find({"state": OFFERED}))):
+            self._sync(held["offer"]["code"], held)
         for stale in with_retries(lambda: list(self.entries.find(
                 {"state": OFFERING, "claimed_at": {"$lt": now - CLAIM_STALE}}))):
-            self._recover(stale, now)
+            self._recover(stale)
         made: list[Booking] = []
         nothing_free: set[tuple] = set()
         waiting = with_retries(lambda: list(self.entries.find({"state": WAITING}).sort(
@@ -169,7 +207,7 @@ class Waitlist:
             if key in nothing_free:
                 continue
             try:
-                offer = self._try(entry, now)
+                offer = self._try(entry)
             except BookingError as exc:  # this customer's entry only; the others go on
                 logger.warning("waiting-list entry not matched: %s", exc)
                 continue
@@ -179,73 +217,122 @@ class Waitlist:
                 made.append(offer)
         return made
 
-    def _try(self, entry: dict[str, Any], now: datetime) -> Optional[Any]:
+    def _try(self, entry: dict[str, Any]) -> Optional[Any]:
         """Offer the entry the first free time that fits; ``None`` when none is free, ``False``
-        when the entry is not to be offered now (ended, quiet hours, claimed elsewhere)."""
-        catalog = self.core.catalog
+        when the entry is not to be offered now (ended, quiet hours, claimed elsewhere, the
+        customer holding another offer or at a limit)."""
+        catalog, now = self.core.catalog, self.core.clock()
         service = catalog.services.get(entry["service_id"])
         business = catalog.businesses.get(entry["business_id"])
         day = date.fromisoformat(entry["day"])
-        if service is None or business is None or day < now.astimezone(business.tz).date():
-            self._end(entry, "the day has come" if service else "the service is gone")
+        if service is None or business is None:
+            self._end(entry, "the service is gone")
+            return False
+        if day < now.astimezone(business.tz).date():
+            self._end(entry, "the day has come")
             return False
         if quiet_span(now, business.reminders, business.tz) is not None:
             return False
-        slots = self.core.free_slots(service.id, day, staff_id=entry.get("staff_id"))
-        window = PARTS_OF_DAY.get(entry.get("part_of_day") or "")
-        if window:
-            slots = [s for s in slots if window[0] <= s.start.astimezone(business.tz).time()
-                     < window[1]]
+        slots = self.free_for(wish_of(entry))
         if not slots:
             return None
+        customer = entry["customer_id"]
         if any(b.service_id == service.id and b.start.astimezone(business.tz).date() == day
-               for b in self.core.upcoming(entry["customer_id"], business.id)):
+               for b in self.core.upcoming(customer, business.id)):
             self._end(entry, "booked meanwhile")
+            return False
+        if not self._may_hold(entry, service, business, now):
             return False
         claimed = with_retries(lambda: self.entries.find_one_and_update(
             {"_id": entry["_id"], "state": WAITING},
-            {"$set": {"state": OFFERING, "claimed_at": now}, "$inc": {"offers": 1}},
+            {"$set": {"state": OFFERING, "claimed_at": self.core.clock()}, "$inc": {"offers": 1}},
             return_document=ReturnDocument.AFTER))
         if claimed is None:
             return False
-        return self._hold(claimed, slots[0].start, now) or False
+        return self._hold(claimed, slots[0].start) or False
 
-    def _hold(self, entry: dict[str, Any], start: datetime, now: datetime) -> Optional[Booking]:
+    def _may_hold(self, entry: dict[str, Any], service: Any, business: Any,
+                  now: datetime) -> bool:
+        """One held offer per customer at a time, and only one they could accept: within
+        their limits and the business's plan (nothing is taken yet: accepting takes them)."""
+        if with_retries(lambda: self.entries.count_documents(
+                {"business_id": business.id, "customer_id": entry["customer_id"],
+                 "state": {"$in": [OFFERING, OFFERED]}}, limit=1)):
+            return False
+        try:
+            self.core.customer_slots.pick(business.id, entry["customer_id"], unpaid=bool(
+                self.core.terms(service, entry["customer_id"]).due_now))
+            plan_usage(self.core.db, business, now)
+        except (CustomerLimitError, PlanLimitReachedError):
+            return False
+        return True
+
+    def _hold(self, entry: dict[str, Any], start: datetime) -> Optional[Booking]:
         """Hold ``start`` for a claimed entry and write the offer to tell; back to WAITING
-        when the time was taken meanwhile."""
+        when the time was taken meanwhile, ended when the wish cannot be booked at all; left
+        claimed (for ``_recover``) when the database did not answer."""
         key = f"waitlist:{entry['_id']}:{entry['offers']}"
         try:
             booking = self.core.create(BookingRequest(
                 service_id=entry["service_id"], start=start, customer_id=entry["customer_id"],
                 customer_name=entry.get("customer_name") or "", staff_id=entry.get("staff_id"),
                 villa_id=entry.get("villa_id"), order_id=entry.get("order_id"),
-                idempotency_key=key, offer_until=now + self.hold))
-        except BookingError:  # taken by a live booking meanwhile: the next round looks again
+                idempotency_key=key, offer_until=self.core.clock() + self.hold))
+        except (SlotConflictError, TooSoonError, OffGridError):  # taken meanwhile
             self._back_to_waiting(entry)
+            return None
+        except ValidationError as exc:  # a staff member or villa it cannot be booked with
+            self._end(entry, f"cannot be booked: {exc}")
             return None
         return self._offered(entry, booking)
 
-    def _offered(self, entry: dict[str, Any], booking: Booking) -> Booking:
+    def _offered(self, entry: dict[str, Any], booking: Booking) -> Optional[Booking]:
+        """The entry (still claimed for this very offer) now holds it, and the offer is
+        written to tell; a claim recovered meanwhile by another server gives its hold up."""
+        offer = {"code": booking.code, "start": booking.start, "until": booking.hold_until}
+        moved = with_retries(lambda: self.entries.update_one(
+            {"_id": entry["_id"], "state": OFFERING, "offers": entry["offers"]},
+            {"$set": {"state": OFFERED, "offer": offer}, "$push": {"history": offer}}))
+        if moved.modified_count == 0:
+            self.core.withdraw_offer(booking.code)
+            return None
+        self._tell(entry, booking)
+        return booking
+
+    def _tell(self, entry: dict[str, Any], booking: Booking) -> None:
+        """Write the offer for the sender (once: a second write of it changes nothing)."""
         self.offers.put(f"{booking.code}:offer", {
             "code": booking.code, "entry": entry["_id"], "conversation": entry["conversation"],
             "until": booking.hold_until})
-        offer = {"code": booking.code, "start": booking.start, "until": booking.hold_until}
-        with_retries(lambda: self.entries.update_one(
-            {"_id": entry["_id"], "state": OFFERING},
-            {"$set": {"state": OFFERED, "offer": offer}, "$push": {"history": offer}}))
-        return booking
 
-    def _recover(self, entry: dict[str, Any], now: datetime) -> None:
+    def _sync(self, code: str, entry: Optional[dict[str, Any]] = None) -> None:
+        """The entry of offer ``code`` follows what became of the offer: still held (its
+        offer written to tell, in case a crash came between), accepted (BOOKED) or withdrawn
+        (PASSED; a decline settles LEFT itself)."""
+        try:
+            booking = self.core.get(code)
+        except UnknownEntityError:
+            return
+        if booking.status == models.OFFERED:
+            if entry is not None and still_offered(booking, self.core.clock()):
+                self._tell(entry, booking)
+        elif booking.status == models.WITHDRAWN:
+            self._settle(code, PASSED)
+        elif booking.from_waitlist:
+            self._settle(code, BOOKED)
+
+    def _recover(self, entry: dict[str, Any]) -> None:
         """A claim left by a crash: finish its offer if the hold was made, else wait again."""
         booking = self.core.by_idempotency_key(f"waitlist:{entry['_id']}:{entry['offers']}")
-        if booking is not None and booking.hold_until and booking.hold_until > now:
+        if still_offered(booking, self.core.clock()):
             self._offered(entry, booking)
         else:
             self._back_to_waiting(entry)
 
     def _back_to_waiting(self, entry: dict[str, Any]) -> None:
         with_retries(lambda: self.entries.update_one(
-            {"_id": entry["_id"], "state": OFFERING}, {"$set": {"state": WAITING}}))
+            {"_id": entry["_id"], "state": OFFERING, "offers": entry["offers"]},
+            {"$set": {"state": WAITING}}))
 
     def _settle(self, code: str, state: str) -> None:
         with_retries(lambda: self.entries.update_one(
@@ -260,6 +347,6 @@ class Waitlist:
 
 def still_offered(booking: Optional[Booking], now: datetime) -> bool:
     """Whether an offer can still be told (held, its hold not over)."""
-    return (booking is not None and booking.status == HELD and booking.hold_until is not None
-            and booking.hold_until > now)
+    return (booking is not None and booking.status == models.OFFERED
+            and booking.hold_until is not None and booking.hold_until > now)
 

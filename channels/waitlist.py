@@ -24,7 +24,7 @@ from rasa.core.channels.channel import InputChannel
 
 from booking.errors import BookingError, UnknownEntityError
 from booking.settings import Settings
-from booking.waitlist import Waitlist, WaitlistOffers, still_offered
+from booking.waitlist import Waitlist, OfferNotices, still_offered
 from channels.notices import NoticesInput
 
 logger = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class WaitlistInput(NoticesInput):
             self._waitlist = Waitlist(booking_service(), self.hold)
         return self._waitlist
 
-    def queue(self) -> WaitlistOffers:  # type: ignore[override]
+    def queue(self) -> OfferNotices:  # type: ignore[override]
         """The offers to tell."""
         return self.waitlist().offers
 

@@ -23,7 +23,7 @@ from pymongo.database import Database
 from booking.conversations import TO_STAFF_INTENT
 from booking.db import with_retries
 from booking.handoff import HANDBACK, STAFF as STAFF_ITEM, TEMPLATE
-from booking.models import Booking, whatsapp_number_of
+from booking.models import NOT_BOOKINGS, Booking, whatsapp_number_of
 
 CUSTOMER, BOT, STAFF, BOOKING = "customer", "bot", "staff", "booking"
 NEWS_TRIGGER = "/EXTERNAL_"  # the server's own news for the dialogue (never a customer's)
@@ -219,7 +219,8 @@ class Transcript:
                        since: Optional[datetime]) -> list[Line]:
         """The customer's bookings with the business, by when they were made (from ``since``
         when the transcript is cut)."""
-        query: dict[str, Any] = {"business_id": business_id, "customer_id": customer_id}
+        query: dict[str, Any] = {"business_id": business_id, "customer_id": customer_id,
+                                 "status": {"$nin": list(NOT_BOOKINGS)}}  # (offers)
         if since is not None:
             query["created_at"] = {"$gte": since}
         docs = with_retries(lambda: list(self.db.bookings.find(query).sort(

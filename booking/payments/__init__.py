@@ -118,13 +118,14 @@ class PaymentService:
         return self.invoices.withdraw_invoices(code, keep)
 
     def after_cancel(self, booking: Booking) -> int:
-        """A booking was cancelled: withdraw its unpaid invoices and cancel its unsent
-        payouts; a paid one is refunded in full (recorded with what payouts already sent; the
-        next reconciliation pass asks Xendit, so the customer's reply never waits for it).
-        Returns the amount to refund to the customer (0 if none)."""
+        """A booking was cancelled: withdraw its unpaid invoices; unless what was paid is kept
+        (the customer cancelled after the booking's cancellation window: its payouts go on,
+        ``booking.deposits``), cancel its unsent payouts and refund what was paid (recorded
+        with what payouts already sent; the next reconciliation pass asks Xendit, so the
+        customer's reply never waits for it). Returns the amount to refund (0 if none)."""
         self.withdraw_invoices(booking.code)
         current = self.core.get(booking.code)
-        if current.status != CANCELLED:
+        if current.status != CANCELLED or current.payment_kept:
             return 0
         self.payouts.cancel_unsent(current.code)
         if not current.paid_by:
@@ -133,7 +134,7 @@ class PaymentService:
         if doc is None:
             return 0
         self.refunds.record(doc, REASON_CANCELLED)
-        return current.price
+        return int(doc["amount"])
 
     # ----------------------------------------------------------------- callbacks
     def record_callback(self, body: Any) -> bool:

@@ -53,7 +53,7 @@ class Invoices:
             {"$setOnInsert": {"creator": creator,
                 "code": booking.code, "booking_id": booking.id, "attempt": booking.payment_attempt,
                 "business_id": booking.business_id, "customer_id": booking.customer_id,
-                "amount": booking.price, "currency": booking.currency, "state": CREATING,
+                "amount": booking.due_now, "currency": booking.currency, "state": CREATING,
                 "conversation": conversation.__dict__, "created_at": now, "updated_at": now}},
             upsert=True, return_document=ReturnDocument.AFTER))
         if doc["state"] != CREATING:

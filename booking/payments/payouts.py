@@ -12,7 +12,9 @@ compare-and-swap on (state, transfer_attempt, payout_id) that also bumps ``rev``
   transfer went out while the booking was being cancelled; the refund record nets it).
 
 A payout is sent only while its booking stands paid by the payment that scheduled it
-(CONFIRMED, or COMPLETED / NO_SHOW after it). A stale reader's CAS matches nothing, so two
+(CONFIRMED, or COMPLETED / NO_SHOW after it, or CANCELLED by the customer after its
+cancellation window: what was paid is kept, ``booking.deposits``). It shares out what was
+paid (a deposit, or the price), not what the visit costs. A stale reader's CAS matches nothing, so two
 reconcilers racing make one transfer per party and attempt, with one ``Idempotency-key``.
 
 Every payout move is written into the refund of its payment, if there is one (what was paid
@@ -57,7 +59,9 @@ class Payouts:
         catalog = self.ctx.core.catalog
         business = catalog.business(booking.business_id)
         villa = catalog.villa(booking.villa_id) if booking.villa_id else None
-        split = split_payment(booking.price, business, villa)
+        paid = with_retries(lambda: self.ctx.db.payments.find_one({"_id": payment_id}))
+        # what was paid (the deposit, or the price) is what is shared out
+        split = split_payment(paid["amount"] if paid else booking.due_now, business, villa)
         now = self.ctx.now()
         for party, amount, destination in (("vendor", split.vendor, business.payout),
                                            ("villa", split.villa, villa.payout if villa else None)):
@@ -108,7 +112,9 @@ class Payouts:
             booking = self.ctx.core.get(doc["code"])
         except UnknownEntityError:
             return False
-        return booking.status in _PAID_BOOKING_STATUSES and booking.paid_by == doc["payment_id"]
+        kept = booking.status == CANCELLED and booking.payment_kept  # a late cancellation
+        return (booking.status in _PAID_BOOKING_STATUSES or kept) and (
+            booking.paid_by == doc["payment_id"])
 
     def _send(self, doc: dict[str, Any]) -> int:
         if not self._payable(doc):
@@ -201,7 +207,8 @@ class Payouts:
             booking = self.ctx.core.get(payout["code"])
         except UnknownEntityError:
             return
-        if booking.status != CANCELLED or booking.paid_by != payout["payment_id"]:
+        if (booking.status != CANCELLED or booking.payment_kept
+                or booking.paid_by != payout["payment_id"]):
             return
         payment = with_retries(lambda: self.ctx.db.payments.find_one({"_id": booking.paid_by}))
         if payment is not None:

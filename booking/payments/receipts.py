@@ -4,8 +4,9 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from booking.db import with_retries
-from booking.i18n import SOURCE, language_or_default
+from booking.i18n import SOURCE, language_or_default, texts
 from booking.payments.common import OUTCOME_CONFIRMED, Context
+from booking.deposits import describe, terms_of
 from booking.receipt import ReceiptData, render_pdf
 
 
@@ -47,4 +48,6 @@ class Receipts:
             duration_minutes=service.duration_minutes, timezone=business.timezone,
             villa_name=villa, amount=doc["amount"], currency=doc["currency"],
             payment_method=method, paid_at=doc.get("paid_at"), invoice_id=doc.get("invoice_id", ""),
-            language=language)
+            language=language, price=booking.price,
+            terms=tuple(describe(terms_of(booking), booking.start, business.tz,
+                                 texts(language))))

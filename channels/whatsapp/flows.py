@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Optional
 
 from booking.bookings import BookingService
+from booking.deposits import describe
 from booking.flow_tokens import FlowSession, FlowTokens
 from booking.i18n import N_, texts
 
@@ -102,6 +103,7 @@ class BookingFlow:
         villa = self.core.catalog.villas.get(chosen.get("villa") or "")
         if villa:
             lines.append(villa.name)
+        lines += describe(self.core.terms(service, session.customer_id), start, tz, tx)
         return {"screen": "SUMMARY", "data": {"summary": "\n".join(lines)}}
 
     # ------------------------------------------------------------------ steps

@@ -120,3 +120,13 @@ def test_the_hand_back_offers_to_carry_on_the_booking_in_progress(core):
     _, msgs = chat.run(ActionHandback(), "EXTERNAL_handback")
     assert texts(msgs)[1] == "You were booking a Hot Stone Massage: I still have what you told me."
     assert buttons(msgs)[0] == ("Carry on booking", '/book_service{"service":"hot-stone-massage"}')
+
+
+def test_tell_me_more_read_as_asking_for_a_person_is_answered_by_the_bot(core, db):
+    """NLU may read "tell me more about it" as a wish for a person; its words ask about the
+    treatment, so the bot answers it and nobody is called."""
+    chat = Chat(business_id=SPA)
+    chat.slots["service"] = "hot-stone-massage"
+    _, msgs = chat.run(ActionHandoff(), "human_handoff", text="tell me more about it")
+    assert "Heated volcanic stones" in texts(msgs)[0]
+    assert state(db, chat.customer) is None

@@ -3,11 +3,13 @@ free time, the offer the server triggers (once, only in the customer's own conve
 Confirm / No thanks (tapped, or "yes" / "no" right after it), only by the customer offered."""
 from __future__ import annotations
 
+from datetime import date
+
 from actions.answers import ActionNo, ActionYes
 from actions.booking_flow import ActionBookStep
 from actions.waitlist import (ActionAcceptOffer, ActionDeclineOffer, ActionJoinWaitlist,
                               ActionWaitlistOffer)
-from booking.waitlist import WAITING, Waitlist
+from booking.waitlist import WAITING, Waitlist, Wish
 from tests.actions.conftest import Chat, buttons, texts
 
 SPA_NUMBER = "110000000000001"
@@ -20,9 +22,12 @@ def whatsapp_chat(sender: str = CUSTOMER) -> Chat:
 
 
 def offered(core, chat: Chat, day: str = WEDNESDAY):
-    """The customer joined for a natural facial on ``day`` and the matcher held a time."""
-    chat.run(ActionJoinWaitlist(), "join_waitlist", service="natural-facial", date=day)
+    """The customer waited for a natural facial on ``day`` (when it was full) and the matcher
+    held a time for them."""
     waitlist = Waitlist(core)
+    waitlist.join(Wish("ubud-serenity-spa", chat.sender, "natural-facial", date.fromisoformat(day)),
+                  {"sender_id": chat.sender, "channel": "whatsapp",
+                   "business_id": "ubud-serenity-spa", "phone_number_id": SPA_NUMBER})
     (offer,) = waitlist.match()
     return offer, waitlist, waitlist.offers.claim()
 
@@ -50,6 +55,18 @@ def test_a_day_without_free_time_offers_the_waiting_list_and_joining_says_what_h
     _, msgs = chat.run(ActionJoinWaitlist(), "join_waitlist", service="natural-facial",
                        date="2026-11-24")
     assert texts(msgs) == ["You are already on the waiting list for Natural Glow Facial on Tue 24 Nov."]
+
+
+def test_joining_a_day_with_free_times_shows_them_and_holds_nothing(core):
+    _, msgs = whatsapp_chat().run(ActionJoinWaitlist(), "join_waitlist",
+                                  service="natural-facial", date=WEDNESDAY)  # a typed payload
+    assert texts(msgs) == ["Good news: there are free times for Natural Glow Facial on Wed 25 "
+                           "Nov:"]
+    assert buttons(msgs)[0][0] == "09:00"
+    assert Waitlist(core).of_customer("ubud-serenity-spa", CUSTOMER) == []
+    _, msgs = Chat(sender="web-visitor").run(ActionJoinWaitlist(), "join_waitlist",
+                                              service="natural-facial", date="2026-11-24")
+    assert texts(msgs)[0].startswith("I can tell you when a time opens up only on WhatsApp.")
 
 
 def test_joining_for_a_past_day_another_businesss_service_or_a_bad_date_joins_nothing(core):
@@ -124,5 +141,5 @@ def test_yes_right_after_the_offer_takes_it_and_no_lets_it_go(core, clock, db):
                           "data": {"buttons": told[0]["buttons"]}})
     _, msgs = other.run(ActionNo(), "deny", "no thanks")
     assert texts(msgs) == ["No problem, I've let it go to the next person on the list."]
-    assert db.bookings.find_one({"code": second.code}) is None  # freed
+    assert db.bookings.find_one({"code": second.code})["status"] == "WITHDRAWN"  # freed
     assert db.waitlist.find_one({"offer.code": second.code})["state"] == "LEFT"

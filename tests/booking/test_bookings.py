@@ -282,3 +282,27 @@ def test_one_instant_is_one_claim_whatever_zone_it_is_given_in(db, clock):
     with pytest.raises(Conflict):
         core.create(BookingRequest(service_id="massage", start=local.astimezone(timezone.utc),
                                    customer_id="6281100000002", staff_id="wayan"))
+
+
+def test_bookings_claimed_in_local_time_get_utc_claims_once_so_they_collide_again(db, clock):
+    """Bookings stored before claim ids were always UTC are rewritten at start-up (once), so
+    a new booking of the same instant is refused again."""
+    from zoneinfo import ZoneInfo
+
+    from booking.db import claim_cells_in_utc, ensure_indexes
+    from booking.errors import SlotConflictError as Conflict
+    from tests.booking.factories import catalog as one_spa
+
+    core = BookingService(db, one_spa(), clock=clock)
+    local = datetime(2026, 11, 25, 10, 0, tzinfo=ZoneInfo("Asia/Makassar"))
+    old = core.create(BookingRequest(service_id="massage", start=local,
+                                     customer_id="6281100000001", staff_id="wayan"))
+    stale = [c.replace("02:", "10:", 1) for c in db.bookings.find_one({"code": old.code})["cells"]]
+    db.bookings.update_one({"code": old.code}, {"$set": {"cells": stale}})  # as stored before
+    db.migrations.delete_many({})
+    ensure_indexes(db)
+    assert db.bookings.find_one({"code": old.code})["cells"][0] == "wayan@2026-11-25T02:00"
+    with pytest.raises(Conflict):
+        core.create(BookingRequest(service_id="massage", start=local.astimezone(timezone.utc),
+                                   customer_id="6281100000002", staff_id="wayan"))
+    assert claim_cells_in_utc(db) == 0  # once

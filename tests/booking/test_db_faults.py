@@ -69,7 +69,7 @@ def test_step_down_while_booking_is_retried_and_books_once(db, clock):
 
 def test_a_lasting_outage_ends_in_a_typed_error_and_stores_nothing(db, clock):
     svc = BookingService(db, catalog(), clock=clock)
-    with fail_point(db, ["find"], "alwaysOn", 189):
+    with fail_point(db, ["find", "insert"], "alwaysOn", 189):  # every call create makes
         with pytest.raises(DatabaseUnavailableError):
             svc.create(BookingRequest("massage", datetime(2026, 11, 24, 2, tzinfo=timezone.utc), "c"))
     assert db.bookings.count_documents({}) == 0

@@ -9,9 +9,10 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from booking.bookings import BookingRequest, BookingService
-from booking.errors import CustomerLimitError, SlotConflictError, UnknownEntityError
+from booking.errors import (CustomerLimitError, SlotConflictError, UnknownEntityError,
+                            ValidationError)
 from booking.limits import CustomerLimits
-from booking.models import ACTIVE_STATUSES, CONFIRMED, OFFERED, PENDING_PAYMENT
+from booking.models import ACTIVE_STATUSES, CONFIRMED, OFFERED, PENDING_PAYMENT, WITHDRAWN
 from booking.waitlist import (BOOKED, CLAIM_STALE, ENDED, LEFT, MAX_WAITING, OFFERING, PASSED,
                               WAITING, Waitlist, Wish, entry_id)
 from tests.booking.factories import catalog, staff
@@ -283,3 +284,91 @@ def test_a_crash_between_holding_and_telling_is_finished_once_by_the_next_round(
     assert waitlist.entry_of_offer(held.code)["_id"] == key
     assert waitlist.offers.get(f"{held.code}:offer") is not None
     assert len(holding(core, held.start)) == 1
+
+
+# --- what the review found: no entry stuck, no second hold, no hold for nothing -------------
+
+def test_a_late_tap_before_the_next_round_leaves_no_entry_stuck(core, clock):
+    first, _ = full_day(core)
+    waitlist = Waitlist(core)
+    join(waitlist, ANN)
+    core.cancel(first.code)
+    (offer,) = waitlist.match()
+    clock.now += timedelta(minutes=11)  # over, and no round has run since
+    with pytest.raises(UnknownEntityError):
+        waitlist.accept(offer.code, ANN, "spa")
+    assert core.get(offer.code).status == WITHDRAWN and state_of(waitlist, ANN) == PASSED
+    _, new = waitlist.join(Wish("spa", ANN, "massage", WEDNESDAY), {"sender_id": ANN})
+    assert new  # she may wait again
+
+
+def test_a_crash_after_the_offer_was_recorded_but_not_written_to_tell_is_told(core, clock):
+    first, _ = full_day(core)
+    waitlist = Waitlist(core)
+    join(waitlist, ANN)
+    core.cancel(first.code)
+    (offer,) = waitlist.match()
+    waitlist.offers.collection.delete_many({})  # as if the server died before writing it
+    waitlist.match()
+    assert waitlist.offers.get(f"{offer.code}:offer")["code"] == offer.code
+
+
+def test_a_claim_recovered_by_another_server_gives_its_own_hold_up(db, clock):
+    core = BookingService(db, catalog(staff_members=[staff(weekly_hours={
+        d: "10:00-13:00" for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")})]),
+        clock=clock)
+    waitlist = Waitlist(core)
+    join(waitlist, ANN)
+    key = entry_id(Wish("spa", ANN, "massage", WEDNESDAY))
+    slow = waitlist.entries.find_one_and_update(  # server A claims, then stalls
+        {"_id": key}, {"$set": {"state": OFFERING, "claimed_at": clock.now}, "$inc": {"offers": 1}},
+        return_document=True)
+    clock.now += CLAIM_STALE + timedelta(seconds=1)
+    (fresh,) = waitlist.match()  # server B: A's claim looks dead, nothing was held: B offers
+    a_hold = core.create(BookingRequest(  # A wakes up and holds another time for Ann
+        service_id="massage", start=bali(WEDNESDAY, "12:00"), customer_id=ANN,
+        idempotency_key=f"waitlist:{key}:1", offer_until=clock.now + timedelta(minutes=10)))
+    assert waitlist._offered(slow, a_hold) is None
+    assert core.get(a_hold.code).status == WITHDRAWN  # Ann holds one time, told once
+    assert core.get(fresh.code).status == OFFERED
+    assert waitlist.offers.get(f"{a_hold.code}:offer") is None
+
+
+def test_one_held_offer_per_customer_and_none_they_could_not_accept(db, clock):
+    core = BookingService(db, catalog(staff_members=[staff(weekly_hours=SHORT_DAY)]),
+                          clock=clock, limits=CustomerLimits(max_upcoming=1))
+    waitlist = Waitlist(core)
+    join(waitlist, ANN)  # Wednesday and Thursday are free: one offer at a time
+    join(waitlist, ANN, day=WEDNESDAY + timedelta(days=1))
+    assert [o.start.date() for o in waitlist.match()] == [bali(WEDNESDAY, "10:00").date()]
+    assert waitlist.match() == []
+    book(core, "10:00", customer=BUDI, day=WEDNESDAY + timedelta(days=5))  # Budi: at his limit
+    join(waitlist, BUDI, day=WEDNESDAY + timedelta(days=2))
+    clock.now += timedelta(seconds=1)
+    join(waitlist, CITRA, day=WEDNESDAY + timedelta(days=2))
+    assert [o.customer_id for o in waitlist.match()] == [CITRA]  # Budi could not take it
+
+
+def test_a_wish_the_business_cannot_book_is_refused(core):
+    waitlist = Waitlist(core)
+    for wish in (Wish("spa", ANN, "facial", WEDNESDAY),
+                 Wish("spa", ANN, "massage", WEDNESDAY, staff_id="nobody"),
+                 Wish("spa", ANN, "massage", WEDNESDAY, villa_id="elsewhere")):
+        with pytest.raises(ValidationError):
+            waitlist.join(wish, {"sender_id": ANN})
+
+
+def test_a_withdrawn_offer_is_in_no_figure_and_no_day_plan(core, clock):
+    from booking.dashboard import Period, bookings_per_day
+    from booking.desk import FrontDesk
+
+    first, _ = full_day(core)
+    waitlist = Waitlist(core)
+    join(waitlist, ANN)
+    core.cancel(first.code)
+    (offer,) = waitlist.match()
+    assert waitlist.decline(offer.code, ANN, "spa")
+    plan = FrontDesk(core).day("spa", WEDNESDAY)
+    assert offer.code not in [b.code for b in plan.released + plan.bookings]
+    counts = bookings_per_day(core.db, core.catalog.business("spa"), Period(WEDNESDAY, WEDNESDAY))
+    assert set(counts) == {"CANCELLED", "CONFIRMED"}

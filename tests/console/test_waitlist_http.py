@@ -41,7 +41,7 @@ def waiting(console):
     claimed = waitlist.entries.find_one_and_update(
         {"_id": entry["_id"]}, {"$set": {"state": "OFFERING", "claimed_at": core.clock()},
                                 "$inc": {"offers": 1}}, return_document=True)
-    offer = waitlist._hold(claimed, start, core.clock())  # what a round of matching does
+    offer = waitlist._hold(claimed, start)  # what a round of matching does
     assert offer is not None
     return offer
 

@@ -1,0 +1,55 @@
+"""A booking's payment terms and the customer's own cancellation (``booking.deposits`` has the
+rules). Mixed into ``BookingService``.
+
+The terms are fixed when the booking is made (``amount_due``, ``cancel_window_hours`` on the
+booking). Whether a cancellation keeps what was paid is decided in the very compare-and-swap
+that cancels (``payment_kept``), from the booking as it then stands, so a payment arriving at
+the same moment cannot slip between the decision and the cancellation. A business cancelling
+(``FrontDesk.cancel``) never keeps anything: it uses the plain lifecycle, and the customer is
+refunded in full.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from booking.deposits import Terms, kept_on_cancel, policy_of, terms
+from booking.db import with_retries
+from booking.errors import InvalidTransitionError
+from booking.models import CANCELLED, COMPLETED, Booking, Service
+
+_MAX_STALE_RETRIES = 5
+
+
+class Cancelling:
+    """``terms`` and ``cancel`` of the core (``self`` is a ``BookingService``)."""
+
+    def terms(self: Any, service: Service, customer_id: str) -> Terms:
+        """What booking ``service`` asks of this customer up front; a first-time-only policy
+        reads whether they have a completed visit at the business."""
+        policy = policy_of(self.catalog.business(service.business_id), service)
+        first_time = not policy.first_time_only or with_retries(
+            lambda: self.db.bookings.count_documents(
+                {"customer_id": customer_id, "business_id": service.business_id,
+                 "status": COMPLETED}, limit=1)) == 0
+        return terms(policy, service.price, first_time)
+
+    def keeps_payment(self: Any, booking: Booking) -> bool:
+        """Whether the customer cancelling ``booking`` now would leave what they paid."""
+        return bool(booking.paid_by) and kept_on_cancel(
+            booking.cancel_window_hours, booking.start, self.clock())
+
+    def cancel(self: Any, code: str, customer_id: Optional[str] = None,
+               business_id: Optional[str] = None) -> Booking:
+        """The customer cancels an upcoming booking, freeing its time; what they paid is kept
+        when it is later than the booking's cancellation window (``payment_kept``).
+        ``customer_id`` and ``business_id`` check ownership (see ``get_owned``)."""
+        for _ in range(_MAX_STALE_RETRIES):
+            current = self.get_owned(code, customer_id, business_id)
+            kept = self.keeps_payment(current)
+            try:
+                return self.transition(code, CANCELLED, expected=current.status,
+                                       fields={"payment_kept": True} if kept else None)
+            except InvalidTransitionError:
+                if self.get(code).status == current.status:
+                    raise  # not cancellable (the status did not just change under us)
+        raise InvalidTransitionError(code, None, CANCELLED)
