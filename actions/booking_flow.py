@@ -251,8 +251,8 @@ class ActionBookStep(BookingAction):
         if state["villa"]:
             lines.append(tx("at {villa}", villa=turn.catalog.villa(state["villa"]).name))
         if state["flow"] != "reschedule":  # (a move keeps the terms it was booked under)
-            lines += deposits.describe(turn.core.terms(service, turn.customer_id), start,
-                                       turn.tz, tx)
+            deal = turn.core.terms(service, turn.customer_id)
+            lines += deposits.describe(deal, deal.free_until(start), turn.tz, tx, turn.now)
         people = turn.slot("people")
         if people and str(people) not in {"1", "one"}:
             lines.append(tx("For {people} people: we book one treatment; our team will arrange "

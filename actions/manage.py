@@ -95,18 +95,40 @@ class ActionCancelStep(BookingAction):
                                        "cancel_booking", "which_cancel")
         if booking is None:
             return events
-        text = turn.t("Cancel this booking?") + f"\n{describe(turn, booking)}"
-        if booking.paid_by:  # what happens to the money, before they decide
-            paid = turn.tx.money(booking.due_now)
-            text += "\n" + (turn.t("It is less than {hours} hours before your visit, so the "
-                                   "{amount} you paid would be kept.", amount=paid,
-                                   hours=booking.cancel_window_hours)
-                            if turn.core.keeps_payment(booking)
-                            else turn.t("The {amount} you paid would be refunded.", amount=paid))
-        turn.say(text, [
-            present.button(turn.t("Yes, cancel it"), "confirm_cancel", booking_code=booking.code),
-            present.button(turn.t("No, keep it"), "deny")])
-        return [SlotSet("booking_code", booking.code), SlotSet("awaiting", "confirm_cancel")]
+        return ask_to_cancel(turn, booking)
+
+
+def money_if_cancelled(turn: Turn, booking: Booking) -> str:
+    """What happens to what the customer paid if they cancel now ("" when they paid nothing)."""
+    if not booking.paid_by:
+        return ""
+    paid = turn.tx.money(booking.due_now)
+    if turn.core.keeps_payment(booking):
+        return turn.t("Free cancellation ended at {when}, so the {amount} you paid would be "
+                      "kept.", amount=paid, when=turn.tx.moment(booking.cancel_free_until,
+                                                                turn.tz))
+    return turn.t("The {amount} you paid would be refunded.", amount=paid)
+
+
+def ask_to_cancel(turn: Turn, booking: Booking) -> List[EventType]:
+    """Cancel this booking? With what happens to the money, before they decide."""
+    text = turn.t("Cancel this booking?") + f"\n{describe(turn, booking)}"
+    money = money_if_cancelled(turn, booking)
+    turn.say(text + (f"\n{money}" if money else ""), [
+        present.button(turn.t("Yes, cancel it"), "confirm_cancel", booking_code=booking.code),
+        present.button(turn.t("No, keep it"), "deny")])
+    return [SlotSet("booking_code", booking.code), SlotSet("awaiting", "confirm_cancel")]
+
+
+def promised_refund(turn: Turn, booking: Booking) -> bool:
+    """Whether the bot's last message, the question the customer answers, said that what they
+    paid for ``booking`` would be refunded."""
+    promise = turn.t("The {amount} you paid would be refunded.",
+                     amount=turn.tx.money(booking.due_now))
+    for event in reversed(turn.tracker.events):
+        if event.get("event") == "bot":
+            return promise in (event.get("text") or "")
+    return False
 
 
 class ActionConfirmCancel(BookingAction):
@@ -121,6 +143,9 @@ class ActionConfirmCancel(BookingAction):
             turn.say(turn.t("Which booking? Type its code, e.g. BK123456."))
             return [SlotSet("awaiting", "which_cancel")]
         try:
+            before = turn.core.get_owned(code, turn.customer_id, turn.business.id)
+            if turn.core.keeps_payment(before) and promised_refund(turn, before):
+                return ask_to_cancel(turn, before)  # free cancellation ended since they asked
             booking = turn.core.cancel(code, customer_id=turn.customer_id,
                                        business_id=turn.business.id)
         except UnknownEntityError:
@@ -131,10 +156,9 @@ class ActionConfirmCancel(BookingAction):
             return [SlotSet("booking_code", None), SlotSet("awaiting", None)]
         refund = turn.payments.after_cancel(booking)
         if booking.payment_kept:
-            text = turn.t("Booking {code} is cancelled. As it was less than {hours} hours before "
-                          "the visit, the {amount} you paid is kept. Hope to see you another "
-                          "time 🌺", code=booking.code, hours=booking.cancel_window_hours,
-                          amount=turn.tx.money(booking.due_now))
+            text = turn.t("Booking {code} is cancelled. As free cancellation had ended, the "
+                          "{amount} you paid is kept. Hope to see you another time 🌺",
+                          code=booking.code, amount=turn.tx.money(booking.due_now))
         elif refund:
             text = turn.t("Booking {code} is cancelled. Your payment of {amount} will be "
                           "refunded. Hope to see you another time 🌺", code=booking.code,

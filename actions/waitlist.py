@@ -16,6 +16,7 @@ from actions import present
 from actions.base import BookingAction, Turn
 from actions.booking_flow import limit_reached, send_payment_request
 from actions.desk_news import server_news
+from booking import deposits
 from booking.errors import (CustomerLimitError, InvalidTransitionError, PlanLimitReachedError,
                             UnknownEntityError, ValidationError)
 from booking.models import PENDING_PAYMENT, whatsapp_number_of
@@ -110,13 +111,17 @@ class ActionWaitlistOffer(BookingAction):
         when = turn.tx.moment(booking.start, turn.tz)
         until = turn.tx.clock(booking.hold_until, turn.tz)
         staff = turn.catalog.staff_member(booking.staff_id).name
+        service_obj = turn.catalog.service(booking.service_id)
+        deal = turn.core.terms(service_obj, turn.customer_id)
+        terms = "".join("\n" + line for line in deposits.describe(
+            deal, deal.free_until(booking.start), turn.tz, turn.tx, turn.now))
         buttons = [present.button(turn.t("Confirm"), "accept_offer", booking_code=booking.code),
                    present.button(turn.t("No thanks"), "decline_offer",
                                   booking_code=booking.code)]
         turn.dispatcher.utter_message(
             text=turn.t("Good news: {service} on {when} with {staff} has opened up. I'm holding "
                         "it for you until {until}. Would you like it?", service=service,
-                        when=when, staff=staff, until=until),
+                        when=when, staff=staff, until=until) + terms,
             buttons=buttons, language=turn.language,
             outside_window={"template": "waitlist", "parameters": [service, when, until],
                             "payloads": [b["payload"] for b in buttons]})
@@ -147,7 +152,9 @@ def accept_offer(turn: Turn, code: str) -> List[EventType]:
     staff = turn.catalog.staff_member(booking.staff_id)
     villa = turn.catalog.villa(booking.villa_id).name if booking.villa_id else None
     summary = present.booking_summary(booking, service, staff.name, turn.tz, turn.tx, villa)
-    turn.say(turn.t("Booked ✅") + "\n" + summary)
+    terms = deposits.describe(deposits.terms_of(booking), booking.cancel_free_until, turn.tz,
+                              turn.tx, turn.now)
+    turn.say("\n".join([turn.t("Booked ✅"), summary, *terms]))
     if booking.status == PENDING_PAYMENT:
         send_payment_request(turn, turn.payments.request_payment(booking, turn.conversation))
     return [SlotSet("booking_code", None)]

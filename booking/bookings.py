@@ -238,6 +238,7 @@ class BookingService(PaymentHolds, Rescheduling, WaitlistHolds, Cancelling):
                 "currency": business.currency,
                 "amount_due": deal.due_now if status == PENDING_PAYMENT else 0,
                 "cancel_window_hours": deal.cancel_window_hours,
+                "free_until": deal.free_until(request.start),
                 "payment_attempt": 1,
                 "version": 1,
                 "created_at": now,

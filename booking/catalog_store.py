@@ -218,7 +218,7 @@ class CatalogEditor:
                                     "name or id, or edit that service")
             current = next((s for s in services if s.get("id") == service.get("id")), {})
             entry = dict(service)
-            for kept in ("translations", "rebook_days"):  # the form has no fields for them
+            for kept in ("translations", "rebook_days", "payment"):  # not on the form
                 if current.get(kept) and kept not in entry:
                     entry[kept] = current[kept]
             raw["services"] = _replaced(services, entry)

@@ -27,6 +27,10 @@ KEPT_DEPOSIT = N_("Free cancellation until {when}. After that, or if you don't c
                   "deposit is kept.")
 KEPT_PAYMENT = N_("Free cancellation until {when}. After that, or if you don't come, the "
                   "payment is kept.")
+NOT_FREE_DEPOSIT = N_("Free cancellation has ended for this time: if you cancel or don't come, "
+                      "the deposit is kept.")
+NOT_FREE_PAYMENT = N_("Free cancellation has ended for this time: if you cancel or don't come, "
+                      "the payment is kept.")
 
 
 @dataclass(frozen=True)
@@ -53,17 +57,37 @@ class Terms:
         return start - timedelta(hours=self.cancel_window_hours)
 
 
-def describe(deal: Terms, start: datetime, tz: Any, tx: Any) -> list[str]:
-    """The terms as the customer reads them (the confirmation card, the Flow's summary, the
-    PDF), in ``tx``'s language; nothing for a booking with nothing to pay up front."""
+def describe(deal: Terms, free_until: Optional[datetime], tz: Any, tx: Any,
+             now: Optional[datetime] = None) -> list[str]:
+    """The terms as the customer reads them (the confirmation card, the Flow's summary, an
+    offer, the PDF), in ``tx``'s language; nothing for a booking with nothing to pay up front.
+    ``free_until``: when free cancellation ends (``None``: never); passed already at ``now``,
+    it says so."""
     lines = []
     if deal.deposit:
         lines.append(tx(DEPOSIT_LINE, deposit=tx.money(deal.due_now), rest=tx.money(deal.at_venue)))
-    until = deal.free_until(start)
-    if deal.due_now and until is not None:
-        lines.append(tx(KEPT_DEPOSIT if deal.deposit else KEPT_PAYMENT,
-                        when=tx.moment(until, tz)))
+    if deal.due_now and free_until is not None:
+        if now is not None and now >= free_until:
+            lines.append(tx(NOT_FREE_DEPOSIT if deal.deposit else NOT_FREE_PAYMENT))
+        else:
+            lines.append(tx(KEPT_DEPOSIT if deal.deposit else KEPT_PAYMENT,
+                            when=tx.moment(free_until, tz)))
     return lines
+
+
+def free_until_after_move(window_hours: Optional[int], free_until: Optional[datetime],
+                          new_start: datetime, now: datetime,
+                          by_business: bool) -> Optional[datetime]:
+    """When free cancellation ends after a booking moves to ``new_start``. The customer's own
+    move made while cancelling was still free gets the new time's window; one made after it
+    keeps it ended (moving is no way round the policy). A move by the business gives the new
+    time's window, or, when that has passed already, free cancellation until the visit."""
+    if window_hours is None:
+        return None
+    new = new_start - timedelta(hours=window_hours)
+    if by_business:
+        return new if new > now else new_start
+    return new if free_until is None or now <= free_until else free_until
 
 
 def terms_of(booking: Any) -> Terms:
@@ -91,9 +115,10 @@ def terms(policy: PaymentPolicy, price: int, first_time: bool) -> Terms:
     return Terms(price, due, policy.cancel_window_hours if due else None)
 
 
-def kept_on_cancel(cancel_window_hours: Optional[int], start: datetime, at: datetime) -> bool:
-    """Whether a customer cancelling at ``at`` leaves what they paid (after the window)."""
-    return cancel_window_hours is not None and at > start - timedelta(hours=cancel_window_hours)
+def kept_on_cancel(free_until: Optional[datetime], at: datetime) -> bool:
+    """Whether a customer cancelling at ``at`` leaves what they paid (free cancellation ended
+    at ``free_until``; ``None``: it never ends)."""
+    return free_until is not None and at > free_until
 
 
 def parse_payment(raw: Any, fail: Callable[[str], Exception]) -> Optional[PaymentPolicy]:

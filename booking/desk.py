@@ -174,8 +174,9 @@ class FrontDesk:
 
     def cancel(self, business_id: str, code: str, actor: str,
                reason: str = "") -> tuple[Booking, int]:
-        """Cancel an upcoming booking (refund rules as for the customer's own cancellation);
-        the booking and the amount to refund (0 if none). The customer is told."""
+        """Cancel an upcoming booking: what the customer paid is refunded in full, whatever
+        the cancellation window (the business cancelled, not them); the booking and the amount
+        to refund (0 if none). The customer is told."""
         booking = self.booking(business_id, code)
         if self.core.clock() >= booking.start:
             raise ValidationError("the booking has started: mark it completed or a no-show")

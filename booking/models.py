@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any, Optional
 from zoneinfo import ZoneInfo
 
@@ -241,6 +241,14 @@ class Booking:
     amount_due: Optional[int] = None  # paid up front (None: the price; ``booking.deposits``)
     cancel_window_hours: Optional[int] = None  # cancelled later than this before: paid is kept
     payment_kept: bool = False  # cancelled by the customer after the window: not refunded
+    free_until: Optional[datetime] = None  # when free cancellation ends (moves keep it honest)
+
+    @property
+    def cancel_free_until(self) -> Optional[datetime]:
+        """When cancelling stops being free (``None``: never)."""
+        if self.free_until is not None or self.cancel_window_hours is None:
+            return self.free_until
+        return self.start - timedelta(hours=self.cancel_window_hours)  # (stored before moves)
 
     @property
     def due_now(self) -> int:
@@ -284,4 +292,5 @@ class Booking:
             amount_due=doc.get("amount_due"),
             cancel_window_hours=doc.get("cancel_window_hours"),
             payment_kept=bool(doc.get("payment_kept")),
+            free_until=doc.get("free_until"),
         )

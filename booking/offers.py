@@ -58,6 +58,7 @@ class WaitlistHolds:
             target = PENDING_PAYMENT if deal.due_now else CONFIRMED
             extra = {"accepted_at": now, "amount_due": deal.due_now,
                      "cancel_window_hours": deal.cancel_window_hours,
+                     "free_until": deal.free_until(current.start),
                      "hold_until": now + self.hold if target == PENDING_PAYMENT else None,
                      **self.customer_slots.pick(business.id, customer_id,
                                                 unpaid=target == PENDING_PAYMENT),

@@ -16,6 +16,7 @@ from booking.availability import occupied_interval
 from booking.claims import CellTaken, Stale, claim_ids, duplicate_key_of
 from booking.db import with_retries
 from booking.errors import InvalidTransitionError, SlotConflictError
+from booking.deposits import free_until_after_move
 from booking.models import UPCOMING_STATUSES, Booking, Service, Staff
 from booking.slots import ALTERNATIVES
 
@@ -56,8 +57,8 @@ class Rescheduling:
             try:
                 for member in eligible:
                     try:
-                        return with_retries(
-                            lambda: self._move(booking, service, member, new_start, now))
+                        return with_retries(lambda: self._move(
+                            booking, service, member, new_start, now, customer_id is None))
                     except CellTaken:
                         continue
             except Stale:
@@ -70,8 +71,10 @@ class Rescheduling:
         raise InvalidTransitionError(code, None, "RESCHEDULED")
 
     def _move(self: Any, booking: Booking, service: Service, member: Staff,
-              new_start: datetime, now: datetime) -> Booking:
+              new_start: datetime, now: datetime, by_business: bool) -> Booking:
         occupied = occupied_interval(service, new_start)
+        free_until = free_until_after_move(booking.cancel_window_hours,
+                                           booking.cancel_free_until, new_start, now, by_business)
         # One update swaps the cells: the new ones are checked against everyone else's before
         # the old ones are given up, and a refusal changes nothing.
         try:
@@ -81,7 +84,8 @@ class Rescheduling:
                           "end": new_start + timedelta(minutes=service.duration_minutes),
                           "staff_id": member.id, "occupied_start": occupied[0],
                           "occupied_end": occupied[1],
-                          "cells": claim_ids(member.id, occupied), "updated_at": now},
+                          "cells": claim_ids(member.id, occupied), "updated_at": now,
+                          "free_until": free_until},
                  "$inc": {"version": 1},
                  "$push": {"history": {"status": booking.status, "at": now,
                                        "rescheduled_from": booking.start}}},

@@ -49,5 +49,5 @@ class Receipts:
             villa_name=villa, amount=doc["amount"], currency=doc["currency"],
             payment_method=method, paid_at=doc.get("paid_at"), invoice_id=doc.get("invoice_id", ""),
             language=language, price=booking.price,
-            terms=tuple(describe(terms_of(booking), booking.start, business.tz,
+            terms=tuple(describe(terms_of(booking), booking.cancel_free_until, business.tz,
                                  texts(language))))

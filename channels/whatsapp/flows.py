@@ -103,7 +103,8 @@ class BookingFlow:
         villa = self.core.catalog.villas.get(chosen.get("villa") or "")
         if villa:
             lines.append(villa.name)
-        lines += describe(self.core.terms(service, session.customer_id), start, tz, tx)
+        deal = self.core.terms(service, session.customer_id)
+        lines += describe(deal, deal.free_until(start), tz, tx, self.core.clock())
         return {"screen": "SUMMARY", "data": {"summary": "\n".join(lines)}}
 
     # ------------------------------------------------------------------ steps

@@ -55,11 +55,27 @@ def test_cancelling_late_says_the_deposit_is_kept_before_and_after(core, chat, x
     paid(core, db, booking["code"])
     clock.now += timedelta(days=1, hours=8)  # Tue 16:00: 23 hours before the visit
     _, msgs = chat.run(ActionCancelStep(), "cancel_booking", booking_code=booking["code"])
-    assert texts(msgs)[0].endswith("\nIt is less than 24 hours before your visit, so the "
+    assert texts(msgs)[0].endswith("\nFree cancellation ended at Tue 24 Nov, 15:00, so the "
                                    "Rp195.000 you paid would be kept.")
     _, msgs = chat.run(ActionConfirmCancel(), "confirm_cancel", booking_code=booking["code"])
-    assert texts(msgs) == [f"Booking {booking['code']} is cancelled. As it was less than 24 "
-                           "hours before the visit, the Rp195.000 you paid is kept. Hope to see "
-                           "you another time 🌺"]
+    assert texts(msgs) == [f"Booking {booking['code']} is cancelled. As free cancellation had "
+                           "ended, the Rp195.000 you paid is kept. Hope to see you another time "
+                           "🌺"]
     assert db.refunds.count_documents({}) == 0
     assert db.bookings.find_one({"code": booking["code"]})["payment_kept"] is True
+
+
+def test_a_refund_promised_before_the_window_ended_is_asked_again_not_kept(core, chat, xendit,
+                                                                             db, clock):
+    _, _, booking = booked_four_hands(chat, xendit, db)
+    paid(core, db, booking["code"])
+    clock.now += timedelta(days=1, hours=6, minutes=59)  # Tue 14:59: one minute still free
+    _, question = chat.run(ActionCancelStep(), "cancel_booking", booking_code=booking["code"])
+    assert "would be refunded" in texts(question)[0]
+    chat.history.append({"event": "bot", "text": texts(question)[0],
+                         "data": {"buttons": question[0]["buttons"]}})
+    clock.now += timedelta(minutes=2)  # they tap Yes at 15:01
+    _, msgs = chat.run(ActionConfirmCancel(), "confirm_cancel", booking_code=booking["code"])
+    assert texts(msgs)[0].startswith("Cancel this booking?")
+    assert "would be kept" in texts(msgs)[0]
+    assert db.bookings.find_one({"code": booking["code"]})["status"] == "CONFIRMED"

@@ -208,3 +208,14 @@ def test_a_console_edit_of_a_service_keeps_its_translations(stored):
     service = CatalogRepository(stored).load().services["balinese-massage"]
     assert service.price == 375000 and service.name_in("id") == "Pijat Bali"
     assert service.description_in("id").startswith("Pijat tradisional")
+
+
+def test_editing_a_service_in_the_console_keeps_its_deposit_policy(stored):
+    """The form has no payment fields: a price change must not drop the service's deposit."""
+    editor = CatalogEditor(stored)
+    form = {"id": "four-hands-massage", "name": "Four Hands Massage", "category": "massage",
+            "duration_minutes": 60, "price": 700000}
+    catalog = editor.save_service(SPA, form)
+    policy = catalog.service("four-hands-massage").payment_policy
+    assert (policy.collect, policy.deposit_percent, policy.cancel_window_hours) == (
+        "deposit", 30, 24)

@@ -14,7 +14,8 @@ from pypdf import PdfReader
 
 from booking.bookings import BookingRequest
 from booking.catalog import parse_catalog
-from booking.deposits import Terms, describe, kept_on_cancel, parse_payment, terms
+from booking.deposits import (Terms, describe, free_until_after_move, kept_on_cancel,
+                              parse_payment, terms)
 from booking.errors import SeedDataError
 from booking.i18n import texts
 from booking.models import (CANCELLED, COMPLETED, CONFIRMED, DEPOSIT, FULL, NO_SHOW, NONE,
@@ -46,22 +47,47 @@ def test_what_is_paid_up_front_under_each_policy():
 
 def test_the_window_decides_refund_or_keep_to_the_minute():
     start = datetime(2026, 11, 24, 2, 0, tzinfo=timezone.utc)
-    assert not kept_on_cancel(24, start, start - timedelta(hours=24))
-    assert kept_on_cancel(24, start, start - timedelta(hours=24) + timedelta(minutes=1))
-    assert not kept_on_cancel(None, start, start - timedelta(minutes=5))  # no window: refund
+    free_until = Terms(350000, 350000, 24).free_until(start)
+    assert free_until == start - timedelta(hours=24)
+    assert not kept_on_cancel(free_until, free_until)
+    assert kept_on_cancel(free_until, free_until + timedelta(minutes=1))
+    assert not kept_on_cancel(None, start - timedelta(minutes=5))  # no window: refund
+
+
+def test_a_move_never_buys_back_a_free_cancellation_but_the_businesss_move_gives_one():
+    start = datetime(2026, 11, 25, 7, 0, tzinfo=timezone.utc)
+    ended = start - timedelta(hours=24)
+    later = start + timedelta(days=7)
+    in_window = start - timedelta(hours=3)
+    # the customer moves it after free cancellation ended: it stays ended
+    assert free_until_after_move(24, ended, later, in_window, by_business=False) == ended
+    # ...while it was still free: the new time's window
+    early = start - timedelta(days=2)
+    assert free_until_after_move(24, ended, later, early, by_business=False) == (
+        later - timedelta(hours=24))
+    # the business moves it: the new window, or (already inside it) free until the visit
+    assert free_until_after_move(24, ended, later, in_window, by_business=True) == (
+        later - timedelta(hours=24))
+    soon = in_window + timedelta(hours=5)
+    assert free_until_after_move(24, ended, soon, in_window, by_business=True) == soon
+    assert free_until_after_move(None, None, later, in_window, by_business=False) is None
 
 
 def test_the_terms_read_in_each_language():
     deal = Terms(650000, 195000, 24)
     start = datetime(2026, 11, 25, 7, 0, tzinfo=timezone.utc)  # Wed 15:00 in Bali
-    assert describe(deal, start, BALI, texts("en")) == [
+    until = deal.free_until(start)
+    assert describe(deal, until, BALI, texts("en")) == [
         "Deposit to pay now: Rp195.000; the rest, Rp455.000, at your visit.",
         "Free cancellation until Tue 24 Nov, 15:00. After that, or if you don't come, the "
         "deposit is kept."]
-    assert describe(Terms(350000, 350000, 24), start, BALI, texts("en"))[0].endswith(
+    assert describe(deal, until, BALI, texts("en"), now=until)[1] == (
+        "Free cancellation has ended for this time: if you cancel or don't come, the deposit "
+        "is kept.")  # a booking made inside the window is told so
+    assert describe(Terms(350000, 350000, 24), until, BALI, texts("en"))[0].endswith(
         "the payment is kept.")
-    assert describe(Terms(350000, 0, None), start, BALI, texts("en")) == []
-    assert all(line and "{" not in line for line in describe(deal, start, BALI, texts("id")))
+    assert describe(Terms(350000, 0, None), None, BALI, texts("en")) == []
+    assert all(line and "{" not in line for line in describe(deal, until, BALI, texts("id")))
 
 
 @pytest.mark.parametrize("raw, reason", [
@@ -208,3 +234,41 @@ def test_the_flows_summary_screen_shows_the_terms(db, clock, seed_catalog):
         "Deposit to pay now: Rp195.000; the rest, Rp455.000, at your visit.",
         "Free cancellation until Tue 24 Nov, 09:00. After that, or if you don't come, the "
         "deposit is kept."]
+
+
+def test_moving_a_paid_deposit_booking_after_the_window_does_not_make_it_refundable(
+        deposits, xendit, db, clock):
+    booking, payment = deposit_booking(deposits, xendit)
+    clock.now = TUE_10 - timedelta(hours=3)  # free cancellation ended 21 hours ago
+    moved = deposits.core.reschedule(booking.code, TUE_10 + timedelta(days=7),
+                                     customer_id=booking.customer_id,
+                                     business_id="ubud-serenity-spa")
+    assert moved.cancel_free_until == TUE_10 - timedelta(hours=24)
+    cancelled = deposits.core.cancel(booking.code, customer_id=booking.customer_id)
+    assert cancelled.payment_kept and deposits.after_cancel(cancelled) == 0
+    assert db.refunds.count_documents({}) == 0
+
+
+def test_a_kept_deposit_is_not_refunded_by_the_payouts_crash_recovery(deposits, xendit, db,
+                                                                       clock):
+    booking, payment = deposit_booking(deposits, xendit)
+    clock.now = TUE_10 - timedelta(hours=2)
+    cancelled = deposits.core.cancel(booking.code, customer_id=booking.customer_id)
+    assert cancelled.payment_kept  # (and the server died before after_cancel)
+    for payout in db.payouts.find():
+        deposits.payouts._refund_cancelled(payout)
+    deposits.reconcile()
+    assert db.refunds.count_documents({}) == 0
+
+
+def test_a_waiting_list_offer_accepted_takes_the_services_deposit_terms(deposits, clock):
+    from booking.waitlist import Waitlist, Wish
+
+    waitlist = Waitlist(deposits.core)
+    waitlist.join(Wish("ubud-serenity-spa", "6281100000007", FOUR_HANDS,
+                       TUE_10.astimezone(BALI).date()), {"sender_id": "6281100000007"})
+    (offer,) = waitlist.match()
+    accepted = waitlist.accept(offer.code, "6281100000007", "ubud-serenity-spa")
+    assert (accepted.status, accepted.due_now, accepted.cancel_window_hours) == (
+        PENDING_PAYMENT, DEPOSIT_IDR, 24)
+    assert accepted.cancel_free_until == accepted.start - timedelta(hours=24)

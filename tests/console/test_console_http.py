@@ -180,3 +180,14 @@ def test_owners_read_their_own_audit_log_and_staff_cannot(console, bookings):
     salon = console.login("boss@salon").get(f"{console.url}/audit")
     assert salon.status_code == 200 and "likes it firm" not in salon.text
     assert console.login("desk@spa").get(f"{console.url}/audit").status_code == 403
+
+
+def test_a_deposit_booking_shows_its_terms(console):
+    """The booking page says what was paid online, what is due at the visit and the window."""
+    core = BookingService(console.db, CatalogRepository(console.db).load())
+    start = datetime(BALI_DAY.year, BALI_DAY.month, BALI_DAY.day, 6, 0, tzinfo=timezone.utc)
+    booking = core.create(BookingRequest("four-hands-massage", start, "6281234000009", "Dewi",
+                                         staff_id="wayan"))
+    page = console.login(f"owner@{SPA}").get(f"{console.url}/bookings/{booking.code}").text
+    assert "Rp195.000 online, Rp455.000 at the visit" in page
+    assert "free until 24 h before" in page
