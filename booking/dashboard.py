@@ -46,7 +46,7 @@ MAX_DAYS = 366
 STANDS_PAID = (CONFIRMED, COMPLETED, NO_SHOW)
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may run as a formula
 CSV_HEADER = ("code", "date", "start", "end", "status", "service", "staff", "customer name",
-              "customer phone", "villa", "price", "paid", "arrived", "notes")
+              "customer phone", "villa", "price", "paid", "paid online", "arrived", "notes")
 
 
 @dataclass(frozen=True)
@@ -333,6 +333,7 @@ def csv_rows(db: Database, catalog: Catalog, business_id: str,
             member.name if member else doc["staff_id"], doc.get("customer_name") or "",
             whatsapp_number_of(customer), villa.name if villa else "",
             doc["price"], "yes" if doc.get("paid_by") else "no",
+            _paid_online(doc) if doc.get("paid_by") else 0,  # a deposit, or the price
             local(doc.get("arrived_at"), "%Y-%m-%d %H:%M"), doc.get("notes") or "")])
     return rows
 

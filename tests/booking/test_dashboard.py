@@ -177,10 +177,12 @@ def test_the_csv_has_a_header_and_one_row_per_booking_of_the_business(core, cloc
         "code": first.code, "date": "2026-11-24", "start": "10:00", "end": "11:00",
         "status": "CONFIRMED", "service": "Balinese Massage", "staff": "Wayan",
         "customer name": "'" + evil, "customer phone": "6281100000001",
-        "villa": "Villa Sawah Ubud", "price": "350000", "paid": "yes", "arrived": "",
+        "villa": "Villa Sawah Ubud", "price": "350000", "paid": "yes", "paid online": "350000",
+        "arrived": "",
         "notes": "'@SUM(1+1)"}
     assert record[1]["customer phone"] == "" and record[1]["customer name"] == "'-Made"
     assert record[1]["paid"] == "no" and record[1]["status"] == "PENDING_PAYMENT"
+    assert record[1]["paid online"] == "0"
     assert "Secret Sari" not in bookings_csv(core.db, core.catalog, SPA, WEEK)
 
 

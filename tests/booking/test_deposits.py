@@ -117,10 +117,10 @@ def test_a_payment_block_parses_with_its_defaults():
 
 
 # ------------------------------------------------------------------ through payments
-def deposit_booking(payments, xendit, customer: str = "6281100000001"):
+def deposit_booking(payments, xendit, customer: str = "6281100000001", start=TUE_10):
     """A four-hands massage on Tuesday 10:00 (26 h ahead), its deposit paid."""
     booking = payments.core.create(BookingRequest(
-        service_id=FOUR_HANDS, start=TUE_10, customer_id=customer, customer_name="Ayu",
+        service_id=FOUR_HANDS, start=start, customer_id=customer, customer_name="Ayu",
         staff_id="wayan", villa_id="villa-sawah-ubud"))
     assert (booking.status, booking.due_now, booking.cancel_window_hours) == (
         PENDING_PAYMENT, DEPOSIT_IDR, 24)
@@ -272,3 +272,25 @@ def test_a_waiting_list_offer_accepted_takes_the_services_deposit_terms(deposits
     assert (accepted.status, accepted.due_now, accepted.cancel_window_hours) == (
         PENDING_PAYMENT, DEPOSIT_IDR, 24)
     assert accepted.cancel_free_until == accepted.start - timedelta(hours=24)
+
+
+def test_revenue_counts_the_deposit_online_and_the_balance_at_the_visit(deposits, xendit, db,
+                                                                       clock, seed_catalog):
+    from datetime import date
+
+    from booking.dashboard import Period, revenue
+
+    spa = seed_catalog.business("ubud-serenity-spa")
+    week = Period(date(2026, 11, 23), date(2026, 11, 29))
+    visited, _ = deposit_booking(deposits, xendit)
+    kept, _ = deposit_booking(deposits, xendit, customer="6281100000002",
+                              start=TUE_10 + timedelta(days=1))
+    clock.now = TUE_10 + timedelta(hours=2)
+    deposits.core.transition(visited.code, COMPLETED)  # the balance was paid at the spa
+    clock.now = TUE_10 + timedelta(days=1) - timedelta(hours=1)
+    assert deposits.core.cancel(kept.code, customer_id=kept.customer_id).payment_kept
+    figures = revenue(db, seed_catalog, spa, week)
+    assert figures.total.amount == 650000 + 195000  # the visit in full, the kept deposit
+    assert figures.bookings == 2
+    by_day = {d.isoformat(): s.amount for d, s in figures.by_day.items() if s.amount}
+    assert by_day == {"2026-11-23": 2 * 195000, "2026-11-24": 455000}
