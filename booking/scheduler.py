@@ -26,8 +26,8 @@ from booking.contact_prefs import CustomerContact
 from booking.db import with_retries
 from booking.models import COMPLETED, CONFIRMED, Booking, Business
 from booking.notices import PENDING, SENDING, NoticeQueue, whatsapp_conversation
-from booking.reminders import (COMPLETE, FEEDBACK, NUDGE, OPTIONAL, after_visit, job_id, plan,
-                               quiet_span)
+from booking.reminders import (COMPLETE, FEEDBACK, NUDGE, OPTIONAL, after_visit, hours_of,
+                               job_id, plan, quiet_span)
 
 logger = logging.getLogger(__name__)
 DROPPED = "DROPPED"  # not sent: the booking changed or ended, or it came too late
@@ -134,6 +134,11 @@ class ScheduledMessages(NoticeQueue):
             return f"the booking is {booking.status.lower().replace('_', ' ')}"
         if self.clock() >= message["expires_at"]:
             return "too late to send"
+        hours = hours_of(message["kind"])
+        business = self.catalog().businesses.get(booking.business_id)
+        if hours is not None and business is not None and (
+                hours not in business.reminders.hours_before):
+            return "the business no longer sends this reminder"
         if not self.contact.allows(booking.business_id, booking.customer_id, message["kind"]):
             return "the customer said STOP"
         return None

@@ -205,6 +205,24 @@ def test_a_cancelled_bookings_reminder_is_dropped_when_it_comes_due(core, clock)
     assert queue.plan() == 0  # a cancelled booking gets nothing new
 
 
+def test_a_reminder_the_business_stopped_sending_is_dropped_and_its_new_one_planned(db, clock):
+    """The catalog's reminders changed from 24 h and 2 h to 48 h after the planning: the
+    planned 2 h one is dropped when due, the 48 h one is planned by the next round."""
+    before = BookingService(db, catalog(staff_members=[staff(weekly_hours=ALL_DAY)]),
+                            clock=clock)
+    booking = book(before, WEDNESDAY + timedelta(days=2), "15:00")
+    scheduler(before).plan()
+    after = BookingService(db, catalog(staff_members=[staff(weekly_hours=ALL_DAY)],
+                                       reminders={"hours_before": [48]}), clock=clock)
+    queue = scheduler(after)
+    assert queue.plan() == 1
+    kinds = {m["kind"]: m for m in before_visit(queue.of_booking(booking.code))}
+    assert set(kinds) == {"reminder_48h", "reminder_24h", "reminder_2h"}
+    assert queue.still_due(kinds["reminder_2h"], after.get(booking.code)) == (
+        "the business no longer sends this reminder")
+    assert queue.still_due(kinds["reminder_48h"], after.get(booking.code)) is None
+
+
 def test_a_late_reminder_is_not_sent_once_the_next_is_due(core, clock):
     booking = book(core, WEDNESDAY, "15:00")
     queue = scheduler(core)

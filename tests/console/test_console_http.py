@@ -80,12 +80,19 @@ def test_todays_bookings_are_on_the_day_page_and_another_business_booking_is_404
     other = client.get(f"{console.url}/bookings/{theirs.code}")
     assert other.status_code == 404 and "Secret Sari" not in other.text
     csrf = login_csrf(day.text)
-    for action in ("cancel", "notes", "no-show", "arrived", "move"):
+    from booking.scheduler import ScheduledMessages
+
+    scheduled = ScheduledMessages(console.db, lambda: CatalogRepository(console.db).load(),
+                                  lambda: datetime.now(timezone.utc))
+    scheduled.plan()  # their reminders exist: "send now" must not reach them
+    assert scheduled.of_booking(theirs.code)
+    for action in ("cancel", "notes", "no-show", "arrived", "move", "send-now"):
         answer = client.post(f"{console.url}/bookings/{theirs.code}/{action}",
                              data={"csrf": csrf, "notes": "x", "start": ours.start.isoformat()},
                              allow_redirects=False)
         assert answer.status_code == 404, action
     assert console.db.bookings.find_one({"code": theirs.code})["status"] == CONFIRMED
+    assert not any(m.get("sent_early_at") for m in scheduled.of_booking(theirs.code))
     moving = client.get(f"{console.url}/day/{BALI_DAY.isoformat()}?move={theirs.code}")
     assert moving.status_code == 404
 
