@@ -74,14 +74,15 @@ cluster-deps:
 			--no-install-recommends nginx-light redis-server >/dev/null; fi
 
 # `make test` also needs Debian's chromium (the sandbox's browser tests drive it with Playwright;
-# no browser download) and an emoji font for its screenshots: one apt-get update for whatever
-# is missing.
+# no browser download), an emoji font for its screenshots and promtool (Debian's prometheus, to
+# check the alert rules): one apt-get update for whatever is missing.
 test-deps:
 	@missing=""; \
 	{ command -v nginx || [ -x /usr/sbin/nginx ]; } >/dev/null || missing="$$missing nginx-light"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	[ -d /usr/share/fonts/truetype/noto ] || missing="$$missing fonts-noto-color-emoji"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	if [ -n "$$missing" ]; then echo "installing$$missing (Debian packages)"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
 			--no-install-recommends $$missing >/dev/null; fi
@@ -101,6 +102,7 @@ unit: $(STAMP)
 	$(PY) -m pytest -q $(XDIST) -m "not e2e" $(PYTEST_ARGS) tests
 
 test: $(STAMP) $(MODEL) test-deps
+	promtool check rules monitoring/alerts.yml
 	$(RASA) data validate --quiet
 	$(PY) -m pytest -q $(XDIST) $(PYTEST_ARGS) tests
 	$(RASA) test core --model models --stories tests/stories --fail-on-prediction-errors --out results

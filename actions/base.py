@@ -17,6 +17,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import present
+from booking import metrics
 from booking.bookings import BookingService
 from booking.catalog import Catalog
 from booking.customer_prefs import CustomerLanguages, LanguageChoice
@@ -345,6 +346,11 @@ class BookingAction(Action, abc.ABC):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        with metrics.ACTION_RUN.labels(self.name()).time():
+            return await self._run(dispatcher, tracker)
+
+    async def _run(self, dispatcher: CollectingDispatcher,
+                   tracker: Tracker) -> List[Dict[Text, Any]]:
         try:
             return await asyncio.to_thread(self._run_sync, dispatcher, tracker)
         except UnprovenBusinessError:  # refused, not served as the default business

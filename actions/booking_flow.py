@@ -15,7 +15,7 @@ from rasa_sdk.events import EventType, SlotSet
 from actions import present
 from actions.base import (BookingAction, Turn, day_of, moment, reset_booking,
                           session_expiration_minutes, small_int)
-from booking import deposits, flow_form, orders
+from booking import deposits, flow_form, metrics, orders
 from booking.bookings import BookingRequest
 from booking.flow_tokens import FlowTokens
 from booking.errors import (CustomerLimitError, InvalidTransitionError, OffGridError,
@@ -308,6 +308,7 @@ class ActionConfirmBooking(BookingAction):
         chosen_at = turn.slot("slot_chosen_at")
         limit = session_expiration_minutes()
         if chosen_at is None or turn.now.timestamp() - float(chosen_at) > limit * 60:
+            metrics.SESSION_EXPIRATIONS.inc()
             turn.core.order_log.record(order_id, turn.business.id, orders.SESSION_EXPIRED,
                                        turn.now, start=start)
             alternatives = [s.start for s in turn.core.next_free(service.id, turn.now, 3)]

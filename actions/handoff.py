@@ -9,6 +9,7 @@ from typing import List, Optional, Text
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType
 
+from booking import metrics
 from actions import present
 from actions.base import BookingAction, Turn, channel_facts, show_menu
 from booking.availability import opening_hours
@@ -43,6 +44,7 @@ def when_staff_answer(turn: Turn) -> str:
 
 def flag(turn: Turn, reason: str) -> None:
     """Put the customer in the business's inbox as waiting for a person."""
+    metrics.HANDOFFS.labels(reason).inc()
     facts = channel_facts(turn.tracker)
     Conversations(turn.core.db, turn.core.clock).flag(
         turn.business.id, turn.customer_id, reason, channel=turn.channel or "local",

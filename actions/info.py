@@ -7,6 +7,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from booking import metrics
 from actions import present
 from actions.base import BookingAction, Turn, show_menu
 from actions.handoff import handoff_note, previous_action, with_a_person
@@ -75,6 +76,7 @@ class ActionFallback(BookingAction):
         return "action_fallback"
 
     def act(self, turn: Turn) -> List[EventType]:
+        metrics.FALLBACKS.inc()
         mentioned, _ = turn.catalog.mentioned_service(turn.business.id, turn.text)
         if mentioned is not None and not turn.text.startswith("/"):
             turn.say(turn.t("{service}. Shall I book it?",

@@ -23,6 +23,7 @@ from sanic.request import Request
 
 from booking import logsafe
 from channels.http_guard import same_secret
+from channels.metrics_http import metrics
 
 logger = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 8 * 1024 * 1024  # a tracker window of 50 events is far below this
@@ -46,11 +47,13 @@ def build_app(token: Optional[str]) -> Sanic:
 
     @app.middleware("request")
     async def only_with_the_token(request: Request) -> Any:
-        if token and request.path != "/health" and not bearer_ok(
+        if token and request.path not in ("/health", "/metrics") and not bearer_ok(
                 token, request.headers.get("authorization")):
             return response.json({"error": "missing or invalid action server token"},
                                  status=401)
         return None
+
+    app.add_route(metrics, "/metrics", methods=["GET"])  # (its own guard: METRICS_TOKEN)
 
     @app.exception(Exception)
     async def failed(request: Request, exception: Exception) -> Any:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -24,19 +25,20 @@ from pymongo import ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from booking import orders
+from booking import metrics, orders
 from booking.availability import Interval, Rules, Slot, occupied_interval
 from booking.catalog import Catalog
 from booking.db import with_retries
 from booking.errors import (
+    BookingError,
     CustomerLimitError,
     InvalidTransitionError,
     SlotConflictError,
-    UnknownEntityError,
     ValidationError,
 )
 from booking.claims import CellTaken, SlotTaken, Stale, claim_ids, duplicate_key_of
 from booking.cancellation import Cancelling
+from booking.lookups import BookingLookups
 from booking.holds import PaymentHolds
 from booking.offers import WaitlistHolds
 from booking.reschedule import Rescheduling
@@ -52,7 +54,6 @@ from booking.models import (
     NO_SHOW,
     OFFERED,
     PENDING_PAYMENT,
-    UPCOMING_STATUSES,
     Booking,
     Service,
     Staff,
@@ -92,7 +93,7 @@ class BookingRequest:
     # the customer's limits and the plan count it only once accepted: ``booking.offers``)
 
 
-class BookingService(PaymentHolds, Rescheduling, WaitlistHolds, Cancelling):
+class BookingService(BookingLookups, PaymentHolds, Rescheduling, WaitlistHolds, Cancelling):
     """The booking core: availability, bookings and their lifecycle."""
 
     def __init__(
@@ -158,6 +159,17 @@ class BookingService(PaymentHolds, Rescheduling, WaitlistHolds, Cancelling):
         grid, ``CustomerLimitError`` past a customer limit), ``SlotConflictError`` (with
         alternatives) or ``PlanLimitReachedError``. Repeating a request with the same
         ``idempotency_key`` returns the booking it made."""
+        started, outcome = time.perf_counter(), None
+        try:
+            return self._create(request)
+        except BookingError as exc:
+            outcome = exc
+            raise
+        finally:
+            metrics.BOOKINGS.labels(metrics.outcome_of(outcome)).inc()
+            metrics.BOOKING_CREATE.observe(time.perf_counter() - started)
+
+    def _create(self, request: BookingRequest) -> Booking:
         catalog = self.catalog
         service = catalog.service(request.service_id)
         business = catalog.business(service.business_id)
@@ -189,6 +201,7 @@ class BookingService(PaymentHolds, Rescheduling, WaitlistHolds, Cancelling):
         return self._conflict(request, business.id, service)
 
     def _conflict(self, request: BookingRequest, business_id: str, service: Service) -> Booking:
+        metrics.SLOT_CONFLICTS.inc()
         alternatives = [s.start for s in self.next_free(
             service.id, request.start, ALTERNATIVES, request.staff_id)]
         self.order_log.record(request.order_id, business_id, orders.CONFLICT, self.clock(),
@@ -283,49 +296,6 @@ class BookingService(PaymentHolds, Rescheduling, WaitlistHolds, Cancelling):
             self.order_log.append(events)
             return Booking.from_doc(doc)
         raise RuntimeError("could not find a free booking code or usage slot")
-
-    # ----------------------------------------------------------------- read
-    def get(self, code: str) -> Booking:
-        """The booking with this code, or ``UnknownEntityError``."""
-        doc = with_retries(lambda: self.db.bookings.find_one({"code": code}))
-        if doc is None:
-            raise UnknownEntityError("booking", code)
-        return Booking.from_doc(doc)
-
-    def get_owned(self, code: str, customer_id: Optional[str] = None,
-                  business_id: Optional[str] = None) -> Booking:
-        """The booking with this code if it is ``customer_id``'s at ``business_id`` (each
-        checked when given); any other is ``UnknownEntityError``, exactly like a code that
-        does not exist, so asking reveals nothing about other customers' or businesses'
-        bookings."""
-        booking = self.get(code)
-        if (customer_id is not None and booking.customer_id != customer_id
-                or business_id is not None and booking.business_id != business_id):
-            raise UnknownEntityError("booking", code)
-        return booking
-
-    def upcoming(self, customer_id: str, business_id: Optional[str] = None) -> list[Booking]:
-        """A customer's bookings that are still to come (pending payment or confirmed)."""
-        query: dict[str, Any] = {"customer_id": customer_id,
-                                 "status": {"$in": list(UPCOMING_STATUSES)},
-                                 "end": {"$gt": self.clock()}}
-        if business_id is not None:
-            query["business_id"] = business_id
-        docs = with_retries(lambda: list(self.db.bookings.find(query).sort("start", 1)))
-        return [Booking.from_doc(d) for d in docs]
-
-    def latest(self, customer_id: str, business_id: str, status: str) -> Optional[Booking]:
-        """A customer's most recently changed booking in ``status`` that is still ahead."""
-        doc = with_retries(lambda: self.db.bookings.find_one(
-            {"customer_id": customer_id, "business_id": business_id, "status": status,
-             "start": {"$gt": self.clock()}}, sort=[("updated_at", -1)]))
-        return Booking.from_doc(doc) if doc else None
-
-    def usage(self, business_id: str, month: str) -> int:
-        """Bookings created by a business in a month (``YYYY-MM``, business time); cancelled
-        ones included, as they used the plan."""
-        return with_retries(lambda: self.db.bookings.count_documents(
-            {"business_id": business_id, "usage_month": month}))
 
     # ----------------------------------------------------------------- lifecycle
     def transition(self, code: str, target: str, expected: Optional[str] = None,

@@ -14,6 +14,7 @@ from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
+from booking import metrics
 from booking.errors import DatabaseUnavailableError
 from booking.retry import Backoff, retry
 
@@ -138,9 +139,11 @@ def with_retries(
     transient error becomes ``DatabaseUnavailableError``. The waits follow ``booking.retry``.
     """
     policy = Backoff(base=base_delay, factor=2.0, cap=_MAX_DELAY_SECONDS, attempts=attempts)
+    metrics.DB_OPERATIONS.inc()
     try:
         return retry(operation, is_transient, policy, sleep=sleep, what="database call")
     except PyMongoError as exc:
+        metrics.DB_ERRORS.inc()
         if is_transient(exc):
             raise DatabaseUnavailableError(f"database unavailable: {exc}") from exc
         raise

@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Iterator, Optional, TypeVar
 
+from booking import metrics
+
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -42,6 +44,7 @@ def _wait_after(exc: BaseException, delays: Iterator[float],
         return None
     delay = wait_for(exc, delay) if wait_for else delay
     logger.warning("%s failed (attempt %d), retrying in %.2fs: %s", what, attempt, delay, exc)
+    metrics.RETRIES.labels(what.split()[0].lower(), str(min(attempt, 9))).inc()
     return delay
 
 

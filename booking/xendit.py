@@ -19,6 +19,7 @@ from typing import Any, Callable, Optional, TypeVar
 
 import requests
 
+from booking import metrics
 from booking.retry import Backoff, retry
 
 logger = logging.getLogger(__name__)
@@ -73,6 +74,13 @@ class XenditConfig:
                                             or cls.retry_base_seconds))
 
 
+def operation_of(method: str, path: str) -> str:
+    """A call's metrics label: the method and the path's words, without ids
+    (``POST /invoices/<id>/expire!`` is ``post_invoices_expire``)."""
+    words = [w.rstrip("!") for w in path.split("/") if w.rstrip("!").isalpha() and w != "v2"]
+    return "_".join([method.lower(), *words])
+
+
 class XenditClient:
     """Invoices (``/v2/invoices``), payouts (``/v2/payouts``) and refunds (``/refunds``)."""
 
@@ -91,7 +99,22 @@ class XenditClient:
 
     def request(self, method: str, path: str, body: Optional[dict] = None,
                 params: Optional[dict] = None, headers: Optional[dict] = None) -> Any:
-        """One call; the decoded JSON answer or a typed ``XenditError``."""
+        """One call; the decoded JSON answer or a typed ``XenditError`` (timed, by operation
+        and outcome: ``xendit_call_seconds``)."""
+        started, outcome = time.perf_counter(), "error"
+        try:
+            answer = self._request(method, path, body, params, headers)
+            outcome = "ok"
+            return answer
+        except XenditUncertainError:
+            outcome = "uncertain"
+            raise
+        finally:
+            metrics.XENDIT_CALL.labels(operation_of(method, path), outcome).observe(
+                time.perf_counter() - started)
+
+    def _request(self, method: str, path: str, body: Optional[dict],
+                 params: Optional[dict], headers: Optional[dict]) -> Any:
         if not self.config.secret_key:
             raise XenditConfigError("XENDIT_SECRET_KEY is not set")
         try:

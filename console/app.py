@@ -17,6 +17,7 @@ from sanic.exceptions import NotFound
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from channels.metrics_http import metrics
 from console import views
 from console.web import (HERE, LOGIN_CSRF_COOKIE, SESSION_COOKIE, Services, blocking, catalog,
                          form, not_found, render, services)
@@ -38,7 +39,7 @@ def create_app(svc: Services, name: str = "console") -> Sanic:
     @app.middleware("request")
     async def who_is_there(request: Request) -> Optional[HTTPResponse]:
         request.ctx.session = None
-        if request.path.startswith("/static/") or request.path == "/health":
+        if request.path.startswith("/static/") or request.path in ("/health", "/metrics"):
             return None
         token = request.cookies.get(SESSION_COOKIE)
         if token:
@@ -68,6 +69,7 @@ def create_app(svc: Services, name: str = "console") -> Sanic:
     async def health(request: Request) -> HTTPResponse:
         return response.json({"service": "console"})
 
+    app.add_route(metrics, "/metrics", methods=["GET"])  # (its own guard: METRICS_TOKEN)
     views.register(app)
     return app
 

@@ -103,7 +103,13 @@ class LocalMongod:
                     "--setParameter", "diagnosticDataCollectionEnabled=false",
                     "--wiredTigerCacheSizeGB", "0.5"]
             if self.test_commands:
-                args += ["--setParameter", "enableTestCommands=1"]
+                # Tests create and drop a database (~50 collections and indexes, a file each)
+                # per test: a dropped one's files are removed at the next checkpoint and idle
+                # handles are closed only after a day by default, so a long run can reach the
+                # open-files limit (WiredTiger then aborts mongod). Checkpoint every 10 s and
+                # close handles idle for a minute.
+                args += ["--setParameter", "enableTestCommands=1", "--syncdelay", "10",
+                         "--setParameter", "wiredTigerFileHandleCloseIdleTime=60"]
             self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL,
                                             stderr=subprocess.DEVNULL, start_new_session=True)
             self.started_here = True

@@ -21,6 +21,7 @@ from typing import Any, Optional
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from booking import metrics
 from booking.db import with_retries
 from booking.errors import InvalidTransitionError, SlotConflictError
 from booking.payments.common import (
@@ -184,4 +185,6 @@ class Callbacks:
             return_document=ReturnDocument.AFTER))
         if doc is None:
             doc = with_retries(lambda: self.ctx.db.payments.find_one({"_id": payment_id}))
+        else:
+            metrics.PAYMENTS.labels(outcome).inc()  # counted once, by the call that set it
         return doc["outcome"]

@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 from pymongo import ReturnDocument
 
+from booking import metrics
 from booking.db import with_retries
 from booking.errors import InvalidTransitionError, UnknownEntityError
 from booking.i18n import N_, SOURCE, texts
@@ -199,6 +200,7 @@ class Invoices:
                 pass  # paid or cancelled meanwhile
         booking = self.ctx.core.get(doc["code"])
         if booking.status == EXPIRED and booking.payment_attempt == doc["attempt"]:
+            metrics.PAYMENTS.labels("expired").inc()
             self.notices.notify(doc, NOTICE_EXPIRED)  # once: one notice id per payment and kind
             return "expired: time released"
         return f"expired: booking is {booking.status}"

@@ -28,6 +28,7 @@ from typing import Any, Optional
 
 from pymongo import ReturnDocument
 
+from booking import metrics
 from booking.db import with_retries
 from booking.errors import UnknownEntityError
 from booking.models import CANCELLED, COMPLETED, CONFIRMED, NO_SHOW, Booking
@@ -172,7 +173,8 @@ class Payouts:
         if doc["state"] != REQUESTED or answer.get("id") != doc.get("payout_id"):
             return
         if status == "SUCCEEDED":
-            self._cas(doc, {"state": SUCCEEDED, "xendit_status": status})
+            if self._cas(doc, {"state": SUCCEEDED, "xendit_status": status}) is not None:
+                metrics.PAYOUTS.labels("succeeded").inc()
         elif status in ("FAILED", "CANCELLED", "REVERSED"):
             code = answer.get("failure_code") or status
             if (code in _TEMPORARY_PAYOUT_FAILURES
@@ -180,9 +182,9 @@ class Payouts:
                 self._cas(doc, {"state": SCHEDULED, "xendit_status": status, "failure_code": code,
                                 "transfer_attempt": doc["transfer_attempt"] + 1},
                           unset=("payout_id",))
-            else:
-                self._cas(doc, {"state": FAILED, "xendit_status": status,
-                                "failure_code": code, "retryable": False})
+            elif self._cas(doc, {"state": FAILED, "xendit_status": status,
+                                 "failure_code": code, "retryable": False}) is not None:
+                metrics.PAYOUTS.labels("failed").inc()  # for good: the business is alerted
         elif status and status != doc.get("xendit_status"):
             self._cas(doc, {"xendit_status": status})
         self.refunds.net(doc["payment_id"], doc["code"])

@@ -15,6 +15,7 @@ import hmac
 import logging
 import os
 import socket
+import time
 import uuid
 from datetime import timedelta
 from typing import Any, Awaitable, Callable, Dict, Optional, Text, Union
@@ -25,6 +26,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from booking import metrics
 from booking.conversations import Conversations
 from booking.customer_prefs import CustomerLanguages
 from booking.errors import BookingError, UnknownEntityError
@@ -156,6 +158,7 @@ class WhatsAppInput(InputChannel):
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
         """Health, verification, webhook and Flows routes, and the background sweep."""
         bp = Blueprint("whatsapp_webhook", __name__)
+        metrics.register_collector("whatsapp_inbox", metrics.Backlog(lambda: self.inbox.backlog()))
 
         @bp.listener("after_server_start")
         async def recover(app: Any, loop: Any) -> None:
@@ -182,11 +185,19 @@ class WhatsAppInput(InputChannel):
 
         @bp.route("/webhook", methods=["POST"])
         async def webhook(request: Request) -> HTTPResponse:
-            return await self.receive(request, on_new_message)
+            started = time.perf_counter()
+            answer = await self.receive(request, on_new_message)
+            metrics.WEBHOOK_ACK.observe(time.perf_counter() - started)
+            if answer.status >= 400:
+                metrics.WEBHOOK_REFUSALS.labels("whatsapp", str(answer.status)).inc()
+            return answer
 
         @bp.route("/flows", methods=["POST"])
         async def flows(request: Request) -> HTTPResponse:
-            return await self.flow_endpoint(request)
+            started = time.perf_counter()
+            answer = await self.flow_endpoint(request)
+            metrics.FLOWS_REQUEST.labels(str(answer.status)).observe(time.perf_counter() - started)
+            return answer
 
         return bp
 

@@ -5,13 +5,16 @@ import asyncio
 import itertools
 import logging
 import os
+import time
 from dataclasses import dataclass
 from typing import Any, Optional
 
 import aiohttp
 
+from booking import metrics
 from booking.retry import Backoff, retry_async
 from channels.whatsapp.errors import (
+    GraphError,
     PermanentGraphError,
     RetryableGraphError,
     UncertainDeliveryError,
@@ -97,7 +100,19 @@ class GraphClient:
                                  what=f"Graph POST {path.rsplit('/', 1)[-1]}", wait_for=wait_for)
 
     async def _post_once(self, url: str, body: dict[str, Any]) -> Any:
-        """One POST; a typed ``GraphError`` for anything but success."""
+        """One POST; a typed ``GraphError`` for anything but success (timed:
+        ``graph_api_call_seconds``, by the path's last word and the error's class)."""
+        started, outcome = time.perf_counter(), "ok"
+        try:
+            return await self._post_timed(url, body)
+        except GraphError as exc:
+            outcome = type(exc).__name__
+            raise
+        finally:
+            metrics.GRAPH_CALL.labels(url.rsplit("/", 1)[-1][:20], outcome).observe(
+                time.perf_counter() - started)
+
+    async def _post_timed(self, url: str, body: dict[str, Any]) -> Any:
         try:
             http = await self._http()
             async with http.post(url, json=body) as response:

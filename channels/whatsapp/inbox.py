@@ -57,6 +57,17 @@ class Inbox:
         self.flood_messages, self.flood_window = flood
         self.retention = retention
 
+    def backlog(self) -> tuple[int, float]:
+        """Messages received and not yet processed, and the oldest one's wait in seconds."""
+        waiting = {"status": {"$in": [RECEIVED, PROCESSING]}}
+        count = self.db.wa_inbox.count_documents(waiting)
+        oldest = self.db.wa_inbox.find_one(waiting, {"received_at": 1},
+                                           sort=[("received_at", ASCENDING)]) if count else None
+        if not oldest or not oldest.get("received_at"):
+            return count, 0.0
+        arrived = oldest["received_at"].replace(tzinfo=timezone.utc)
+        return count, max(0.0, (_now() - arrived).total_seconds())
+
     def ensure_indexes(self) -> None:
         """Indexes for ordered claiming and recovery, and the retention of every record."""
         self.db.wa_inbox.create_index([("sender", ASCENDING), ("status", ASCENDING),

@@ -18,6 +18,7 @@ from typing import Any, Awaitable, Callable, Optional
 from pymongo.errors import PyMongoError
 from rasa.core.channels.channel import UserMessage
 
+from booking import metrics
 from booking.db import is_transient
 from booking.errors import BookingError, DatabaseUnavailableError
 from booking.i18n import N_
@@ -215,6 +216,10 @@ class CustomerWorkers:
                 failed = await self._internal(inbox, claim, on_new_message)
             else:
                 failed = await self._customer_message(claim, on_new_message)
+                arrived = claim.get("received_at")
+                if isinstance(arrived, datetime):  # webhook to the last reply sent
+                    metrics.TURN.observe((datetime.now(timezone.utc) - arrived.replace(
+                        tzinfo=timezone.utc)).total_seconds())
         except Exception as exc:
             if outage(exc):
                 logger.error("WhatsApp message %s hit an outage; it runs again later: %s",

@@ -26,6 +26,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from booking import metrics
 from booking.errors import BookingError
 from booking.i18n import N_, texts
 from booking.payments import CallbackError, PaymentService
@@ -121,7 +122,10 @@ class XenditInput(InputChannel):
 
         @bp.route("/webhook", methods=["POST"])
         async def webhook(request: Request) -> HTTPResponse:
-            return await self.receive(request, on_new_message)
+            answer = await self.receive(request, on_new_message)
+            if answer.status >= 400:
+                metrics.WEBHOOK_REFUSALS.labels("xendit", str(answer.status)).inc()
+            return answer
 
         @bp.route("/receipts/<name>", methods=["GET"])
         async def receipt(request: Request, name: str) -> HTTPResponse:

@@ -198,3 +198,18 @@ def test_a_deposit_booking_shows_its_terms(console):
     page = console.login(f"owner@{SPA}").get(f"{console.url}/bookings/{booking.code}").text
     assert "Rp195.000 online, Rp455.000 at the visit" in page
     assert "free until 24 h before" in page
+
+
+def test_the_console_serves_its_metrics_to_the_scraper_only(console, bookings):
+    """/metrics after real page loads: this process's database operations are counted; a
+    request through a proxy is refused; no booking code or name appears in it."""
+    ours, _ = bookings
+    client = console.login(f"owner@{SPA}")
+    client.get(f"{console.url}/bookings/{ours.code}")
+    answer = console.session().get(f"{console.url}/metrics")
+    assert answer.status_code == 200 and "text/plain" in answer.headers["content-type"]
+    assert "database_operations_total" in answer.text
+    assert ours.code not in answer.text and "Ayu Lestari" not in answer.text
+    proxied = console.session().get(f"{console.url}/metrics",
+                                    headers={"X-Forwarded-For": "203.0.113.9"})
+    assert proxied.status_code == 403

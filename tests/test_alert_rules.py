@@ -1,0 +1,42 @@
+"""The alert rules name only metrics that exist (a typo would make an alert silently never
+fire), each has a summary, and the thresholds are the design's."""
+from __future__ import annotations
+
+import re
+
+import yaml
+from prometheus_client import REGISTRY
+
+import booking.metrics  # noqa: F401 (registers the metrics)
+from tests.conftest import ROOT
+
+RULES = ROOT / "monitoring" / "alerts.yml"
+SUFFIXES = ("_sum", "_count", "_bucket", "_total", "_created")
+PROMQL_WORDS = {"sum", "rate", "increase", "max", "and", "or", "by", "on", "humanizePercentage",
+                "humanizeDuration"}
+
+
+def known_names() -> set[str]:
+    names = set()
+    for family in REGISTRY.collect():
+        names.add(family.name)
+        names.update(family.name + suffix for suffix in SUFFIXES)
+    names.update({"whatsapp_inbox_backlog_messages", "whatsapp_inbox_oldest_age_seconds"})
+    return names
+
+
+def test_every_alert_names_metrics_that_exist_and_says_what_is_wrong():
+    rules = yaml.safe_load(RULES.read_text())["groups"][0]["rules"]
+    names = known_names()
+    for rule in rules:
+        expr = re.sub(r'\{[^}]*\}|\[[^\]]*\]', "", rule["expr"])
+        used = {w for w in re.findall(r"[a-z_][a-z0-9_]*", expr) if w not in PROMQL_WORDS}
+        assert used <= names, (rule["alert"], used - names)
+        assert rule["annotations"]["summary"]
+    thresholds = {r["alert"]: r["expr"] for r in rules}
+    assert "< 0.95" in thresholds["BookingSuccessRateLow"]
+    assert "> 0.01" in thresholds["DatabaseErrorRateHigh"]
+    assert "> 2" in thresholds["ReplyLatencyHigh"]
+    assert "> 0.10" in thresholds["SessionExpirationRateHigh"]
+    assert "> 60" in thresholds["WhatsAppInboxBacklogOld"]
+    assert set(thresholds) >= {"PayoutFailed"}
