@@ -485,25 +485,44 @@ def measure_sustained(base_url: str, secret: str, db_url: str, db_name: str, rat
             if delays else 0}
 
 
+TARGET_RATE = 80  # msg/s the stack must keep up with (issue 18)
+TARGET_DELAY_P95_MS = 300  # from the webhook to the reply sent
+TARGET_ACK_P99_MS = 100
+
+
+def keeps_up(run: dict[str, float]) -> bool:
+    """A step met the targets: every message acknowledged and processed, replies p95 within
+    ``TARGET_DELAY_P95_MS`` and acknowledgements p99 within ``TARGET_ACK_P99_MS``."""
+    return (run["errors"] == 0 and run["processed"] == run["sent"]
+            and run["delay_p95"] <= TARGET_DELAY_P95_MS and run["ack_p99"] <= TARGET_ACK_P99_MS)
+
+
 def sustained_rows(label: str, runs: list[dict[str, float]]) -> list[tuple[str, str, str, bool]]:
-    """Rows for the sustained-load steps: the highest rate accepted at zero errors (every
-    message acknowledged 200 and later processed), and the rate turns were processed at."""
-    clean = [r for r in runs if r["errors"] == 0 and r["processed"] == r["sent"]]
-    best = max((r["rate"] for r in clean), default=0)
+    """Rows for the sustained-load steps: the highest rate kept up with (every message
+    acknowledged and processed, within the delay targets: processing, not only acceptance),
+    the rate turns were processed at, and each step judged by the same targets (steps above
+    ``TARGET_RATE`` are for information)."""
+    best = 0.0  # the highest rate up to which every step kept up
+    for step in sorted(runs, key=lambda r: r["rate"]):
+        if not keeps_up(step):
+            break
+        best = step["rate"]
     at80 = next((r for r in runs if r["rate"] == 80), None)
     processing = max((r["throughput"] for r in runs), default=0)
     rows = [(f"sustained inbound, {label}",
-             f"{best:.0f} msg/s accepted, 0 errors, all processed"
+             f"{best:.0f} msg/s kept up with (all processed, in time)"
              + (f"; ack p99 at 80/s {at80['ack_p99']:.0f} ms" if at80 else ""),
-             ">= 80 msg/s", best >= 80),
+             f">= {TARGET_RATE} msg/s", keeps_up(at80) if at80 else best >= TARGET_RATE),
             ("  turns processed per second", f"{processing:.0f}/s (the rest wait in the inbox)",
-             ">= 80/s", processing >= 80)]
+             f">= {TARGET_RATE}/s", processing >= TARGET_RATE)]
     for run in runs:
+        judged = run["rate"] <= TARGET_RATE
         rows.append((f"  {run['rate']:.0f} msg/s for {run['sent']} msgs",
                      f"{run['errors']} errors, ack p99 {run['ack_p99']:.0f} ms; processed "
                      f"{run['processed']} at {run['throughput']:.0f}/s, delay p50 "
                      f"{run['delay_p50'] / 1000:.1f} / p95 {run['delay_p95'] / 1000:.1f} s",
-                     "(step)", True))
+                     f"p95 <= {TARGET_DELAY_P95_MS} ms" if judged else "(beyond)",
+                     keeps_up(run) if judged else True))
     return rows
 
 
