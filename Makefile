@@ -65,13 +65,14 @@ reconcile: $(STAMP)
 run: $(STAMP) $(MODEL)
 	$(PY) -m tools.run
 
-# The cluster needs Debian's nginx and redis-server; installed once when missing.
+# The cluster needs Debian's nginx, redis-server and prometheus; installed once when missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 cluster-deps:
-	@if ! { command -v nginx || [ -x /usr/sbin/nginx ]; } >/dev/null || ! command -v redis-server >/dev/null; then \
-		echo "installing nginx and redis-server (Debian packages)"; \
+	@if ! { command -v nginx || [ -x /usr/sbin/nginx ]; } >/dev/null || ! command -v redis-server >/dev/null \
+			|| ! command -v prometheus >/dev/null; then \
+		echo "installing nginx, redis-server and prometheus (Debian packages)"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
-			--no-install-recommends nginx-light redis-server >/dev/null; fi
+			--no-install-recommends nginx-light redis-server prometheus >/dev/null; fi
 
 # `make test` also needs Debian's chromium (the sandbox's browser tests drive it with Playwright;
 # no browser download), an emoji font for its screenshots and promtool (Debian's prometheus, to

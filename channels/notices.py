@@ -30,6 +30,7 @@ from sanic.response import HTTPResponse
 
 from booking.errors import BookingError
 from booking.notices import BookingNotices
+from channels.payloads import payload_parse_data
 
 logger = logging.getLogger(__name__)
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
@@ -67,8 +68,10 @@ class CustomerOutputs:
 
 
 async def tell(outputs: CustomerOutputs, pool: ThreadPoolExecutor, notice: dict[str, Any],
-               text: str, on_new_message: OnNewMessage) -> tuple[bool, str]:
-    """Hand one notice to the dialogue; whether it went, and why not."""
+               text: str, on_new_message: OnNewMessage,
+               domain: Any = None) -> tuple[bool, str]:
+    """Hand one notice to the dialogue (its external intent parsed without NLU when the
+    ``domain`` is known: ``channels.payloads``); whether it went, and why not."""
     conversation = notice.get("conversation") or {}
     try:
         output = await asyncio.get_running_loop().run_in_executor(
@@ -76,7 +79,8 @@ async def tell(outputs: CustomerOutputs, pool: ThreadPoolExecutor, notice: dict[
         await on_new_message(UserMessage(
             text, output, conversation.get("sender_id"), input_channel=conversation.get("channel"),
             metadata={"business_id": conversation.get("business_id"),
-                      "phone_number_id": conversation.get("phone_number_id")}))
+                      "phone_number_id": conversation.get("phone_number_id")},
+            parse_data=payload_parse_data(text, domain)))
     except Exception as exc:  # recorded; the next notice still goes out
         logger.exception("telling notice %s failed", notice.get("_id"))
         return False, repr(exc)
@@ -100,6 +104,7 @@ class NoticesInput(InputChannel):
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="notices")
         self._task: Optional[asyncio.Task] = None
         self._queue: Optional[BookingNotices] = None
+        self._agent: Callable[[], Any] = lambda: None  # the Rasa agent, once the server runs
 
     def queue(self) -> BookingNotices:
         """The notices queue (connects to MongoDB: call from the worker thread)."""
@@ -154,7 +159,7 @@ class NoticesInput(InputChannel):
             if notice is None:
                 return sent
             ok, error = await tell(self.outputs, self._pool, notice, self.text_for(notice),
-                                   on_new_message)
+                                   on_new_message, getattr(self._agent(), "domain", None))
             told = ok and await loop.run_in_executor(
                 self._pool, lambda: bool((self.queue().get(notice["_id"]) or {}).get("told_at")))
             if told:
@@ -181,6 +186,7 @@ class NoticesInput(InputChannel):
 
         @bp.listener("after_server_start")
         async def start(app: Any, loop: Any) -> None:
+            self._agent = lambda: getattr(app.ctx, "agent", None)
             self._task = asyncio.ensure_future(self._periodic(on_new_message))
 
         @bp.listener("before_server_stop")

@@ -1,7 +1,9 @@
-"""The alert rules name only metrics that exist (a typo would make an alert silently never
-fire), each has a summary, and the thresholds are the design's."""
+"""The alert rules and the Grafana dashboard name only metrics that exist (a typo would make an
+alert silently never fire, or a panel stay empty), each alert has a summary, and the thresholds
+are the design's."""
 from __future__ import annotations
 
+import json
 import re
 
 import yaml
@@ -13,7 +15,15 @@ from tests.conftest import ROOT
 RULES = ROOT / "monitoring" / "alerts.yml"
 SUFFIXES = ("_sum", "_count", "_bucket", "_total", "_created")
 PROMQL_WORDS = {"sum", "rate", "increase", "max", "and", "or", "by", "on", "humanizePercentage",
-                "humanizeDuration"}
+                "humanizeDuration", "histogram_quantile", "topk", "le", "outcome", "operation",
+                "action", "reason", "webhook", "status"}
+DASHBOARD = ROOT / "monitoring" / "grafana-dashboard.json"
+
+
+def metrics_in(expr: str) -> set[str]:
+    """The metric names a PromQL expression reads (label matchers and ranges left out)."""
+    bare = re.sub(r'\{[^}]*\}|\[[^\]]*\]|"[^"]*"', "", expr)
+    return {w for w in re.findall(r"[a-z_][a-z0-9_]*", bare) if w not in PROMQL_WORDS}
 
 
 def known_names() -> set[str]:
@@ -29,8 +39,7 @@ def test_every_alert_names_metrics_that_exist_and_says_what_is_wrong():
     rules = yaml.safe_load(RULES.read_text())["groups"][0]["rules"]
     names = known_names()
     for rule in rules:
-        expr = re.sub(r'\{[^}]*\}|\[[^\]]*\]', "", rule["expr"])
-        used = {w for w in re.findall(r"[a-z_][a-z0-9_]*", expr) if w not in PROMQL_WORDS}
+        used = metrics_in(rule["expr"])
         assert used <= names, (rule["alert"], used - names)
         assert rule["annotations"]["summary"]
     thresholds = {r["alert"]: r["expr"] for r in rules}
@@ -40,3 +49,13 @@ def test_every_alert_names_metrics_that_exist_and_says_what_is_wrong():
     assert "> 0.10" in thresholds["SessionExpirationRateHigh"]
     assert "> 60" in thresholds["WhatsAppInboxBacklogOld"]
     assert set(thresholds) >= {"PayoutFailed"}
+
+
+def test_every_dashboard_panel_reads_metrics_that_exist():
+    dashboard = json.loads(DASHBOARD.read_text())
+    names = known_names()
+    assert dashboard["panels"]
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            used = metrics_in(target["expr"])
+            assert used and used <= names, (panel["title"], used - names)

@@ -9,6 +9,7 @@ fills in are cluster/endpoints.yml and cluster/nginx.conf.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import shutil
@@ -27,6 +28,7 @@ from tools.run import (BIN, ROOT, action_server_command, secure_defaults, servic
 logger = logging.getLogger("cluster")
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
+PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 
 
 class Cluster:
@@ -35,7 +37,8 @@ class Cluster:
 
     def __init__(self, env: Optional[dict[str, str]] = None, rasa: int = 2, actions: int = 2,
                  nginx: bool = True, redis: bool = True, workdir: Optional[Path] = None,
-                 port: Optional[int] = None, console: bool = False) -> None:
+                 port: Optional[int] = None, console: bool = False,
+                 prometheus: bool = False) -> None:
         # The action servers believe only the Rasa servers: one token for the whole cluster.
         self.env = service_env() if env is None else secure_defaults(dict(env))
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="cluster-"))
@@ -49,6 +52,8 @@ class Cluster:
         self.mongod: Optional[LocalMongod] = None
         self.procs: dict[str, subprocess.Popen] = {}
         self.use_console = console  # the business console (one process: it keeps no state)
+        self.use_prometheus = prometheus  # scraping every server, evaluating the alert rules
+        self.prometheus_port = free_port()
         self.console_logins: list[str] = []
 
     # ------------------------------------------------------------------ addresses
@@ -94,12 +99,41 @@ class Cluster:
             self._spawn("console", console_env.command())
         if self.use_nginx:
             self._start_nginx()
+        if self.use_prometheus:
+            self._start_prometheus()
         for i in range(len(self.action_ports)):
             self._wait(f"actions{i}", f"http://127.0.0.1:{self.action_ports[i]}/health", 120)
         for i in range(len(self.rasa_ports)):
             self._wait(f"rasa{i}", f"{self.rasa_url(i)}/webhooks/whatsapp/", 300)
         if self.use_console:
             self._wait("console", f"http://127.0.0.1:{env['CONSOLE_PORT']}/health", 60)
+        if self.use_prometheus:
+            self._wait("prometheus", f"{self.prometheus_url}/-/ready", 60)
+
+    @property
+    def prometheus_url(self) -> str:
+        """Prometheus, scraping every server (``prometheus``)."""
+        return f"http://127.0.0.1:{self.prometheus_port}"
+
+    def scrape_targets(self) -> dict[str, list[str]]:
+        """Each server's own address, by job: Prometheus reads /metrics there (nginx's public
+        port refuses /metrics)."""
+        targets = {"rasa": [f"127.0.0.1:{p}" for p in self.rasa_ports],
+                   "actions": [f"127.0.0.1:{p}" for p in self.action_ports]}
+        if self.use_console:
+            targets["console"] = [f"127.0.0.1:{self.env['CONSOLE_PORT']}"]
+        return targets
+
+    def _start_prometheus(self) -> None:
+        config = {"global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
+                  "rule_files": [str(ROOT / "monitoring" / "alerts.yml")],
+                  "scrape_configs": [{"job_name": job, "static_configs": [{"targets": hosts}]}
+                                     for job, hosts in self.scrape_targets().items()]}
+        path = self.workdir / "prometheus.yml"
+        path.write_text(json.dumps(config, indent=2))  # (JSON is YAML)
+        self._spawn("prometheus", [PROMETHEUS, f"--config.file={path}",
+                                   f"--storage.tsdb.path={self.workdir / 'prometheus'}",
+                                   f"--web.listen-address=127.0.0.1:{self.prometheus_port}"])
 
     def stop(self) -> None:
         """Stop everything this object started (Rasa servers first, MongoDB last)."""
@@ -169,12 +203,13 @@ def main(argv: Optional[list[str]] = None) -> int:
                         help="nginx's public port (default $CLUSTER_PORT or 8080)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    for tool in (NGINX, REDIS):
+    for tool in (NGINX, REDIS, PROMETHEUS):
         if not Path(tool).exists():
-            print(f"error: {tool} is missing; `make run-cluster` installs nginx and redis-server",
-                  file=sys.stderr)
+            print(f"error: {tool} is missing; `make run-cluster` installs nginx, redis-server "
+                  "and prometheus", file=sys.stderr)
             return 1
-    cluster = Cluster(rasa=args.rasa, actions=args.actions, port=args.port, console=True)
+    cluster = Cluster(rasa=args.rasa, actions=args.actions, port=args.port, console=True,
+                      prometheus=True)
 
     def on_signal(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
@@ -190,6 +225,8 @@ def main(argv: Optional[list[str]] = None) -> int:
               f" (behind nginx at :{cluster.actions_port})", flush=True)
         print(f"Public URL:     {cluster.url} (nginx; WhatsApp webhook at "
               f"{cluster.url}/webhooks/whatsapp/webhook; logs in {cluster.workdir})", flush=True)
+        print(f"Prometheus:     {cluster.prometheus_url} (every server's /metrics, the alert "
+              "rules of monitoring/alerts.yml)", flush=True)
         print(f"Console:        http://127.0.0.1:{cluster.env['CONSOLE_PORT']}\n"
               + "\n".join(cluster.console_logins), flush=True)
         print("Ready. Press Ctrl-C to stop.", flush=True)

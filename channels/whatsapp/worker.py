@@ -24,6 +24,7 @@ from booking.errors import BookingError, DatabaseUnavailableError
 from booking.i18n import N_
 from booking.logsafe import mask_phone
 from booking.retry import Backoff, retry_async
+from channels.payloads import payload_parse_data
 from channels.rasa_patches import TurnSlot, network_wait
 from channels.whatsapp.config import WhatsAppConfig
 from channels.whatsapp.errors import GraphError, RetryableGraphError
@@ -286,7 +287,10 @@ class CustomerWorkers:
             await output.send_text_message(
                 doc["sender"], await output.in_their_language(doc["sender"], UNSUPPORTED_REPLY))
             return None
+        agent = self.agent_of()
         await on_new_message(UserMessage(text, output, doc["sender"],
                                          input_channel=self.channel_name,
-                                         message_id=doc["_id"], metadata=metadata))
+                                         message_id=doc["_id"], metadata=metadata,
+                                         parse_data=payload_parse_data(  # a tap skips NLU
+                                             text, getattr(agent, "domain", None))))
         return None

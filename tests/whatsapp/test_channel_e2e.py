@@ -90,8 +90,10 @@ def test_full_booking_by_taps(wa, graph):
     assert booked["type"] == "text" and booked["text"]["body"].startswith("Booked ✅\nBK")
     stored = db.bookings.find_one({"customer_id": who})
     assert stored["business_id"] == "ubud-serenity-spa" and stored["status"] == "PENDING_PAYMENT"
-    reads = [b for _, b, _ in graph.calls if b.get("status") == "read"]
-    assert reads and all(r.get("typing_indicator") == {"type": "text"} for r in reads)
+    mine = {d["_id"] for d in db.wa_inbox.find({"sender": who})}  # (the stub is shared)
+    reads = [b for _, b, _ in graph.calls if b.get("status") == "read"
+             and b.get("message_id") in mine]
+    assert len(reads) == 6 and all(r.get("typing_indicator") == {"type": "text"} for r in reads)
     for _, body, _ in graph.calls:
         assert body["messaging_product"] == "whatsapp"
 

@@ -1,5 +1,6 @@
 """The cluster (`make run-cluster`): two Rasa servers and two action servers behind nginx,
-sharing MongoDB and a Redis lock store; driven through nginx with signed WhatsApp webhooks."""
+sharing MongoDB and a Redis lock store, and Prometheus scraping every server; driven through
+nginx with signed WhatsApp webhooks."""
 from __future__ import annotations
 
 import os
@@ -42,7 +43,8 @@ def cluster(mongo_url: str, graph: GraphStub, xendit: XenditStub,
                XENDIT_RECONCILE_SECONDS="3600")
     client = MongoClient(mongo_url)
     client.drop_database(DB)
-    nodes = Cluster(env, rasa=2, actions=2, workdir=tmp_path_factory.mktemp("cluster"))
+    nodes = Cluster(env, rasa=2, actions=2, workdir=tmp_path_factory.mktemp("cluster"),
+                    prometheus=True)
     nodes.start()
     try:
         yield nodes, Stack({"RASA_PORT": str(nodes.port)}), client[DB]
@@ -187,3 +189,32 @@ def test_the_bot_is_silent_on_both_servers_while_a_person_has_the_chat(cluster, 
     desk.hand_back("ubud-serenity-spa", waiting.id, "made")
     assert body_text(graph.wait_for_messages(who, 3)[2]).startswith("I'm back")
     assert db.wa_outbox.count_documents({"ref": sent.item_id}) == 1  # sent once
+
+
+def test_prometheus_scrapes_every_server_and_evaluates_the_alert_rules(cluster, graph):
+    """Prometheus has every server up, sums the turns the Rasa servers counted, and evaluates
+    the six alert rules on them; nginx's public port refuses /metrics."""
+    import json
+    from urllib.parse import quote
+
+    from tests.whatsapp.test_payments_e2e import eventually
+
+    nodes, stack, _ = cluster
+    who = "62813300009901"
+    assert stack.post(text(who, "hi")) == 200
+    graph.wait_for_messages(who, 1)
+
+    def query(expr: str) -> list:
+        with urllib.request.urlopen(f"{nodes.prometheus_url}/api/v1/query?query={quote(expr)}",
+                                    timeout=10) as answer:
+            return json.load(answer)["data"]["result"]
+
+    up = eventually(lambda: len(found := query("up == 1")) == 4
+                    and query("sum(whatsapp_turn_seconds_count) >= 1") and found,
+                    "Prometheus scraped all four servers after the turn", timeout=60)
+    assert {r["metric"]["job"] for r in up} == {"rasa", "actions"}
+    with urllib.request.urlopen(f"{nodes.prometheus_url}/api/v1/rules", timeout=10) as answer:
+        rules = [r for g in json.load(answer)["data"]["groups"] for r in g["rules"]]
+    assert len(rules) == 6 and {r["health"] for r in rules} <= {"ok", "unknown"}
+    status, _ = stack.request_bytes("GET", "/metrics")
+    assert status == 404
