@@ -44,12 +44,12 @@ def when_staff_answer(turn: Turn) -> str:
 
 def flag(turn: Turn, reason: str) -> None:
     """Put the customer in the business's inbox as waiting for a person."""
-    metrics.HANDOFFS.labels(reason).inc()
     facts = channel_facts(turn.tracker)
     Conversations(turn.core.db, turn.core.clock).flag(
         turn.business.id, turn.customer_id, reason, channel=turn.channel or "local",
         phone_number_id=str(facts.get("phone_number_id") or ""),
         customer_name=turn.customer_name)
+    metrics.HANDOFFS.labels(reason).inc()  # (asked again while waiting: counted again)
 
 
 def previous_action(tracker: Tracker) -> Optional[str]:

@@ -30,7 +30,6 @@ from booking.availability import Interval, Rules, Slot, occupied_interval
 from booking.catalog import Catalog
 from booking.db import with_retries
 from booking.errors import (
-    BookingError,
     CustomerLimitError,
     InvalidTransitionError,
     SlotConflictError,
@@ -162,7 +161,7 @@ class BookingService(BookingLookups, PaymentHolds, Rescheduling, WaitlistHolds, 
         started, outcome = time.perf_counter(), None
         try:
             return self._create(request)
-        except BookingError as exc:
+        except Exception as exc:  # (counted by kind: a BookingError's, or "error")
             outcome = exc
             raise
         finally:

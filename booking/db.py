@@ -10,7 +10,7 @@ from datetime import timezone
 from pymongo import ASCENDING, MongoClient, ReadPreference
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
@@ -143,7 +143,8 @@ def with_retries(
     try:
         return retry(operation, is_transient, policy, sleep=sleep, what="database call")
     except PyMongoError as exc:
-        metrics.DB_ERRORS.inc()
+        if not isinstance(exc, DuplicateKeyError):  # (a repeat refused on purpose: no error)
+            metrics.DB_ERRORS.inc()
         if is_transient(exc):
             raise DatabaseUnavailableError(f"database unavailable: {exc}") from exc
         raise

@@ -1,10 +1,12 @@
 """Every Prometheus metric of the product, in one place: names, units, help and labels.
 
-Each server (the Rasa server, the action server, the console) exposes what its own process
-measured at ``/metrics`` (``exposition``). A server that runs several processes sets
-``PROMETHEUS_MULTIPROC_DIR`` (a directory each process writes its samples to, emptied when the
-server starts; ``make run-cluster`` does it): the scrape then adds up every process's
-samples (``prometheus_client``'s multiprocess mode).
+Each server (the Rasa server, the action server, the console) is one process, scraped on its
+own port, and exposes what it measured at ``/metrics`` (``exposition``); ``make run-cluster``
+has Prometheus scrape each of them. Whoever runs one server as several worker processes gives
+that server its own ``PROMETHEUS_MULTIPROC_DIR``, emptied before it starts (it is read when
+``prometheus_client`` is imported): a scrape then adds up that server's processes
+(``prometheus_client``'s multiprocess mode). One directory shared by several servers would
+count every sample once per server.
 
 Names follow Prometheus' conventions: snake_case, the unit as suffix, counters end in
 ``_total``. Labels take a small fixed set of values (an outcome, an operation, a status
@@ -57,7 +59,16 @@ RETRIES = Counter("retries_total", "Retries of a failing call, by what and attem
 DB_OPERATIONS = Counter("database_operations_total", "MongoDB operations run by the core")
 DB_ERRORS = Counter("database_errors_total", "MongoDB operations that failed for good")
 
-BOOKING_OUTCOMES = ("created", "conflict", "limit", "invalid", "plan_limit", "unavailable")
+BOOKING_OUTCOMES = ("created", "conflict", "limit", "invalid", "plan_limit", "unavailable",
+                    "error")
+# Every series an alert divides by or watches exists from the start at 0: a labelled counter
+# appears only at its first increment, and increase() cannot see that first one.
+for _outcome in BOOKING_OUTCOMES:
+    BOOKINGS.labels(_outcome)
+for _outcome in ("succeeded", "failed"):
+    PAYOUTS.labels(_outcome)
+for _outcome in ("confirmed", "refund", "withdrawn", "expired"):
+    PAYMENTS.labels(_outcome)
 
 
 def outcome_of(exc: Optional[BaseException]) -> str:
@@ -66,6 +77,8 @@ def outcome_of(exc: Optional[BaseException]) -> str:
 
     if exc is None:
         return "created"
+    if not isinstance(exc, errors.BookingError):
+        return "error"
     if isinstance(exc, errors.SlotConflictError):
         return "conflict"
     if isinstance(exc, errors.CustomerLimitError):
@@ -86,17 +99,21 @@ class Backlog:
         self.read = read
 
     def collect(self):  # the prometheus_client collector protocol
+        readable = GaugeMetricFamily("whatsapp_inbox_readable",
+                                     "1 when this scrape could read the WhatsApp inbox")
         try:
             count, age = self.read()
-        except Exception:  # the database is away: the scrape still shows the rest
-            return []
+        except Exception:  # the database is away: the scrape still shows the rest, and says so
+            readable.add_metric([], 0)
+            return [readable]
+        readable.add_metric([], 1)
         size = GaugeMetricFamily("whatsapp_inbox_backlog_messages",
                                  "WhatsApp messages received and not yet processed")
         size.add_metric([], count)
         oldest = GaugeMetricFamily("whatsapp_inbox_oldest_age_seconds",
                                    "How long the oldest unprocessed WhatsApp message has waited")
         oldest.add_metric([], age)
-        return [size, oldest]
+        return [readable, size, oldest]
 
 
 _extra: dict[str, object] = {}

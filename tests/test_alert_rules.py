@@ -14,8 +14,8 @@ from tests.conftest import ROOT
 
 RULES = ROOT / "monitoring" / "alerts.yml"
 SUFFIXES = ("_sum", "_count", "_bucket", "_total", "_created")
-PROMQL_WORDS = {"sum", "rate", "increase", "max", "and", "or", "by", "on", "humanizePercentage",
-                "humanizeDuration", "histogram_quantile", "topk", "le", "outcome", "operation",
+PROMQL_WORDS = {"sum", "rate", "increase", "max", "min", "and", "or", "by", "on",
+                "humanizePercentage", "humanizeDuration", "histogram_quantile", "topk", "le", "outcome", "operation",
                 "action", "reason", "webhook", "status"}
 DASHBOARD = ROOT / "monitoring" / "grafana-dashboard.json"
 
@@ -31,7 +31,8 @@ def known_names() -> set[str]:
     for family in REGISTRY.collect():
         names.add(family.name)
         names.update(family.name + suffix for suffix in SUFFIXES)
-    names.update({"whatsapp_inbox_backlog_messages", "whatsapp_inbox_oldest_age_seconds"})
+    names.update({"whatsapp_inbox_backlog_messages", "whatsapp_inbox_oldest_age_seconds",
+                  "whatsapp_inbox_readable", "up"})  # (read at scrape time; up: Prometheus')
     return names
 
 
@@ -48,7 +49,7 @@ def test_every_alert_names_metrics_that_exist_and_says_what_is_wrong():
     assert "> 2" in thresholds["ReplyLatencyHigh"]
     assert "> 0.10" in thresholds["SessionExpirationRateHigh"]
     assert "> 60" in thresholds["WhatsAppInboxBacklogOld"]
-    assert set(thresholds) >= {"PayoutFailed"}
+    assert set(thresholds) >= {"PayoutFailed", "ServerDown", "WhatsAppInboxUnreadable"}
 
 
 def test_every_dashboard_panel_reads_metrics_that_exist():

@@ -493,7 +493,7 @@ TARGET_ACK_P99_MS = 100
 def keeps_up(run: dict[str, float]) -> bool:
     """A step met the targets: every message acknowledged and processed, replies p95 within
     ``TARGET_DELAY_P95_MS`` and acknowledgements p99 within ``TARGET_ACK_P99_MS``."""
-    return (run["errors"] == 0 and run["processed"] == run["sent"]
+    return (run["errors"] == 0 and run["processed"] == run["sent"] and not run.get("failed")
             and run["delay_p95"] <= TARGET_DELAY_P95_MS and run["ack_p99"] <= TARGET_ACK_P99_MS)
 
 

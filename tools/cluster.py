@@ -129,6 +129,9 @@ class Cluster:
                   "rule_files": [str(ROOT / "monitoring" / "alerts.yml")],
                   "scrape_configs": [{"job_name": job, "static_configs": [{"targets": hosts}]}
                                      for job, hosts in self.scrape_targets().items()]}
+        token = self.env.get("METRICS_TOKEN")
+        for job in config["scrape_configs"] if token else ():
+            job["authorization"] = {"credentials": token}  # what /metrics asks for then
         path = self.workdir / "prometheus.yml"
         path.write_text(json.dumps(config, indent=2))  # (JSON is YAML)
         self._spawn("prometheus", [PROMETHEUS, f"--config.file={path}",

@@ -136,9 +136,11 @@ class Payouts:
             retryable = isinstance(exc, XenditRetryableError)
             logger.error("payout %s failed%s: %s", doc["_id"],
                          " (Xendit unavailable)" if retryable else "", exc)
-            self._cas(doc, {"state": FAILED, "retryable": retryable,
-                            "failure_code": exc.code or "XENDIT_UNAVAILABLE",
-                            "last_error": str(exc)})
+            moved = self._cas(doc, {"state": FAILED, "retryable": retryable,
+                                    "failure_code": exc.code or "XENDIT_UNAVAILABLE",
+                                    "last_error": str(exc)})
+            if moved is not None and not retryable:
+                metrics.PAYOUTS.labels("failed").inc()  # refused for good
             return 0
         requested = self._record_requested(doc, answer)
         if requested is not None:

@@ -102,9 +102,11 @@ class GraphClient:
     async def _post_once(self, url: str, body: dict[str, Any]) -> Any:
         """One POST; a typed ``GraphError`` for anything but success (timed:
         ``graph_api_call_seconds``, by the path's last word and the error's class)."""
-        started, outcome = time.perf_counter(), "ok"
+        started, outcome = time.perf_counter(), "error"
         try:
-            return await self._post_timed(url, body)
+            answer = await self._post_timed(url, body)
+            outcome = "ok"
+            return answer
         except GraphError as exc:
             outcome = type(exc).__name__
             raise

@@ -215,6 +215,6 @@ def test_prometheus_scrapes_every_server_and_evaluates_the_alert_rules(cluster, 
     assert {r["metric"]["job"] for r in up} == {"rasa", "actions"}
     with urllib.request.urlopen(f"{nodes.prometheus_url}/api/v1/rules", timeout=10) as answer:
         rules = [r for g in json.load(answer)["data"]["groups"] for r in g["rules"]]
-    assert len(rules) == 6 and {r["health"] for r in rules} <= {"ok", "unknown"}
+    assert len(rules) == 8 and {r["health"] for r in rules} <= {"ok", "unknown"}
     status, _ = stack.request_bytes("GET", "/metrics")
     assert status == 404
