@@ -13,19 +13,18 @@ from typing import List, Optional, Text
 from rasa_sdk.events import EventType, SlotSet
 
 from actions import present
+from actions.outcomes import (cannot_book, limit_reached, plan_limit_reached,  # noqa: F401
+                              send_payment_request, tell_booked)
 from actions.base import (BookingAction, Turn, day_of, moment, reset_booking,
                           session_expiration_minutes, small_int)
 from booking import deposits, flow_form, metrics, orders
 from booking.bookings import BookingRequest
 from booking.flow_tokens import FlowTokens
-from booking.errors import (CustomerLimitError, InvalidTransitionError, OffGridError,
-                            OutsideWorkingHoursError, PlanLimitReachedError, SlotConflictError,
-                            TooFarError, TooSoonError, UnknownEntityError, ValidationError)
+from booking.errors import (CustomerLimitError, InvalidTransitionError, PlanLimitReachedError,
+                            SlotConflictError, UnknownEntityError, ValidationError)
 from booking.i18n import N_
-from booking.models import (CANCELLED, COMPLETED, EXPIRED, NO_SHOW, PENDING_PAYMENT,
-                            Service)
-from booking.payments import Payment
-from booking.timeparse import When, parse_when
+from booking.models import CANCELLED, COMPLETED, EXPIRED, NO_SHOW, Service
+from booking.timeparse import When, in_part_of_day, parse_when
 
 _STARTING_INTENTS = {"book_service", "check_availability"}
 
@@ -212,9 +211,7 @@ class ActionBookStep(BookingAction):
                      present.slot_buttons([s.start for s in nearest], turn.tz, 0, turn.tx,
                                           with_day=True))
             return self._slots(state, awaiting="slot")
-        window = When(day, part_of_day=state["part_of_day"]).window()
-        if window:
-            slots = [s for s in slots if window[0] <= s.start.astimezone(turn.tz).time() < window[1]]
+        slots = in_part_of_day(slots, state["part_of_day"], turn.tz)
         if not slots:
             after = datetime.combine(day, datetime.min.time(), tzinfo=turn.tz)
             nearest = turn.core.next_free(service.id, after, 3, state["staff"])
@@ -340,8 +337,7 @@ class ActionConfirmBooking(BookingAction):
                                                    when=turn.tx.moment(start, turn.tz)),
                                       exc.alternatives)
         except PlanLimitReachedError:
-            turn.say(turn.t("Sorry, we can't take more online bookings this month. Type \"talk "
-                            "to a human\" and our team will find you a time."))
+            plan_limit_reached(turn)
             return reset_booking()
         except CustomerLimitError as exc:
             turn.say(limit_reached(turn, exc),
@@ -350,12 +346,7 @@ class ActionConfirmBooking(BookingAction):
         except ValidationError as exc:
             alternatives = [s.start for s in turn.core.next_free(service.id, turn.now, 3)]
             return offer_alternatives(turn, cannot_book(turn, exc), alternatives)
-        staff = turn.catalog.staff_member(booking.staff_id)
-        villa = turn.catalog.villa(booking.villa_id).name if booking.villa_id else None
-        summary = present.booking_summary(booking, service, staff.name, turn.tz, turn.tx, villa)
-        turn.say(f"{heading}\n{summary}")
-        if booking.status == PENDING_PAYMENT:
-            send_payment_request(turn, turn.payments.request_payment(booking, turn.conversation))
+        tell_booked(turn, booking, heading)
         return reset_booking()
 
 
@@ -381,41 +372,6 @@ def cannot_move(turn: Turn, code: str, exc: Exception) -> List[EventType]:
         text = turn.t(message, code=code)
     turn.say(text, present.menu_buttons(turn.tx))
     return reset_booking()
-
-
-def limit_reached(turn: Turn, exc: CustomerLimitError) -> str:
-    """What a customer at one of their limits is told (SECURITY.md, "Abuse limits")."""
-    if exc.kind == "unpaid_holds":
-        return turn.t("You already have {limit} bookings waiting for payment. Please pay or "
-                      "cancel one of them before booking another.", limit=exc.limit)
-    if exc.kind == "payment_attempts":
-        return turn.t("This booking has had {limit} payment links already, so I can't hold its "
-                      "time again. You're welcome to book a new time.", limit=exc.limit)
-    return turn.t("You already have {limit} upcoming bookings with us, the most we take "
-                  "online. Type \"talk to a human\" and our team will help with more.",
-                  limit=exc.limit)
-
-
-def cannot_book(turn: Turn, exc: ValidationError) -> str:
-    """Why a time cannot be booked, in whole sentences of the customer's language."""
-    if isinstance(exc, TooSoonError):
-        return turn.t("Sorry, that time is too soon to book.")
-    if isinstance(exc, TooFarError):
-        return turn.t("Sorry, that is further ahead than we take bookings.")
-    if isinstance(exc, OffGridError):
-        return turn.t("Sorry, bookings start every {minutes} minutes.",
-                      minutes=exc.slot_minutes)
-    if isinstance(exc, OutsideWorkingHoursError):
-        return turn.t("Sorry, nobody does that treatment at that time.")
-    return turn.t("Sorry, I can't book that time.")
-
-
-def send_payment_request(turn: Turn, payment: Payment) -> None:
-    """The amount, until when the time is held, and the "Pay now" link."""
-    for message in present.pay_messages(payment, turn.tz,
-                                        turn.payments.settings.invoice_duration_minutes,
-                                        turn.tx, whatsapp=turn.channel == "whatsapp"):
-        turn.dispatcher.utter_message(**message)
 
 
 def decline_booking(turn: Turn) -> List[EventType]:

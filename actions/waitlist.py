@@ -14,12 +14,12 @@ from rasa_sdk.events import EventType, SlotSet
 
 from actions import present
 from actions.base import BookingAction, Turn
-from actions.booking_flow import limit_reached, send_payment_request
+from actions.booking_flow import limit_reached, plan_limit_reached, tell_booked
 from actions.desk_news import server_news
 from booking import deposits
 from booking.errors import (CustomerLimitError, InvalidTransitionError, PlanLimitReachedError,
                             UnknownEntityError, ValidationError)
-from booking.models import PENDING_PAYMENT, whatsapp_number_of
+from booking.models import whatsapp_number_of
 from booking.settings import Settings
 from booking.waitlist import Waitlist, Wish, still_offered
 
@@ -145,18 +145,10 @@ def accept_offer(turn: Turn, code: str) -> List[EventType]:
         turn.say(limit_reached(turn, exc), [present.button(turn.t("My bookings"), "my_bookings")])
         return []
     except PlanLimitReachedError:
-        turn.say(turn.t("Sorry, we can't take more online bookings this month. Type \"talk "
-                        "to a human\" and our team will find you a time."))
+        plan_limit_reached(turn)
         return []
-    service = turn.catalog.service(booking.service_id)
-    staff = turn.catalog.staff_member(booking.staff_id)
-    villa = turn.catalog.villa(booking.villa_id).name if booking.villa_id else None
-    summary = present.booking_summary(booking, service, staff.name, turn.tz, turn.tx, villa)
-    terms = deposits.describe(deposits.terms_of(booking), booking.cancel_free_until, turn.tz,
-                              turn.tx, turn.now)
-    turn.say("\n".join([turn.t("Booked ✅"), summary, *terms]))
-    if booking.status == PENDING_PAYMENT:
-        send_payment_request(turn, turn.payments.request_payment(booking, turn.conversation))
+    tell_booked(turn, booking, turn.t("Booked ✅"), deposits.describe(
+        deposits.terms_of(booking), booking.cancel_free_until, turn.tz, turn.tx, turn.now))
     return [SlotSet("booking_code", None)]
 
 

@@ -117,6 +117,15 @@ class When:
         return datetime.combine(self.day, self.at, tzinfo=tz)
 
 
+def in_part_of_day(slots: list, part_of_day: Optional[str], tz: ZoneInfo) -> list:
+    """The slots (anything with a ``start``) that begin within ``part_of_day`` in ``tz``; all
+    of them when no part of the day is asked for."""
+    window = PARTS_OF_DAY.get(part_of_day or "")
+    if not window:
+        return slots
+    return [s for s in slots if window[0] <= s.start.astimezone(tz).time() < window[1]]
+
+
 def parse_when(text: str, tz: ZoneInfo, now: datetime) -> Optional[When]:
     """Resolve a date/time expression relative to ``now`` in ``tz``; None if there is none.
 

@@ -39,7 +39,7 @@ from booking.limits import plan_usage
 from booking.models import Booking
 from booking.notices import NoticeQueue
 from booking.reminders import quiet_span
-from booking.timeparse import PARTS_OF_DAY
+from booking.timeparse import in_part_of_day
 
 logger = logging.getLogger(__name__)
 
@@ -180,10 +180,8 @@ class Waitlist:
     def free_for(self, wish: Wish) -> list[Slot]:
         """The free times that would answer a wish (its staff member and part of the day)."""
         tz = self.core.catalog.business(wish.business_id).tz
-        slots = self.core.free_slots(wish.service_id, wish.day, staff_id=wish.staff_id)
-        window = PARTS_OF_DAY.get(wish.part_of_day or "")
-        return [s for s in slots if not window
-                or window[0] <= s.start.astimezone(tz).time() < window[1]]
+        return in_part_of_day(self.core.free_slots(wish.service_id, wish.day,
+                                                   staff_id=wish.staff_id), wish.part_of_day, tz)
 
     # ------------------------------------------------------------------ matching
     def match(self) -> list[Booking]:

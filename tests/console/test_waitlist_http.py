@@ -13,6 +13,7 @@ from booking.catalog import CatalogRepository
 from booking.waitlist import Waitlist, Wish
 from tests.conftest import ROOT, seed_weekday_ahead
 from tests.console.http_support import PASSWORD, SALON, SPA, start_console
+from tests.sandbox.conftest import CHROMIUM_ARGS
 
 CHROMIUM = Path("/usr/bin/chromium")
 DAY = seed_weekday_ahead(4)
@@ -62,9 +63,7 @@ def test_the_waiting_list_in_a_browser(console, waiting):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.goto(f"{console.url}/login")
