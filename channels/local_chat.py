@@ -122,6 +122,18 @@ class SessionTokens:
         return hmac.new(self.key, session.encode("utf-8", "replace"), hashlib.sha256).hexdigest()
 
 
+def socketio_transports() -> list[str]:
+    """WebSocket only when the server runs several worker processes (``SANIC_WORKERS``, set
+    by ``make run``): they share one port, so a long-polling client's requests would land on
+    any of them, and socket.io's polling needs every request of a session to reach the same
+    process. A WebSocket is one connection, served by one process from start to end."""
+    try:
+        workers = int(os.environ.get("SANIC_WORKERS") or 1)
+    except ValueError:
+        workers = 1
+    return ["websocket"] if workers > 1 else ["polling", "websocket"]
+
+
 class LocalSocketIOInput(SocketIOInput):
     """socket.io for a web chat: an anonymous customer per session (see the module)."""
 
@@ -141,7 +153,8 @@ class LocalSocketIOInput(SocketIOInput):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         if production():
             return _closed("socketio")
-        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=[])
+        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=[],
+                          transports=socketio_transports())
         bp = SocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
         self.sio = sio
 

@@ -90,7 +90,7 @@ class BoundedMongoTrackerStore(TrackerStore):
             await self.stream_events(tracker)
         events = list(tracker.events)
         loaded = getattr(tracker, _LOADED, None)
-        state = tracker.current_state(EventVerbosity.AFTER_RESTART)
+        state = tracker.current_state(EventVerbosity.NONE)
         head = {"slots": tracker.current_slot_values(),
                 "latest_message": state.get("latest_message"),
                 "latest_event_time": state.get("latest_event_time"),

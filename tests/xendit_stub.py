@@ -71,6 +71,7 @@ class XenditStub:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go in two writes
 
             def do_GET(self) -> None:  # noqa: N802
                 stub._handle(self, "GET")

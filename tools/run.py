@@ -67,6 +67,32 @@ def action_server_command() -> list[str]:
     return [sys.executable, "-m", "actions.server"]
 
 
+def rasa_workers(env: dict[str, str]) -> int:
+    """How many processes serve the Rasa server: ``RASA_WORKERS``, else one per core (at most
+    four: each holds its own copy of the model). A turn is CPU on one process's event loop,
+    so one process uses one core."""
+    try:
+        return max(1, int(env.get("RASA_WORKERS") or min(os.cpu_count() or 1, 4)))
+    except ValueError:
+        raise RuntimeError(f"RASA_WORKERS must be a number, not {env['RASA_WORKERS']!r}")
+
+
+def rasa_server_env(stack: ExitStack, env: dict[str, str], workers: int) -> dict[str, str]:
+    """The Rasa server's environment: Sanic's worker processes (they share the port and, for
+    their turns, ``channels.locks.HostLockStore``) and, with several, a fresh directory in
+    which their metrics add up (``booking.metrics``)."""
+    env = {**env, "SANIC_WORKERS": str(workers)}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    if workers > 1:
+        import shutil
+        import tempfile
+
+        folder = tempfile.mkdtemp(prefix="booking-rasa-metrics-")
+        stack.callback(shutil.rmtree, folder, True)
+        env["PROMETHEUS_MULTIPROC_DIR"] = folder
+    return env
+
+
 def rasa_server_command(env: dict[str, str], loopback_only: bool = False) -> list[str]:
     """The Rasa server with our channels (credentials.yml); browsers may call the local
     channels from any origin unless PRODUCTION is set."""
@@ -205,8 +231,10 @@ def main(argv: Optional[list[str]] = None) -> int:
                 console = subprocess.Popen(console_env.command(), cwd=ROOT, env=env,
                                            start_new_session=True)
                 children.append(("console", console))
+            workers = 1 if shell else rasa_workers(env)
             rasa = subprocess.Popen(rasa_server_command(env, loopback_only=shell), cwd=ROOT,
-                                    env=env, start_new_session=True)
+                                    env=rasa_server_env(stack, env, workers),
+                                    start_new_session=True)
             children.append(("rasa server", rasa))
             wait_http(f"http://127.0.0.1:{env['RASA_PORT']}/", rasa, 300, "rasa server")
             if shell:  # our own REST channel: the shell is a local customer, `rest:<id>`
@@ -216,7 +244,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                 return talk_in_terminal(f"http://127.0.0.1:{env['RASA_PORT']}")
             local = ("PRODUCTION is set: REST and socket.io are off" if production(env) else
                      "REST: /webhooks/rest/webhook, socket.io: /socket.io")
-            print(f"Rasa server:   http://127.0.0.1:{env['RASA_PORT']} ({local})", flush=True)
+            print(f"Rasa server:   http://127.0.0.1:{env['RASA_PORT']} ({local}; {workers} "
+                  f"worker process{'es' if workers > 1 else ''})", flush=True)
             wait_http(f"http://127.0.0.1:{env['CONSOLE_PORT']}/health", console, 60, "console",
                       expect=b'"console"')
             print(f"Console:       http://127.0.0.1:{env['CONSOLE_PORT']} (for the business; "

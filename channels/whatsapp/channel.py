@@ -89,7 +89,7 @@ class WhatsAppInput(InputChannel):
         self._flows_key: Any = None
         self._sweeper: Optional[asyncio.Task] = None
         self._watcher: Optional[asyncio.Task] = None  # the console's queued items
-        owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        owner = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"  # (the worker adds its pid)
         self.workers = CustomerWorkers(lambda: self.inbox, self.output_for, self.graph,
                                        config, owner, self.name())
 

@@ -88,10 +88,12 @@ class Inbox:
 
     def record(self, message: Inbound, business_id: Optional[str]) -> Optional[str]:
         """Store a message; its status (``received``, or ``throttled`` past the flood limit,
-        ``refused`` without a business), or None when this id was already stored."""
-        if with_retries(lambda: self.db.wa_inbox.find_one({"_id": message.message_id},
-                                                          {"_id": 1}), self.record_attempts):
-            return None  # a repeated delivery: counted neither in the sequence nor the flood
+        ``refused`` without a business), or None when this id was already stored.
+
+        Two writes: the sender's sequence number and flood count, then the message, whose id
+        is unique. A repeated delivery fails the second one; its flood count is given back
+        (a third write, only then), and the sequence number it took stays unused: order only
+        needs the numbers to grow."""
         doc = {"_id": message.message_id, **asdict(message), "business_id": business_id,
                "status": RECEIVED, "received_at": _now(), "seq": 0, "attempts": 0}
         del doc["message_id"]
@@ -107,7 +109,11 @@ class Inbox:
         try:
             with_retries(lambda: self.db.wa_inbox.insert_one(doc), self.record_attempts)
             return doc["status"]
-        except DuplicateKeyError:
+        except DuplicateKeyError:  # a repeated delivery: not counted in the flood
+            if business_id is not None:
+                with_retries(lambda: self.db.wa_senders.update_one(
+                    {"_id": message.sender, "flood_count": {"$gt": 0}},
+                    {"$inc": {"flood_count": -1}}), self.record_attempts)
             return None
 
     def post(self, sender: str, business_id: str, phone_number_id: str, kind: str, text: str,
@@ -228,6 +234,14 @@ class Inbox:
         with_retries(lambda: self.db.wa_senders.update_one(
             {"_id": sender, "owner": owner}, {"$set": {"owner": None},
                                               "$unset": {"lease_until": ""}}))
+
+    def release_if_latest(self, sender: str, owner: str, seq: int) -> bool:
+        """Give the lease back if ``seq`` is still the customer's latest sequence number
+        (nothing was recorded or queued for them since): True. False (the lease is kept)
+        when something newer may be waiting, or the lease is no longer ours."""
+        return with_retries(lambda: self.db.wa_senders.update_one(
+            {"_id": sender, "owner": owner, "seq": seq},
+            {"$set": {"owner": None}, "$unset": {"lease_until": ""}})).modified_count == 1
 
     def has_work(self, sender: str) -> bool:
         """Whether the customer has a message waiting (or one whose lease ran out)."""

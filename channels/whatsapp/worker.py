@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable, Optional
 
@@ -40,6 +42,22 @@ UNSUPPORTED_REPLY = N_("Sorry, I can only read text and taps on buttons. "
 SLOW_DOWN_REPLY = N_("You're sending messages faster than I can answer. Please slow down a "
                      "little: I'll answer your next message in a minute.")
 OUTCOME_WRITES = Backoff(base=0.2, factor=2.0, cap=5.0, attempts=None)
+RELEASED = "released"  # ``_next``: the latest message is done and the lease given back
+
+
+class _Lease:
+    """When this worker last took or renewed the customer's lease (renewed a third of the way
+    through, not before every message)."""
+
+    def __init__(self, length: timedelta) -> None:
+        self.every = length.total_seconds() / 3
+        self.at = time.monotonic()
+
+    def due(self) -> bool:
+        return time.monotonic() - self.at > self.every
+
+    def renewed(self) -> None:
+        self.at = time.monotonic()
 
 
 def outage(exc: BaseException) -> bool:
@@ -70,13 +88,19 @@ class CustomerWorkers:
                  graph: GraphClient, config: WhatsAppConfig, owner: str,
                  channel_name: str = "whatsapp") -> None:
         self._inbox, self.output_for, self.graph = inbox, output_for, graph
-        self.config, self.owner, self.channel_name = config, owner, channel_name
+        self.config, self._owner, self.channel_name = config, owner, channel_name
         self._workers: dict[str, asyncio.Task] = {}
         self._again: set[str] = set()  # customers kicked while their worker was running
         self._slots: Optional[asyncio.Semaphore] = None
         self.agent_of: Callable[[], Any] = lambda: None  # the Rasa agent (set by ``channel.py``)
         self.staff = StaffSide(inbox, lambda: self.agent_of(),
                                timedelta(hours=config.handoff_idle_hours))
+
+    @property
+    def owner(self) -> str:
+        """This process's name in leases: the server's, and the process id (Sanic forks a
+        server's worker processes after the channel is built; each holds its own leases)."""
+        return f"{self._owner}:{os.getpid()}"
 
     def kick(self, sender: str, on_new_message: OnNewMessage) -> None:
         """Make sure one worker drains this customer's messages, in order."""
@@ -152,17 +176,24 @@ class CustomerWorkers:
             await asyncio.to_thread(inbox.deferred_sent, doc["_id"], wamid)
 
     async def _drain(self, sender: str, on_new_message: OnNewMessage) -> None:
-        """Process the customer's messages one at a time while holding their lease; after
-        giving it back, look once more (another server may have recorded one meanwhile)."""
+        """Process the customer's messages one at a time while holding their lease. The lease
+        goes back with the last message's outcome when nothing newer was recorded meanwhile
+        (one write); else, after giving it back, look once more (another server may have
+        recorded one meanwhile)."""
         try:
             inbox = await asyncio.to_thread(self._inbox)  # first use connects
             while True:
                 self._again.discard(sender)
                 if not await asyncio.to_thread(inbox.acquire, sender, self.owner):
                     return  # another server is draining this customer
+                lease = _Lease(inbox.lease)
                 outcome: Optional[bool] = True
                 while outcome is True:
-                    outcome = await self._next(inbox, sender, on_new_message)
+                    outcome = await self._next(inbox, sender, on_new_message, lease)
+                if outcome is RELEASED:
+                    if sender not in self._again:  # (no await since: a later kick starts anew)
+                        return
+                    continue
                 await asyncio.to_thread(inbox.release, sender, self.owner)
                 if outcome is None:
                     return  # an outage: the sweep resumes the customer
@@ -172,27 +203,34 @@ class CustomerWorkers:
         except (PyMongoError, BookingError) as exc:
             logger.error("inbox unavailable while draining %s: %s", mask_phone(sender), exc)
 
-    async def _next(self, inbox: Inbox, sender: str,
-                    on_new_message: OnNewMessage) -> Optional[bool]:
+    async def _next(self, inbox: Inbox, sender: str, on_new_message: OnNewMessage,
+                    lease: "_Lease") -> Any:
         """Claim and process the customer's oldest waiting message. True: done, look for the
-        next; False: nothing waiting (or the lease went elsewhere); None: an outage interrupted
-        it (it waits for a retry)."""
+        next; ``RELEASED``: done, it was the latest and the lease is given back; False: nothing
+        waiting (or the lease went elsewhere); None: an outage interrupted it (it waits for a
+        retry)."""
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.config.max_turns)
         # The slot is taken before a message is claimed: a message waiting for the CPU is
         # never leased, and the database calls of the waiting customers' workers do not queue
         # in front of the webhook's (which must answer Meta quickly under load).
         async with TurnSlot(self._slots):
-            if not await asyncio.to_thread(inbox.acquire, sender, self.owner):  # renew
-                return False
+            if lease.due():  # renewed a third of the way through (``_keep_leased`` in a turn)
+                if not await asyncio.to_thread(inbox.acquire, sender, self.owner):
+                    return False
+                lease.renewed()
             claim = await asyncio.to_thread(inbox.claim_next, sender, self.owner)
             if claim is None:
                 return False
             renewing = asyncio.create_task(self._keep_leased(inbox, claim))
             try:
-                return await self._handle(inbox, claim, on_new_message)
+                outcome = await self._handle(inbox, claim, on_new_message)
             finally:
                 renewing.cancel()
+            if outcome is True and claim.get("seq") and await asyncio.to_thread(
+                    inbox.release_if_latest, sender, self.owner, claim["seq"]):
+                return RELEASED
+            return outcome
 
     async def _keep_leased(self, inbox: Inbox, claim: dict[str, Any]) -> None:
         """Renew the claim's lease (and the customer's) while its turn runs."""

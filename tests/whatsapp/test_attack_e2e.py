@@ -115,30 +115,45 @@ def test_rest_with_bad_bodies_is_a_400_and_stores_nothing(wa, victim):
 
 
 def socketio_exchange(port: int, session_id: Any, messages: list[str]) -> tuple[str, list[str]]:
-    """Connect as a web visitor, ask for ``session_id``, send ``messages``; return the
-    session token confirmed and the bot's texts."""
-    import socketio
+    """Connect as a web visitor over a WebSocket (the transport a server of several worker
+    processes allows), ask for ``session_id``, send ``messages``; return the session token
+    confirmed and the bot's texts. Socket.IO 5 over Engine.IO 4, spoken with ``websockets``
+    (python-socketio's client needs a newer aiohttp than Rasa's for WebSockets)."""
+    import websockets
 
     async def run() -> tuple[str, list[str]]:
-        client = socketio.AsyncClient()
-        confirmed: asyncio.Queue = asyncio.Queue()
-        said: asyncio.Queue = asyncio.Queue()
-        client.on("session_confirm", lambda token: confirmed.put_nowait(token))
-        client.on("bot_uttered", lambda data: said.put_nowait(data))
-        await client.connect(f"http://127.0.0.1:{port}", socketio_path="/socket.io",
-                             transports=["polling"])
-        await client.emit("session_request", {"session_id": session_id})
-        token = await asyncio.wait_for(confirmed.get(), 30)
-        texts = []
-        for message in messages:
-            await client.emit("user_uttered", {"message": message, "session_id": session_id,
-                                               "metadata": {"business_id": "canggu-glow-salon",
-                                                            "phone_number_id": SPA}})
-            first = await asyncio.wait_for(said.get(), 60)
-            texts.append(str(first.get("text", "")))
-            while not said.empty():
-                texts.append(str(said.get_nowait().get("text", "")))
-        await client.disconnect()
+        url = f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"
+        async with websockets.connect(url) as ws:
+            async def event() -> tuple[str, Any]:
+                while True:
+                    packet = await asyncio.wait_for(ws.recv(), 60)
+                    if packet == "2":  # Engine.IO ping
+                        await ws.send("3")
+                    elif packet.startswith("42"):  # Socket.IO event
+                        name, *args = json.loads(packet[2:])
+                        return name, args[0] if args else None
+
+            async def emit(name: str, data: Any) -> None:
+                await ws.send("42" + json.dumps([name, data]))
+
+            assert (await ws.recv()).startswith("0")  # Engine.IO open
+            await ws.send("40")  # Socket.IO connect, default namespace
+            assert (await ws.recv()).startswith("40")
+            await emit("session_request", {"session_id": session_id})
+            name, token = await event()
+            assert name == "session_confirm", name
+            texts = []
+            for message in messages:
+                await emit("user_uttered", {"message": message, "session_id": session_id,
+                                            "metadata": {"business_id": "canggu-glow-salon",
+                                                         "phone_number_id": SPA}})
+                name, data = await event()
+                assert name == "bot_uttered", name
+                texts.append(str(data.get("text", "")))
+                while ws.messages:  # the rest of the answer that has already come
+                    packet = await ws.recv()
+                    if packet.startswith("42"):
+                        texts.append(str(json.loads(packet[2:])[1].get("text", "")))
         return token, texts
 
     return asyncio.run(run())

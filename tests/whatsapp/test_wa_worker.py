@@ -146,5 +146,45 @@ def test_a_turn_longer_than_the_lease_is_not_taken_over(db, graph_stub):
     asyncio.run(scenario())
     assert seen == {"acquired": False, "claimed": None, "swept": []}
     stored = db.wa_inbox.find_one({"_id": wamid})
-    assert (stored["status"], stored["attempts"], stored["owner"]) == (DONE, 1, "server-a")
+    assert (stored["status"], stored["attempts"], stored["owner"]) == (DONE, 1, workers.owner)
     assert graph_stub.sent == [QUICK]
+
+
+def test_messages_recorded_during_a_turn_are_drained_and_the_lease_then_given_back(db, graph_stub):
+    inbox, graph, workers = setup(db, graph_stub.url)
+    other_server = Inbox(db)
+    first = record(inbox, QUICK, 1)
+    turns: list[str] = []
+
+    async def turn(message: UserMessage) -> None:
+        turns.append(message.message_id)
+        if len(turns) == 1:  # another server records two more while the first turn runs
+            await asyncio.to_thread(record, other_server, QUICK, 2)
+            await asyncio.to_thread(record, other_server, QUICK, 3)
+        await echo(message)
+
+    async def scenario() -> None:
+        try:
+            workers.kick(QUICK, turn)
+            await workers._workers[QUICK]
+        finally:
+            await graph.close()
+
+    asyncio.run(scenario())
+    assert turns == [first, f"wamid.{QUICK}.2", f"wamid.{QUICK}.3"]
+    lease = db.wa_senders.find_one({"_id": QUICK})
+    assert lease["owner"] is None and "lease_until" not in lease  # free for any server
+
+
+def test_each_forked_worker_process_holds_leases_under_its_own_name(db, graph_stub):
+    import multiprocessing
+
+    _, graph, workers = setup(db, graph_stub.url)
+    parent, child = multiprocessing.get_context("fork").Pipe()
+    process = multiprocessing.get_context("fork").Process(
+        target=lambda: child.send(workers.owner))  # Sanic forks after channels are built
+    process.start()
+    forked = parent.recv()
+    process.join(10)
+    assert forked != workers.owner
+    assert forked.rsplit(":", 1)[0] == workers.owner.rsplit(":", 1)[0] == "server-a"

@@ -1,0 +1,122 @@
+"""Rasa's lock store for the worker processes of one Rasa server on one host: a conversation's
+turns run one at a time across all of them, without blocking the event loop.
+
+Rasa takes its lock store's lock around every turn (``Agent.handle_message``), and the console's
+history writes take it too (``channels.history``). Rasa's in-memory store serves one process
+(and a waiting turn polls it once a second); its Redis store serves several hosts
+(``make run-cluster``) but makes blocking calls on the event loop. ``make run`` runs one
+process per core (``RASA_WORKERS``, Sanic's workers), so they share a lock file instead:
+
+- a conversation maps to one byte of the file (a hash; two conversations that share a byte
+  only wait for each other), locked with a POSIX record lock (``fcntl.lockf``), always taken
+  without blocking (``LOCK_NB``) and tried again every ``POLL_SECONDS`` while another process
+  holds it;
+- a POSIX lock belongs to a process, not a coroutine, so inside a process an ``asyncio.Lock``
+  per byte lets one coroutine at a time try for it;
+- the kernel drops the locks of a process that dies: a crash never leaves a conversation
+  locked. The file is opened once per process and never closed (closing any descriptor of
+  it would drop every lock the process holds on it).
+
+A turn that waits longer than Rasa's lock lifetime (60 s) gets Rasa's ``LockError``.
+"""
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import tempfile
+import zlib
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Optional
+
+from rasa.core.lock import TicketLock
+from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore
+
+STRIPES = 1 << 16  # bytes of the lock file a conversation can map to
+POLL_SECONDS = 0.002  # while another process holds a conversation's byte
+
+
+def default_path() -> str:
+    """``RASA_LOCK_FILE``, else one file per user and Rasa port in the temporary directory
+    (servers on other ports never wait for this one's conversations)."""
+    return os.environ.get("RASA_LOCK_FILE") or os.path.join(
+        tempfile.gettempdir(),
+        f"booking-rasa-{os.getuid()}-{os.environ.get('RASA_PORT') or '5005'}.locks")
+
+
+class HostLockStore(LockStore):
+    """One conversation's turns one at a time across the processes sharing ``path``."""
+
+    def __init__(self, endpoint_config: Any = None, path: Optional[str] = None) -> None:
+        kwargs = getattr(endpoint_config, "kwargs", None) or {}
+        self.path = path or kwargs.get("path") or default_path()
+        self._fd: Optional[int] = None
+        self._pid = 0
+        self._local: dict[int, tuple[asyncio.Lock, list[int]]] = {}  # byte: lock, users
+
+    @staticmethod
+    def stripe(conversation_id: str) -> int:
+        """The byte of the lock file that stands for a conversation."""
+        return zlib.crc32(conversation_id.encode("utf-8")) % STRIPES
+
+    def _file(self) -> int:
+        if self._fd is None or self._pid != os.getpid():  # first use, or a forked child
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._pid = os.getpid()
+            self._local = {}  # (a parent's asyncio locks belong to its loop)
+        return self._fd
+
+    def _try(self, stripe: int) -> bool:
+        try:
+            fcntl.lockf(self._file(), fcntl.LOCK_EX | fcntl.LOCK_NB, 1, stripe, os.SEEK_SET)
+            return True
+        except (BlockingIOError, PermissionError):  # EAGAIN / EACCES: another process has it
+            return False
+
+    def _unlock(self, stripe: int) -> None:
+        fcntl.lockf(self._file(), fcntl.LOCK_UN, 1, stripe, os.SEEK_SET)
+
+    @asynccontextmanager
+    async def lock(self, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME,
+                   wait_time_in_seconds: float = POLL_SECONDS) -> AsyncIterator[TicketLock]:
+        """Hold the conversation's lock for the body; ``LockError`` after ``lock_lifetime``
+        seconds of waiting."""
+        stripe = self.stripe(conversation_id)
+        self._file()
+        local, users = self._local.setdefault(stripe, (asyncio.Lock(), [0]))
+        users[0] += 1
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + lock_lifetime
+        try:
+            try:
+                await asyncio.wait_for(local.acquire(), lock_lifetime)
+            except asyncio.TimeoutError:
+                raise LockError(f"Could not acquire lock for conversation_id "
+                                f"'{conversation_id}'.") from None
+            try:
+                while not self._try(stripe):
+                    if loop.time() > deadline:
+                        raise LockError(f"Could not acquire lock for conversation_id "
+                                        f"'{conversation_id}'.")
+                    await asyncio.sleep(POLL_SECONDS)
+                try:
+                    yield TicketLock(conversation_id)
+                finally:
+                    self._unlock(stripe)
+            finally:
+                local.release()
+        finally:
+            users[0] -= 1
+            if not users[0] and self._local.get(stripe, (None,))[0] is local:
+                del self._local[stripe]  # memory stays bounded by the turns in flight
+
+    # Rasa's ticket bookkeeping is not used: ``lock`` above is the whole protocol.
+    def get_lock(self, conversation_id: str) -> Optional[TicketLock]:
+        """No stored tickets (``lock`` holds a byte of the file instead)."""
+        return None
+
+    def delete_lock(self, conversation_id: str) -> None:
+        """Nothing stored."""
+
+    def save_lock(self, lock: TicketLock) -> None:
+        """Nothing stored."""

@@ -1,0 +1,123 @@
+"""channels.locks.HostLockStore: one conversation's turns one at a time across the worker
+processes of a Rasa server (real processes, a real lock file)."""
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from rasa.core.lock_store import LockError
+
+from channels.locks import HostLockStore
+
+HOLDER = textwrap.dedent("""
+    import asyncio, sys
+    from channels.locks import HostLockStore
+
+    async def main():
+        async with HostLockStore(path=sys.argv[1]).lock(sys.argv[2]):
+            print("held", flush=True)
+            sys.stdin.readline()  # until the test says so (or kills this process)
+        print("released", flush=True)
+
+    asyncio.run(main())
+""")
+
+
+def holder(path: Path, conversation: str) -> subprocess.Popen:
+    """Another process holding ``conversation``'s lock until its stdin gets a line."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(path), conversation],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).resolve().parent.parent)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_another_process_holding_a_conversation_makes_a_turn_wait_and_then_go(tmp_path):
+    path = tmp_path / "locks"
+    other = holder(path, "62811")
+    store = HostLockStore(path=str(path))
+
+    async def turn(lifetime: float) -> str:
+        async with store.lock("62811", lock_lifetime=lifetime):
+            return "ran"
+
+    with pytest.raises(LockError):  # held elsewhere for longer than the lock's lifetime
+        asyncio.run(turn(0.2))
+    other.stdin.write("go\n")
+    other.stdin.flush()
+    assert other.stdout.readline().strip() == "released"
+    assert asyncio.run(turn(5)) == "ran"
+    other.wait(10)
+
+
+def test_a_process_that_dies_holding_a_conversation_leaves_it_free(tmp_path):
+    path = tmp_path / "locks"
+    other = holder(path, "62811")
+    other.kill()
+    other.wait(10)
+    store = HostLockStore(path=str(path))
+
+    async def turn() -> str:
+        async with store.lock("62811", lock_lifetime=5):
+            return "ran"
+
+    assert asyncio.run(turn()) == "ran"
+
+
+def test_other_conversations_are_not_held_up(tmp_path):
+    path = tmp_path / "locks"
+    store = HostLockStore(path=str(path))
+    free = next(c for c in (f"6281{i}" for i in range(100))
+                if store.stripe(c) != store.stripe("62811"))
+    other = holder(path, "62811")
+
+    async def turn() -> str:
+        async with store.lock(free, lock_lifetime=0.5):
+            return "ran"
+
+    try:
+        assert asyncio.run(turn()) == "ran"
+    finally:
+        other.kill()
+        other.wait(10)
+
+
+def test_turns_of_one_conversation_in_one_process_run_one_at_a_time(tmp_path):
+    store = HostLockStore(path=str(tmp_path / "locks"))
+    inside: list[int] = []
+    overlaps: list[int] = []
+
+    async def turn(i: int) -> None:
+        async with store.lock("62811", lock_lifetime=5):
+            inside.append(i)
+            if len(inside) > 1:
+                overlaps.append(i)
+            await asyncio.sleep(0)  # give the others every chance to enter
+            inside.remove(i)
+
+    async def main() -> None:
+        await asyncio.gather(*(turn(i) for i in range(20)))
+
+    asyncio.run(main())
+    assert overlaps == []
+    assert store._local == {}  # nothing kept once no turn waits
+
+
+def test_a_turn_that_fails_gives_the_lock_back(tmp_path):
+    store = HostLockStore(path=str(tmp_path / "locks"))
+
+    async def failing() -> None:
+        async with store.lock("62811", lock_lifetime=5):
+            raise ValueError("the turn failed")
+
+    async def turn() -> str:
+        async with store.lock("62811", lock_lifetime=0.5):
+            return "ran"
+
+    with pytest.raises(ValueError):
+        asyncio.run(failing())
+    assert asyncio.run(turn()) == "ran"
