@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -92,6 +93,30 @@ def test_startup_prints_where_everything_listens(stack):
     assert stack.db.client.admin.command("hello")["setName"] == "rs0"
     # no credentials in the environment: the sandbox stands in for WhatsApp and Xendit
     assert f"Open http://127.0.0.1:{stack.sandbox_port} to chat as a customer" in stack.startup
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int(
+                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def test_the_rasa_server_runs_a_worker_process_per_core(stack):
+    from tools.run import rasa_workers
+
+    workers = rasa_workers({})
+    assert f"{workers} worker process" in stack.startup, stack.startup
+    rasa = [p for p in children(stack.process.pid)
+            if "rasa run" in Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode()]
+    assert len(rasa) == 1
+    assert len(children(rasa[0])) == (workers if workers > 1 else 0)  # Sanic's forked workers
 
 
 def test_greeting_and_catalog_answer_are_stored_in_mongodb(stack):

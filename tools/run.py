@@ -82,6 +82,10 @@ def rasa_server_env(stack: ExitStack, env: dict[str, str], workers: int) -> dict
     their turns, ``channels.locks.HostLockStore``) and, with several, a fresh directory in
     which their metrics add up (``booking.metrics``)."""
     env = {**env, "SANIC_WORKERS": str(workers)}
+    # One process per core: TensorFlow's own thread pools would only compete with the others
+    # (the NLU's inference is small: its threads wait on each other more than they help).
+    env.setdefault("TF_INTER_OP_PARALLELISM_THREADS", "1")
+    env.setdefault("TF_INTRA_OP_PARALLELISM_THREADS", "1")
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     if workers > 1:
         import shutil
