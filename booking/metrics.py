@@ -1,12 +1,12 @@
 """Every Prometheus metric of the product, in one place: names, units, help and labels.
 
-Each server (the Rasa server, the action server, the console) is one process, scraped on its
-own port, and exposes what it measured at ``/metrics`` (``exposition``); ``make run-cluster``
-has Prometheus scrape each of them. Whoever runs one server as several worker processes gives
-that server its own ``PROMETHEUS_MULTIPROC_DIR``, emptied before it starts (it is read when
-``prometheus_client`` is imported): a scrape then adds up that server's processes
-(``prometheus_client``'s multiprocess mode). One directory shared by several servers would
-count every sample once per server.
+Each server (the Rasa server, the action server, the console) is scraped on its own port and
+exposes what it measured at ``/metrics`` (``exposition``); ``make run-cluster`` has Prometheus
+scrape each of them. A server run as several worker processes (``make run``'s Rasa server,
+``RASA_WORKERS``) has its own ``PROMETHEUS_MULTIPROC_DIR``, emptied before it starts (it is
+read when ``prometheus_client`` is imported): a scrape, whichever process answers it, then adds
+up that server's processes (``prometheus_client``'s multiprocess mode). One directory shared by
+several servers would count every sample once per server.
 
 Names follow Prometheus' conventions: snake_case, the unit as suffix, counters end in
 ``_total``. Labels take a small fixed set of values (an outcome, an operation, a status

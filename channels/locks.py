@@ -61,7 +61,14 @@ class HostLockStore(LockStore):
 
     def _file(self) -> int:
         if self._fd is None or self._pid != os.getpid():  # first use, or a forked child
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:  # (never through a symbolic link someone left at the path)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            except OSError as exc:
+                raise LockError(f"cannot open the lock file {self.path}: {exc}") from exc
+            if os.fstat(fd).st_uid != os.getuid():  # someone else's file in a shared /tmp
+                os.close(fd)
+                raise LockError(f"the lock file {self.path} belongs to another user")
+            self._fd = fd
             self._pid = os.getpid()
             self._local = {}  # (a parent's asyncio locks belong to its loop)
         return self._fd

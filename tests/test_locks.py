@@ -121,3 +121,17 @@ def test_a_turn_that_fails_gives_the_lock_back(tmp_path):
     with pytest.raises(ValueError):
         asyncio.run(failing())
     assert asyncio.run(turn()) == "ran"
+
+
+def test_a_symbolic_link_at_the_lock_file_path_is_refused(tmp_path):
+    target = tmp_path / "elsewhere"
+    (tmp_path / "locks").symlink_to(target)
+    store = HostLockStore(path=str(tmp_path / "locks"))
+
+    async def turn() -> None:
+        async with store.lock("62811", lock_lifetime=1):
+            pass
+
+    with pytest.raises(LockError, match="cannot open"):
+        asyncio.run(turn())
+    assert not target.exists()  # nothing created through the link

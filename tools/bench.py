@@ -12,7 +12,8 @@ inbound WhatsApp messages, text and taps in turn from 200 customers, at 40 to 16
 (80/s for 60 s): every one acknowledged and processed, replies p95 <= 300 ms, acks p99 <= 100
 ms, on `make run`'s layout (one Rasa server, a worker process per core) and on the cluster of
 `make run-cluster`; the processing rate at saturation as a ratio to the plain bot's (>= 0.8x,
-when both are measured in the run); `rasa train` wall time from scratch (<= 3 minutes). ``--only engine|rest|whatsapp|cluster|train`` runs one part.
+when both are measured in the run); `rasa train` wall time from scratch (<= 3 minutes).
+``--only engine|rest|whatsapp|cluster|train`` runs one part (repeatable).
 """
 from __future__ import annotations
 
@@ -664,9 +665,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer iterations")
     parser.add_argument("--engine-only", action="store_true", help="skip the assistant part")
     parser.add_argument("--only", choices=["engine", "rest", "whatsapp", "cluster", "train"],
-                        help="run one part")
+                        action="append", help="run this part (repeatable: --only rest --only "
+                        "whatsapp compares WhatsApp processing to the plain bot in one run)")
     args = parser.parse_args(argv)
-    parts = {args.only} if args.only else (
+    parts = set(args.only) if args.only else (
         {"engine"} if args.engine_only else {"engine", "rest", "whatsapp", "cluster", "train"})
     calls, count, rounds = (200, 300, 4) if args.quick else (1000, 1500, 20)
     rows: list[tuple[str, str, str, bool]] = []
