@@ -1,8 +1,9 @@
 """Rasa's lock store for the worker processes of one Rasa server on one host: a conversation's
 turns run one at a time across all of them, without blocking the event loop.
 
-Rasa takes its lock store's lock around every turn (``Agent.handle_message``), and the console's
-history writes take it too (``channels.history``). Rasa's in-memory store serves one process
+Rasa takes its lock store's lock around every turn (``Agent.handle_message``), and so do the
+WhatsApp channel's writes into a conversation outside a turn (a staff reply, a message to a
+person: ``channels.whatsapp.staff`` through ``channels.history``). Rasa's in-memory store serves one process
 (and a waiting turn polls it once a second); its Redis store serves several hosts
 (``make run-cluster``) but makes blocking calls on the event loop. ``make run`` runs one
 process per core (``RASA_WORKERS``, Sanic's workers), so they share a lock file instead:
@@ -17,7 +18,11 @@ process per core (``RASA_WORKERS``, Sanic's workers), so they share a lock file 
   locked. The file is opened once per process and never closed (closing any descriptor of
   it would drop every lock the process holds on it).
 
-A turn that waits longer than Rasa's lock lifetime (60 s) gets Rasa's ``LockError``.
+A turn that waits longer than Rasa's lock lifetime (60 s) gets Rasa's ``LockError`` (the
+WhatsApp worker puts its message back to run again: ``channels.whatsapp.worker.outage``).
+``make run`` names the file in a private directory of its own (``RASA_LOCK_FILE``); without
+it, the file is per user and Rasa port in the temporary directory, opened never through a
+symbolic link and only when it is the user's own.
 """
 from __future__ import annotations
 
@@ -37,11 +42,32 @@ POLL_SECONDS = 0.002  # while another process holds a conversation's byte
 
 
 def default_path() -> str:
-    """``RASA_LOCK_FILE``, else one file per user and Rasa port in the temporary directory
-    (servers on other ports never wait for this one's conversations)."""
+    """``RASA_LOCK_FILE``, else one file per user and Rasa port (``RASA_PORT``) in the
+    temporary directory (servers on other ports never wait for this one's conversations)."""
     return os.environ.get("RASA_LOCK_FILE") or os.path.join(
         tempfile.gettempdir(),
         f"booking-rasa-{os.getuid()}-{os.environ.get('RASA_PORT') or '5005'}.locks")
+
+
+async def _within(lock: asyncio.Lock, seconds: float) -> bool:
+    """Take ``lock`` within ``seconds`` (False: not taken). Cancelling the caller never leaves
+    the lock taken or lets the caller go on: ``asyncio.wait_for`` on Python 3.10 returns a
+    result that arrived with the cancellation, swallowing it."""
+    taking = asyncio.ensure_future(lock.acquire())
+    try:
+        await asyncio.wait({taking}, timeout=seconds)
+    except BaseException:
+        if not taking.cancel() and not taking.cancelled() and taking.exception() is None:
+            lock.release()  # it was taken just as the caller was cancelled
+        raise
+    if taking.done():
+        return True
+    taking.cancel()  # (asyncio.Lock hands a lock it had just given on to the next waiter)
+    try:
+        await taking
+    except asyncio.CancelledError:
+        return False
+    return True  # taken before the cancellation landed
 
 
 class HostLockStore(LockStore):
@@ -53,6 +79,7 @@ class HostLockStore(LockStore):
         self._fd: Optional[int] = None
         self._pid = 0
         self._local: dict[int, tuple[asyncio.Lock, list[int]]] = {}  # byte: lock, users
+        self._file()  # a lock file that cannot be used stops the server at its start
 
     @staticmethod
     def stripe(conversation_id: str) -> int:
@@ -95,11 +122,9 @@ class HostLockStore(LockStore):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + lock_lifetime
         try:
-            try:
-                await asyncio.wait_for(local.acquire(), lock_lifetime)
-            except asyncio.TimeoutError:
+            if not await _within(local, lock_lifetime):
                 raise LockError(f"Could not acquire lock for conversation_id "
-                                f"'{conversation_id}'.") from None
+                                f"'{conversation_id}'.")
             try:
                 while not self._try(stripe):
                     if loop.time() > deadline:

@@ -107,31 +107,69 @@ def test_turns_of_one_conversation_in_one_process_run_one_at_a_time(tmp_path):
     assert store._local == {}  # nothing kept once no turn waits
 
 
-def test_a_turn_that_fails_gives_the_lock_back(tmp_path):
-    store = HostLockStore(path=str(tmp_path / "locks"))
+TAKER = textwrap.dedent("""
+    import asyncio, sys
+    from channels.locks import HostLockStore
+
+    async def main():
+        async with HostLockStore(path=sys.argv[1]).lock(sys.argv[2], lock_lifetime=2):
+            print("ran", flush=True)
+
+    asyncio.run(main())
+""")
+
+
+def another_process_can_take(path: Path, conversation: str) -> bool:
+    done = subprocess.run([sys.executable, "-c", TAKER, str(path), conversation],
+                          capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parent.parent)
+    return done.stdout.strip() == "ran"
+
+
+def test_a_turn_that_fails_gives_the_lock_back_to_every_process(tmp_path):
+    path = tmp_path / "locks"
+    store = HostLockStore(path=str(path))
 
     async def failing() -> None:
         async with store.lock("62811", lock_lifetime=5):
             raise ValueError("the turn failed")
 
-    async def turn() -> str:
-        async with store.lock("62811", lock_lifetime=0.5):
-            return "ran"
-
     with pytest.raises(ValueError):
         asyncio.run(failing())
+    assert another_process_can_take(path, "62811")  # the byte itself was unlocked
+
+
+def test_a_turn_cancelled_while_waiting_leaves_nothing_behind(tmp_path):
+    path = tmp_path / "locks"
+    store = HostLockStore(path=str(path))
+    other = holder(path, "62811")
+
+    async def cancelled() -> None:
+        waiting = asyncio.create_task(store.lock("62811", lock_lifetime=30).__aenter__())
+        while store._local == {}:  # until it waits for the byte
+            await asyncio.sleep(0)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+
+    try:
+        asyncio.run(cancelled())
+        assert store._local == {}
+    finally:
+        other.stdin.write("go\n")
+        other.stdin.flush()
+        other.wait(10)
+
+    async def turn() -> str:
+        async with store.lock("62811", lock_lifetime=2):
+            return "ran"
+
     assert asyncio.run(turn()) == "ran"
 
 
-def test_a_symbolic_link_at_the_lock_file_path_is_refused(tmp_path):
+def test_a_symbolic_link_at_the_lock_file_path_is_refused_at_the_start(tmp_path):
     target = tmp_path / "elsewhere"
     (tmp_path / "locks").symlink_to(target)
-    store = HostLockStore(path=str(tmp_path / "locks"))
-
-    async def turn() -> None:
-        async with store.lock("62811", lock_lifetime=1):
-            pass
-
     with pytest.raises(LockError, match="cannot open"):
-        asyncio.run(turn())
+        HostLockStore(path=str(tmp_path / "locks"))
     assert not target.exists()  # nothing created through the link

@@ -77,23 +77,26 @@ def rasa_workers(env: dict[str, str]) -> int:
         raise RuntimeError(f"RASA_WORKERS must be a number, not {env['RASA_WORKERS']!r}")
 
 
-def rasa_server_env(stack: ExitStack, env: dict[str, str], workers: int) -> dict[str, str]:
+def rasa_server_env(files: ExitStack, env: dict[str, str], workers: int) -> dict[str, str]:
     """The Rasa server's environment: Sanic's worker processes (they share the port and, for
-    their turns, ``channels.locks.HostLockStore``) and, with several, a fresh directory in
-    which their metrics add up (``booking.metrics``)."""
+    their turns, ``channels.locks.HostLockStore``'s lock file) and, with several, a directory
+    in which their metrics add up (``booking.metrics``). Both in a fresh directory only this
+    user can open (``mkdtemp``: 0700), removed when ``files`` closes."""
+    import shutil
+    import tempfile
+
     env = {**env, "SANIC_WORKERS": str(workers)}
     # One process per core: TensorFlow's own thread pools would only compete with the others
     # (the NLU's inference is small: its threads wait on each other more than they help).
     env.setdefault("TF_INTER_OP_PARALLELISM_THREADS", "1")
     env.setdefault("TF_INTRA_OP_PARALLELISM_THREADS", "1")
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    folder = Path(tempfile.mkdtemp(prefix="booking-rasa-"))
+    files.callback(shutil.rmtree, folder, True)
+    env.setdefault("RASA_LOCK_FILE", str(folder / "conversations.locks"))
     if workers > 1:
-        import shutil
-        import tempfile
-
-        folder = tempfile.mkdtemp(prefix="booking-rasa-metrics-")
-        stack.callback(shutil.rmtree, folder, True)
-        env["PROMETHEUS_MULTIPROC_DIR"] = folder
+        (folder / "metrics").mkdir()
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(folder / "metrics")
     return env
 
 
@@ -154,7 +157,8 @@ def wait_http(url: str, process: subprocess.Popen, timeout: float, name: str,
 
 
 def stop(process: Optional[subprocess.Popen], name: str, timeout: float = 20.0) -> None:
-    """Ask a child to stop (SIGTERM), then kill it if it does not."""
+    """Ask a child to stop (SIGTERM), then kill it if it does not, with every process of its
+    session (children start in a session of their own: Sanic's worker processes too)."""
     if process is None or process.poll() is not None:
         return
     process.send_signal(signal.SIGTERM)
@@ -162,7 +166,10 @@ def stop(process: Optional[subprocess.Popen], name: str, timeout: float = 20.0) 
         process.wait(timeout)
     except subprocess.TimeoutExpired:
         logger.warning("%s did not stop in %.0fs; killing it", name, timeout)
-        process.kill()
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            process.kill()
         process.wait()
 
 
@@ -210,6 +217,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     with ExitStack() as stack:
         try:
             start_mongodb(stack, env)  # stopped last: callbacks run in reverse order
+            files = stack.enter_context(ExitStack())  # removed once the children stopped
             stack.callback(lambda: [stop(p, n) for n, p in reversed(children)])
             os.environ.update(MONGODB_URL=env["MONGODB_URL"], MONGODB_DB=env["MONGODB_DB"])
             if seed.main([]) != 0:
@@ -237,7 +245,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                 children.append(("console", console))
             workers = 1 if shell else rasa_workers(env)
             rasa = subprocess.Popen(rasa_server_command(env, loopback_only=shell), cwd=ROOT,
-                                    env=rasa_server_env(stack, env, workers),
+                                    env=rasa_server_env(files, env, workers),
                                     start_new_session=True)
             children.append(("rasa server", rasa))
             wait_http(f"http://127.0.0.1:{env['RASA_PORT']}/", rasa, 300, "rasa server")

@@ -34,6 +34,7 @@ RECEIVED, PROCESSING, DONE, FAILED = "received", "processing", "done", "failed"
 INTERNAL = KINDS  # what ``post`` queues: the business's items, never a customer's message
 THROTTLED, REFUSED = "throttled", "refused"  # kept, never run: a flood, an unknown number
 SLOW_DOWN = "slow_down"  # the ``notice`` of the one message answered "please slow down"
+RELEASED, NEWER, LOST = "released", "newer", "lost"  # ``release_if_latest``
 LEASE = timedelta(minutes=2)
 RETENTION = timedelta(days=90)
 CHOICE_PAGES_RETENTION = timedelta(days=7)
@@ -183,19 +184,24 @@ class Inbox:
         except DuplicateKeyError:
             return False
 
-    def claim_next(self, sender: str, owner: str = "") -> Optional[dict[str, Any]]:
+    def claim_next(self, sender: str, owner: str = "",
+                   until: Optional[datetime] = None) -> Optional[dict[str, Any]]:
         """The customer's oldest unprocessed message, leased to ``owner``; None when none.
 
         A message stays claimed until ``finish``; one whose lease ran out (its process died
         mid-way) can be claimed again, as a new attempt. One worker per customer calls this,
-        so a customer's messages are handled one at a time in arrival order. The returned
-        document is the claim that ``renew``, ``finish`` and ``put_back`` are fenced by.
+        so a customer's messages are handled one at a time in arrival order. ``until``: the
+        end of the caller's lease on the customer (from ``acquire``): the message's lease never
+        outlives it, so a server that takes the customer over after a crash finds the message
+        claimable and runs it first, in order. The returned document is the claim that
+        ``renew``, ``finish`` and ``put_back`` are fenced by.
         """
         now = _now()
+        lease_until = min(now + self.lease, until) if until is not None else now + self.lease
         return with_retries(lambda: self.db.wa_inbox.find_one_and_update(
             {"sender": sender, "$or": [{"status": RECEIVED},
                                        {"status": PROCESSING, "lease_until": {"$lt": now}}]},
-            {"$set": {"status": PROCESSING, "lease_until": now + self.lease, "owner": owner},
+            {"$set": {"status": PROCESSING, "lease_until": lease_until, "owner": owner},
              "$inc": {"attempts": 1}},
             sort=[("seq", ASCENDING)], return_document=ReturnDocument.AFTER))
 
@@ -205,29 +211,31 @@ class Inbox:
         return {"_id": claim["_id"], "status": PROCESSING, "owner": claim.get("owner", ""),
                 "attempts": claim["attempts"]}
 
-    def renew(self, claim: dict[str, Any]) -> bool:
-        """Extend the claim's lease and its owner's lease on the customer (a long turn);
-        False when either went to another server meanwhile."""
+    def renew(self, claim: dict[str, Any]) -> Optional[datetime]:
+        """Extend the claim's lease and its owner's lease on the customer (a long turn): until
+        when both are ours; None when either went to another server meanwhile."""
         until = _now() + self.lease
         message = with_retries(lambda: self.db.wa_inbox.update_one(
             self._claimed(claim), {"$set": {"lease_until": until}}))
         sender = with_retries(lambda: self.db.wa_senders.update_one(
             {"_id": claim["sender"], "owner": claim.get("owner", "")},
             {"$set": {"lease_until": until}}))
-        return message.matched_count == 1 and sender.matched_count == 1
+        return until if message.matched_count == 1 and sender.matched_count == 1 else None
 
-    def acquire(self, sender: str, owner: str) -> bool:
-        """Take (or renew) the lease on a customer's messages; False while another server holds
-        it. A lease left by a process that died runs out after ``LEASE``."""
+    def acquire(self, sender: str, owner: str) -> Optional[datetime]:
+        """Take (or renew) the lease on a customer's messages: until when it is ours; None
+        while another server holds it. A lease left by a process that died runs out after
+        ``LEASE``."""
         now = _now()
+        until = now + self.lease
         try:
             with_retries(lambda: self.db.wa_senders.update_one(
                 {"_id": sender, "$or": [{"owner": None}, {"owner": owner},
                                         {"lease_until": {"$lt": now}}]},
-                {"$set": {"owner": owner, "lease_until": now + self.lease}}, upsert=True))
-            return True
+                {"$set": {"owner": owner, "lease_until": until}}, upsert=True))
+            return until
         except DuplicateKeyError:  # the customer exists and the filter did not match: held
-            return False
+            return None
 
     def release(self, sender: str, owner: str) -> None:
         """Give the lease back (only if still ours)."""
@@ -235,13 +243,19 @@ class Inbox:
             {"_id": sender, "owner": owner}, {"$set": {"owner": None},
                                               "$unset": {"lease_until": ""}}))
 
-    def release_if_latest(self, sender: str, owner: str, seq: int) -> bool:
+    def release_if_latest(self, sender: str, owner: str, seq: int) -> str:
         """Give the lease back if ``seq`` is still the customer's latest sequence number
-        (nothing was recorded or queued for them since): True. False (the lease is kept)
-        when something newer may be waiting, or the lease is no longer ours."""
-        return with_retries(lambda: self.db.wa_senders.update_one(
-            {"_id": sender, "owner": owner, "seq": seq},
-            {"$set": {"owner": None}, "$unset": {"lease_until": ""}})).modified_count == 1
+        (nothing was recorded or queued for them since), in one write: ``RELEASED``;
+        ``NEWER`` (the lease is kept) when something newer may be waiting; ``LOST`` when the
+        lease is no longer ours."""
+        latest = {"$eq": ["$seq", seq]}
+        done = with_retries(lambda: self.db.wa_senders.update_one(
+            {"_id": sender, "owner": owner},
+            [{"$set": {"owner": {"$cond": [latest, None, "$owner"]},
+                       "lease_until": {"$cond": [latest, "$$REMOVE", "$lease_until"]}}}]))
+        if not done.matched_count:
+            return LOST
+        return RELEASED if done.modified_count else NEWER
 
     def has_work(self, sender: str) -> bool:
         """Whether the customer has a message waiting (or one whose lease ran out)."""

@@ -19,6 +19,7 @@ from typing import Any, Awaitable, Callable, Optional
 
 from pymongo.errors import PyMongoError
 from rasa.core.channels.channel import UserMessage
+from rasa.core.lock_store import LockError
 
 from booking import metrics
 from booking.db import is_transient
@@ -31,7 +32,7 @@ from channels.rasa_patches import TurnSlot, network_wait
 from channels.whatsapp.config import WhatsAppConfig
 from channels.whatsapp.errors import GraphError, RetryableGraphError
 from channels.whatsapp.graph import GraphClient
-from channels.whatsapp.inbox import INTERNAL, SLOW_DOWN, Inbox
+from channels.whatsapp.inbox import INTERNAL, LOST, NEWER, RELEASED, SLOW_DOWN, Inbox
 from channels.whatsapp.output import WhatsAppOutput, more_page
 from channels.whatsapp.staff import StaffSide
 
@@ -42,28 +43,29 @@ UNSUPPORTED_REPLY = N_("Sorry, I can only read text and taps on buttons. "
 SLOW_DOWN_REPLY = N_("You're sending messages faster than I can answer. Please slow down a "
                      "little: I'll answer your next message in a minute.")
 OUTCOME_WRITES = Backoff(base=0.2, factor=2.0, cap=5.0, attempts=None)
-RELEASED = "released"  # ``_next``: the latest message is done and the lease given back
 
 
 class _Lease:
-    """When this worker last took or renewed the customer's lease (renewed a third of the way
-    through, not before every message)."""
+    """This worker's lease on the customer: until when it is ours (``Inbox.acquire``), renewed
+    a third of the way through rather than before every message (and while a turn runs, with
+    its message's: ``_keep_leased``); ``lost`` once a renewal found it taken."""
 
-    def __init__(self, length: timedelta) -> None:
+    def __init__(self, until: datetime, length: timedelta) -> None:
         self.every = length.total_seconds() / 3
-        self.at = time.monotonic()
+        self.until, self.at, self.lost = until, time.monotonic(), False
 
     def due(self) -> bool:
         return time.monotonic() - self.at > self.every
 
-    def renewed(self) -> None:
-        self.at = time.monotonic()
+    def renewed(self, until: datetime) -> None:
+        self.until, self.at = until, time.monotonic()
 
 
 def outage(exc: BaseException) -> bool:
-    """Whether a turn failed because the database is away (worth running again later)."""
-    return isinstance(exc, DatabaseUnavailableError) or (isinstance(exc, PyMongoError)
-                                                         and is_transient(exc))
+    """Whether a turn failed because the database is away, or its conversation's lock stayed
+    taken past Rasa's lock lifetime (60 s): worth running again later."""
+    return isinstance(exc, (DatabaseUnavailableError, LockError)) or (
+        isinstance(exc, PyMongoError) and is_transient(exc))
 
 
 def flow_completion_text(extra: dict[str, Any]) -> Optional[str]:
@@ -178,27 +180,27 @@ class CustomerWorkers:
     async def _drain(self, sender: str, on_new_message: OnNewMessage) -> None:
         """Process the customer's messages one at a time while holding their lease. The lease
         goes back with the last message's outcome when nothing newer was recorded meanwhile
-        (one write); else, after giving it back, look once more (another server may have
-        recorded one meanwhile)."""
+        (one write); then, or after giving it back, look once more: a message recorded by
+        another process, whose kick found the lease still ours, waits for no sweep."""
         try:
             inbox = await asyncio.to_thread(self._inbox)  # first use connects
             while True:
                 self._again.discard(sender)
-                if not await asyncio.to_thread(inbox.acquire, sender, self.owner):
+                until = await asyncio.to_thread(inbox.acquire, sender, self.owner)
+                if until is None:
                     return  # another server is draining this customer
-                lease = _Lease(inbox.lease)
-                outcome: Optional[bool] = True
+                lease = _Lease(until, inbox.lease)
+                outcome: Any = True
                 while outcome is True:
                     outcome = await self._next(inbox, sender, on_new_message, lease)
-                if outcome is RELEASED:
-                    if sender not in self._again:  # (no await since: a later kick starts anew)
-                        return
-                    continue
-                await asyncio.to_thread(inbox.release, sender, self.owner)
-                if outcome is None:
-                    return  # an outage: the sweep resumes the customer
-                if not (await asyncio.to_thread(inbox.has_work, sender)
-                        or sender in self._again):
+                if outcome == LOST:
+                    return  # another server took the customer over: it drains them
+                if outcome != RELEASED:
+                    await asyncio.to_thread(inbox.release, sender, self.owner)
+                    if outcome is None:
+                        return  # an outage: the sweep resumes the customer
+                waiting = await asyncio.to_thread(inbox.has_work, sender)
+                if not (waiting or sender in self._again):  # (kicked during that read too)
                     return
         except (PyMongoError, BookingError) as exc:
             logger.error("inbox unavailable while draining %s: %s", mask_phone(sender), exc)
@@ -206,9 +208,9 @@ class CustomerWorkers:
     async def _next(self, inbox: Inbox, sender: str, on_new_message: OnNewMessage,
                     lease: "_Lease") -> Any:
         """Claim and process the customer's oldest waiting message. True: done, look for the
-        next; ``RELEASED``: done, it was the latest and the lease is given back; False: nothing
-        waiting (or the lease went elsewhere); None: an outage interrupted it (it waits for a
-        retry)."""
+        next; ``RELEASED``: done, it was the latest and the lease is given back; ``LOST``: the
+        lease went to another server; False: nothing waiting; None: an outage interrupted it
+        (it waits for a retry)."""
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.config.max_turns)
         # The slot is taken before a message is claimed: a message waiting for the CPU is
@@ -216,33 +218,43 @@ class CustomerWorkers:
         # in front of the webhook's (which must answer Meta quickly under load).
         async with TurnSlot(self._slots):
             if lease.due():  # renewed a third of the way through (``_keep_leased`` in a turn)
-                if not await asyncio.to_thread(inbox.acquire, sender, self.owner):
-                    return False
-                lease.renewed()
-            claim = await asyncio.to_thread(inbox.claim_next, sender, self.owner)
+                until = await asyncio.to_thread(inbox.acquire, sender, self.owner)
+                if until is None:
+                    return LOST
+                lease.renewed(until)
+            if lease.lost:
+                return LOST
+            claim = await asyncio.to_thread(inbox.claim_next, sender, self.owner, lease.until)
             if claim is None:
                 return False
-            renewing = asyncio.create_task(self._keep_leased(inbox, claim))
+            renewing = asyncio.create_task(self._keep_leased(inbox, claim, lease))
             try:
                 outcome = await self._handle(inbox, claim, on_new_message)
             finally:
                 renewing.cancel()
-            if outcome is True and claim.get("seq") and await asyncio.to_thread(
-                    inbox.release_if_latest, sender, self.owner, claim["seq"]):
-                return RELEASED
+            if outcome is True and lease.lost:
+                return LOST
+            if outcome is True and claim.get("seq"):
+                given = await asyncio.to_thread(inbox.release_if_latest, sender, self.owner,
+                                                claim["seq"])
+                return True if given == NEWER else given
             return outcome
 
-    async def _keep_leased(self, inbox: Inbox, claim: dict[str, Any]) -> None:
-        """Renew the claim's lease (and the customer's) while its turn runs."""
+    async def _keep_leased(self, inbox: Inbox, claim: dict[str, Any], lease: _Lease) -> None:
+        """Renew the claim's lease and the customer's while its turn runs."""
         every = max(inbox.lease.total_seconds() / 3, 0.05)
         while True:
             await asyncio.sleep(every)
             try:
-                if not await asyncio.to_thread(inbox.renew, claim):
-                    logger.warning("lost the lease on WhatsApp message %s", claim["_id"])
-                    return
+                until = await asyncio.to_thread(inbox.renew, claim)
             except (PyMongoError, BookingError) as exc:
                 logger.warning("could not renew the lease on %s: %s", claim["_id"], exc)
+                continue
+            if until is None:
+                logger.warning("lost the lease on WhatsApp message %s", claim["_id"])
+                lease.lost = True
+                return
+            lease.renewed(until)
 
     async def _handle(self, inbox: Inbox, claim: dict[str, Any],
                       on_new_message: OnNewMessage) -> Optional[bool]:

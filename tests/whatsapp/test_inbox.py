@@ -6,8 +6,9 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
-from channels.whatsapp.inbox import (DONE, PROCESSING, RECEIVED, REFUSED, SLOW_DOWN, THROTTLED,
-                                     Inbox)
+from channels.whatsapp import inbox as inbox_module
+from channels.whatsapp.inbox import (DONE, LOST, NEWER, PROCESSING, RECEIVED, REFUSED, RELEASED,
+                                     SLOW_DOWN, THROTTLED, Inbox)
 from channels.whatsapp.parse import Inbound
 
 
@@ -62,7 +63,7 @@ def test_racing_servers_get_one_lease(db):
     inbox.record(message(1), "spa")
     with ThreadPoolExecutor(8) as pool:
         won = list(pool.map(lambda n: inbox.acquire("62811", f"server{n}"), range(8)))
-    assert won.count(True) == 1
+    assert sum(until is not None for until in won) == 1
 
 
 def test_an_interrupted_message_goes_back_and_a_finished_turn_is_recognised(db):
@@ -141,6 +142,40 @@ def test_renewing_keeps_a_slow_turn_from_another_server(db):
     assert server_b.claim_next("62811", "b") is None
     assert server_b.senders_with_work() == [] and not server_b.has_work("62811")
     assert server_a.finish(claim)
+
+
+def test_after_a_crash_the_customer_s_next_server_runs_the_interrupted_message_first(
+        db, monkeypatch):
+    clock = [datetime(2026, 12, 4, 10, 0, tzinfo=timezone.utc)]
+    monkeypatch.setattr(inbox_module, "_now", lambda: clock[0])
+    server_a, server_b = Inbox(db), Inbox(db)
+    server_a.record(message(1), "spa")
+    server_a.record(message(2), "spa")
+    until = server_a.acquire("62811", "a")
+    clock[0] += inbox_module.LEASE / 4  # a's lease is renewed only a third of the way through
+    claim = server_a.claim_next("62811", "a", until)
+    assert claim["lease_until"].replace(tzinfo=timezone.utc) <= until
+    clock[0] = until + timedelta(milliseconds=1)  # a died mid-turn: its lease ran out
+    assert server_b.acquire("62811", "b")
+    again = server_b.claim_next("62811", "b")
+    assert (again["_id"], again["attempts"]) == (claim["_id"], 2)  # not message 2 before it
+
+
+def test_the_lease_goes_back_with_the_latest_message_only(db):
+    inbox, other = Inbox(db), Inbox(db)
+    inbox.record(message(1), "spa")
+    assert inbox.acquire("62811", "a")
+    claim = inbox.claim_next("62811", "a")
+    other.record(message(2), "spa")  # recorded during the turn: the lease stays
+    assert inbox.release_if_latest("62811", "a", claim["seq"]) == NEWER
+    assert db.wa_senders.find_one({"_id": "62811"})["owner"] == "a"
+    assert inbox.finish(claim)
+    latest = inbox.claim_next("62811", "a")
+    assert inbox.release_if_latest("62811", "b", latest["seq"]) == LOST  # not b's
+    assert inbox.release_if_latest("62811", "a", latest["seq"]) == RELEASED
+    lease = db.wa_senders.find_one({"_id": "62811"})
+    assert lease["owner"] is None and "lease_until" not in lease
+    assert inbox.release_if_latest("62811", "a", latest["seq"]) == LOST  # given back already
 
 
 def test_a_flood_from_one_customer_is_counted_across_servers(db):

@@ -357,14 +357,25 @@ def test_cancel_which_one_by_place_or_description(wa, graph, answer):
 
 
 # ---------------------------------------------------------------- more typed days and bookings
+# A weekday three or more days on: never today (a weekday said on its own day is today, which may
+# have no free time left when the suite runs late in Bali's day; the parser's unit tests cover
+# that rule), nor a Tuesday (the facial's only therapist is off then).
+WEEKDAY = next(day.strftime("%A").lower() for day in (datetime.now(BALI) + timedelta(days=n)
+                                                      for n in range(3, 7))
+               if day.weekday() != 1)
+
+
 def days_ahead_named(words: str) -> date:
     today = datetime.now(BALI).date()
     if words == "the day after tomorrow":
         return today + timedelta(days=2)
-    return today + timedelta(days=(4 - today.weekday()) % 7)  # the coming friday (today on one)
+    index = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
+             "sunday"].index(words)
+    return today + timedelta(days=(index - today.weekday()) % 7)
 
 
-@pytest.mark.parametrize("words", ["the day after tomorrow", "friday"])
+@pytest.mark.parametrize("words", ["the day after tomorrow", WEEKDAY],
+                         ids=["day-after-tomorrow", "weekday"])
 def test_a_named_day_at_the_day_question(wa, graph, words):
     stack, db = wa
     t = Typist(stack, db, graph)

@@ -95,6 +95,18 @@ async def echo(message: UserMessage) -> None:
     await message.output_channel.send_text_message(message.sender_id, "echo " + message.text)
 
 
+def drain(workers: CustomerWorkers, graph: GraphClient, turn: Any, sender: str = QUICK) -> None:
+    """Kick ``sender``'s worker with ``turn`` as Rasa's part and wait until it ends."""
+    async def scenario() -> None:
+        try:
+            workers.kick(sender, turn)
+            await workers._workers[sender]
+        finally:
+            await graph.close()
+
+    asyncio.run(scenario())
+
+
 def test_a_reply_stuck_at_graph_does_not_hold_the_only_turn_slot(db, graph_stub):
     inbox, graph, workers = setup(db, graph_stub.url)
     slow_id, quick_id = record(inbox, SLOW), record(inbox, QUICK)
@@ -136,15 +148,8 @@ def test_a_turn_longer_than_the_lease_is_not_taken_over(db, graph_stub):
         seen["swept"] = await asyncio.to_thread(other_server.senders_with_work)
         await echo(message)
 
-    async def scenario() -> None:
-        try:
-            workers.kick(QUICK, slow_turn)
-            await workers._workers[QUICK]
-        finally:
-            await graph.close()
-
-    asyncio.run(scenario())
-    assert seen == {"acquired": False, "claimed": None, "swept": []}
+    drain(workers, graph, slow_turn)
+    assert seen == {"acquired": None, "claimed": None, "swept": []}
     stored = db.wa_inbox.find_one({"_id": wamid})
     assert (stored["status"], stored["attempts"], stored["owner"]) == (DONE, 1, workers.owner)
     assert graph_stub.sent == [QUICK]
@@ -163,14 +168,7 @@ def test_messages_recorded_during_a_turn_are_drained_and_the_lease_then_given_ba
             await asyncio.to_thread(record, other_server, QUICK, 3)
         await echo(message)
 
-    async def scenario() -> None:
-        try:
-            workers.kick(QUICK, turn)
-            await workers._workers[QUICK]
-        finally:
-            await graph.close()
-
-    asyncio.run(scenario())
+    drain(workers, graph, turn)
     assert turns == [first, f"wamid.{QUICK}.2", f"wamid.{QUICK}.3"]
     lease = db.wa_senders.find_one({"_id": QUICK})
     assert lease["owner"] is None and "lease_until" not in lease  # free for any server
@@ -188,3 +186,92 @@ def test_each_forked_worker_process_holds_leases_under_its_own_name(db, graph_st
     process.join(10)
     assert forked != workers.owner
     assert forked.rsplit(":", 1)[0] == workers.owner.rsplit(":", 1)[0] == "server-a"
+
+
+def test_a_worker_that_lost_the_customer_during_a_turn_leaves_the_rest_to_the_new_owner(
+        db, graph_stub):
+    inbox, graph, workers = setup(db, graph_stub.url)
+    first, second = record(inbox, QUICK, 1), record(inbox, QUICK, 2)
+    turns: list[str] = []
+
+    async def turn(message: UserMessage) -> None:
+        turns.append(message.message_id)
+        await asyncio.to_thread(db.wa_senders.update_one, {"_id": QUICK}, {"$set": {
+            "owner": "server-b", "lease_until": datetime.now(timezone.utc) + timedelta(minutes=5)}})
+        await echo(message)  # (this process stalled past its lease; server-b took over)
+
+    drain(workers, graph, turn)
+    assert turns == [first]  # the second is server-b's now: never run by both
+    assert db.wa_inbox.find_one({"_id": second})["status"] == "received"
+    assert db.wa_senders.find_one({"_id": QUICK})["owner"] == "server-b"
+
+
+class LateInsert(Inbox):
+    """Another process recording a message: its sequence number is taken (``took``), then its
+    insert waits for ``go``."""
+
+    def __init__(self, db) -> None:
+        super().__init__(db)
+        self.took, self.go = threading.Event(), threading.Event()
+
+    def _next_seq(self, sender: str, customer: bool = True) -> tuple[int, int]:
+        numbers = super()._next_seq(sender, customer)
+        self.took.set()
+        self.go.wait(10)
+        return numbers
+
+
+def test_a_message_numbered_before_the_latest_but_stored_after_it_is_not_left_waiting(
+        db, graph_stub):
+    inbox, graph, workers = setup(db, graph_stub.url)
+    other_process = LateInsert(db)
+    late = threading.Thread(target=record, args=(other_process, QUICK, 1))
+    late.start()
+    assert other_process.took.wait(10)
+    latest = record(inbox, QUICK, 2)  # numbered after the late one, stored before it
+    turns: list[str] = []
+
+    async def turn(message: UserMessage) -> None:
+        turns.append(message.message_id)
+        if len(turns) == 1:  # the late one is stored now; its process's kick found us holding
+            other_process.go.set()  # the lease, so only this worker can run it
+            await asyncio.to_thread(late.join, 10)
+        await echo(message)
+
+    drain(workers, graph, turn)
+    assert turns == [latest, f"wamid.{QUICK}.1"]
+
+
+class Counted(Inbox):
+    """Counts the inbox calls a worker makes."""
+
+    def __init__(self, db) -> None:
+        super().__init__(db)
+        self.calls: list[str] = []
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in {"acquire", "claim_next", "finish", "release_if_latest", "release",
+                    "has_work", "renew"}:
+            object.__getattribute__(self, "calls").append(name)
+        return object.__getattribute__(self, name)
+
+
+def test_a_single_message_costs_four_writes_and_one_read_of_the_inbox(db, graph_stub):
+    _, graph, _ = setup(db, graph_stub.url)
+    inbox = Counted(db)
+    config = WhatsAppConfig("v", "s", "111", "booking_follow_up", "en", max_turns=1)
+    workers = CustomerWorkers(lambda: inbox, lambda number: WhatsAppOutput(
+        graph, inbox, config, number or "111"), graph, config, "server-a")
+    record(inbox, QUICK)
+
+    drain(workers, graph, echo)
+    assert inbox.calls == ["acquire", "claim_next", "finish", "release_if_latest", "has_work"]
+
+
+def test_a_turn_that_could_not_get_its_conversation_s_lock_runs_again_later():
+    from rasa.core.lock_store import LockError
+
+    from channels.whatsapp.worker import outage
+
+    assert outage(LockError("Could not acquire lock for conversation_id '62811'."))
+    assert not outage(ValueError("a bug"))
