@@ -3,9 +3,9 @@ turns run one at a time across all of them, without blocking the event loop.
 
 Rasa takes its lock store's lock around every turn (``Agent.handle_message``), and so do the
 WhatsApp channel's writes into a conversation outside a turn (a staff reply, a message to a
-person: ``channels.whatsapp.staff`` through ``channels.history``). Rasa's in-memory store serves one process
-(and a waiting turn polls it once a second); its Redis store serves several hosts
-(``make run-cluster``) but makes blocking calls on the event loop. ``make run`` runs one
+person: ``channels.whatsapp.staff`` through ``channels.history``). Rasa's in-memory store
+serves one process (and a waiting turn polls it once a second); its Redis store serves several
+hosts (``make run-cluster``) but makes blocking calls on the event loop. ``make run`` runs one
 process per core (``RASA_WORKERS``, Sanic's workers), so they share a lock file instead:
 
 - a conversation maps to one byte of the file (a hash; two conversations that share a byte

@@ -4,13 +4,15 @@ on it is cancelled, the first customer who joined is offered the time, held for 
 passes it to the next one, whose Confirm books it: one booking, with its payment link."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Iterator
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from booking.bookings import BookingRequest, BookingService
+from booking.catalog_store import CatalogRepository
 from booking.db import connect
 from booking.models import ACTIVE_STATUSES, Booking
 from booking.runtime import CachedCatalog
@@ -61,10 +63,39 @@ def full_day(core: BookingService) -> tuple[date, list[Booking]]:
     raise AssertionError("no day of Nyoman's to fill")
 
 
+@contextmanager
+def awake(core_db: Any, core: BookingService,
+          business: str = "ubud-serenity-spa") -> Iterator[None]:
+    """The business's quiet hours (no offer is sent in them: 21:00-08:00 in Bali) moved away
+    from now while the test runs, wherever in Bali's day the suite runs; put back after."""
+    hour = datetime.now(BALI).hour
+    quiet = f"{(hour + 3) % 24:02d}:00-{(hour + 4) % 24:02d}:00"
+    repository = CatalogRepository(core_db)
+    before = core_db.catalog_businesses.find_one({"_id": business}).get("reminders")
+    core_db.catalog_businesses.update_one({"_id": business},
+                                          {"$set": {"reminders": {"quiet_hours": quiet}}})
+    repository.bump()  # every server's catalog reloads within a second
+    version = repository.version()
+    try:
+        assert eventually(lambda: core.catalog.businesses[business].reminders.quiet_start.hour
+                          == (hour + 3) % 24, "the catalog reloaded")
+        yield
+    finally:
+        change = {"$set": {"reminders": before}} if before else {"$unset": {"reminders": ""}}
+        core_db.catalog_businesses.update_one({"_id": business}, change)
+        if repository.version() == version:
+            repository.bump()
+
+
 def test_freed_time_goes_to_the_waiting_list_in_order_and_becomes_one_booking(wa, graph):
     stack, db = wa
     core_db = connect(stack.env["MONGODB_URL"], stack.env["MONGODB_DB"])
     core = BookingService(core_db, CachedCatalog(core_db))
+    with awake(core_db, core):
+        offered_in_order(stack, db, graph, core)
+
+
+def offered_in_order(stack: Any, db: Any, graph: Any, core: BookingService) -> None:
     day, bookings = full_day(core)
     first, second = Waiting(stack, db, graph), Waiting(stack, db, graph)
     for customer in (first, second):
