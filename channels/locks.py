@@ -37,6 +37,8 @@ from typing import Any, AsyncIterator, Optional
 from rasa.core.lock import TicketLock
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore
 
+from channels.rasa_patches import network_wait
+
 STRIPES = 1 << 16  # bytes of the lock file a conversation can map to
 POLL_SECONDS = 0.002  # while another process holds a conversation's byte
 
@@ -51,23 +53,31 @@ def default_path() -> str:
 
 async def _within(lock: asyncio.Lock, seconds: float) -> bool:
     """Take ``lock`` within ``seconds`` (False: not taken). Cancelling the caller never leaves
-    the lock taken or lets the caller go on: ``asyncio.wait_for`` on Python 3.10 returns a
-    result that arrived with the cancellation, swallowing it."""
+    the lock taken nor lets the caller go on (``asyncio.wait_for`` on Python 3.10 returns a
+    result that arrived with the cancellation, swallowing it)."""
     taking = asyncio.ensure_future(lock.acquire())
     try:
         await asyncio.wait({taking}, timeout=seconds)
     except BaseException:
-        if not taking.cancel() and not taking.cancelled() and taking.exception() is None:
-            lock.release()  # it was taken just as the caller was cancelled
+        _abandon(lock, taking)
         raise
     if taking.done():
         return True
-    taking.cancel()  # (asyncio.Lock hands a lock it had just given on to the next waiter)
-    try:
-        await taking
-    except asyncio.CancelledError:
-        return False
-    return True  # taken before the cancellation landed
+    _abandon(lock, taking)
+    return False
+
+
+def _abandon(lock: asyncio.Lock, taking: "asyncio.Future[bool]") -> None:
+    """Give up on ``taking``: cancelled (asyncio.Lock passes a lock it had just handed over on
+    to the next waiter), or given back if it was taken already."""
+    def give_back(done: "asyncio.Future[bool]") -> None:
+        if not done.cancelled() and done.exception() is None:
+            lock.release()
+
+    if taking.cancel():
+        taking.add_done_callback(give_back)  # (should the cancellation come too late)
+    else:
+        give_back(taking)
 
 
 class HostLockStore(LockStore):
@@ -119,28 +129,48 @@ class HostLockStore(LockStore):
         self._file()
         local, users = self._local.setdefault(stripe, (asyncio.Lock(), [0]))
         users[0] += 1
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + lock_lifetime
         try:
-            if not await _within(local, lock_lifetime):
-                raise LockError(f"Could not acquire lock for conversation_id "
-                                f"'{conversation_id}'.")
+            await self._take(local, stripe, lock_lifetime, conversation_id)
             try:
-                while not self._try(stripe):
-                    if loop.time() > deadline:
-                        raise LockError(f"Could not acquire lock for conversation_id "
-                                        f"'{conversation_id}'.")
-                    await asyncio.sleep(POLL_SECONDS)
-                try:
-                    yield TicketLock(conversation_id)
-                finally:
-                    self._unlock(stripe)
+                yield TicketLock(conversation_id)
             finally:
+                self._unlock(stripe)
                 local.release()
         finally:
             users[0] -= 1
             if not users[0] and self._local.get(stripe, (None,))[0] is local:
                 del self._local[stripe]  # memory stays bounded by the turns in flight
+
+    async def _take(self, local: asyncio.Lock, stripe: int, lifetime: float,
+                    conversation_id: str) -> None:
+        """This process's lock on the byte, then the byte: both held on return, neither on an
+        exception (``LockError`` after ``lifetime``). While either is held elsewhere, the
+        turn's slot goes to other turns (waiting is no CPU work: ``network_wait``)."""
+        if not local.locked():
+            await local.acquire()  # (free: taken at once)
+            if self._try(stripe):
+                return
+            local.release()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + lifetime
+        refused = LockError(f"Could not acquire lock for conversation_id '{conversation_id}'.")
+        has_local = has_byte = False
+        try:
+            async with network_wait():
+                has_local = await _within(local, lifetime)
+                if not has_local:
+                    raise refused
+                while not self._try(stripe):
+                    if loop.time() > deadline:
+                        raise refused
+                    await asyncio.sleep(POLL_SECONDS)
+                has_byte = True
+        except BaseException:  # (taking the slot back may be cancelled too)
+            if has_byte:
+                self._unlock(stripe)
+            if has_local:
+                local.release()
+            raise
 
     # Rasa's ticket bookkeeping is not used: ``lock`` above is the whole protocol.
     def get_lock(self, conversation_id: str) -> Optional[TicketLock]:

@@ -144,17 +144,20 @@ def test_a_turn_cancelled_while_waiting_leaves_nothing_behind(tmp_path):
     store = HostLockStore(path=str(path))
     other = holder(path, "62811")
 
+    locks: list[asyncio.Lock] = []
+
     async def cancelled() -> None:
         waiting = asyncio.create_task(store.lock("62811", lock_lifetime=30).__aenter__())
-        while store._local == {}:  # until it waits for the byte
+        while store._local == {}:  # until it waits
             await asyncio.sleep(0)
+        locks.append(store._local[store.stripe("62811")][0])
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiting
 
     try:
         asyncio.run(cancelled())
-        assert store._local == {}
+        assert store._local == {} and not locks[0].locked()
     finally:
         other.stdin.write("go\n")
         other.stdin.flush()
@@ -173,3 +176,38 @@ def test_a_symbolic_link_at_the_lock_file_path_is_refused_at_the_start(tmp_path)
     with pytest.raises(LockError, match="cannot open"):
         HostLockStore(path=str(tmp_path / "locks"))
     assert not target.exists()  # nothing created through the link
+
+
+def test_a_turn_waiting_for_its_conversation_gives_its_turn_slot_to_other_turns(tmp_path):
+    from channels.rasa_patches import TurnSlot
+
+    path = tmp_path / "locks"
+    store = HostLockStore(path=str(path))
+    other = holder(path, "62811")
+
+    async def main() -> list[str]:
+        slots, done = asyncio.Semaphore(1), []
+
+        async def waiting_turn() -> None:
+            async with TurnSlot(slots):
+                async with store.lock("62811", lock_lifetime=30):
+                    done.append("62811")
+
+        async def other_turn() -> None:
+            async with TurnSlot(slots):  # the only slot: free while 62811 waits
+                done.append("another customer")
+            other.stdin.write("go\n")  # then the holder lets 62811 go
+            other.stdin.flush()
+
+        first = asyncio.create_task(waiting_turn())
+        while store._local == {}:  # until 62811's turn waits for its conversation
+            await asyncio.sleep(0)
+        await asyncio.wait_for(other_turn(), 10)
+        await asyncio.wait_for(first, 10)
+        return done
+
+    try:
+        assert asyncio.run(main()) == ["another customer", "62811"]
+    finally:
+        other.kill()
+        other.wait(10)

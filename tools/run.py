@@ -93,7 +93,7 @@ def rasa_server_env(files: ExitStack, env: dict[str, str], workers: int) -> dict
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     folder = Path(tempfile.mkdtemp(prefix="booking-rasa-"))
     files.callback(shutil.rmtree, folder, True)
-    env.setdefault("RASA_LOCK_FILE", str(folder / "conversations.locks"))
+    env["RASA_LOCK_FILE"] = env.get("RASA_LOCK_FILE") or str(folder / "conversations.locks")
     if workers > 1:
         (folder / "metrics").mkdir()
         env["PROMETHEUS_MULTIPROC_DIR"] = str(folder / "metrics")
@@ -157,19 +157,25 @@ def wait_http(url: str, process: subprocess.Popen, timeout: float, name: str,
 
 
 def stop(process: Optional[subprocess.Popen], name: str, timeout: float = 20.0) -> None:
-    """Ask a child to stop (SIGTERM), then kill it if it does not, with every process of its
-    session (children start in a session of their own: Sanic's worker processes too)."""
-    if process is None or process.poll() is not None:
+    """Ask a child to stop (SIGTERM), then kill it if it does not; then whatever is left of its
+    session (children start in a session of their own: Sanic's worker processes would outlive
+    a main process that died)."""
+    if process is None:
         return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        logger.warning("%s did not stop in %.0fs; killing it", name, timeout)
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
         try:
-            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            logger.warning("%s did not stop in %.0fs; killing it", name, timeout)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)  # (a group keeps its id while any member lives)
         except (ProcessLookupError, PermissionError):
-            process.kill()
+            break
+        if sig == signal.SIGTERM:
+            time.sleep(0.5)  # (time to stop cleanly before the kill)
+    if process.poll() is None:
         process.wait()
 
 

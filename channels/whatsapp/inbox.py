@@ -186,24 +186,36 @@ class Inbox:
 
     def claim_next(self, sender: str, owner: str = "",
                    until: Optional[datetime] = None) -> Optional[dict[str, Any]]:
-        """The customer's oldest unprocessed message, leased to ``owner``; None when none.
+        """The customer's oldest unfinished message, leased to ``owner``; None when there is
+        none, or while it is still leased elsewhere (a server that stalled past its lease on
+        the customer may still be running it: no later message runs before it ends or its
+        lease runs out). One atomic update of that message only.
 
         A message stays claimed until ``finish``; one whose lease ran out (its process died
         mid-way) can be claimed again, as a new attempt. One worker per customer calls this,
         so a customer's messages are handled one at a time in arrival order. ``until``: the
         end of the caller's lease on the customer (from ``acquire``): the message's lease never
         outlives it, so a server that takes the customer over after a crash finds the message
-        claimable and runs it first, in order. The returned document is the claim that
-        ``renew``, ``finish`` and ``put_back`` are fenced by.
+        claimable and runs it first. The returned document is the claim that ``renew``,
+        ``finish`` and ``put_back`` are fenced by.
         """
         now = _now()
         lease_until = min(now + self.lease, until) if until is not None else now + self.lease
-        return with_retries(lambda: self.db.wa_inbox.find_one_and_update(
-            {"sender": sender, "$or": [{"status": RECEIVED},
-                                       {"status": PROCESSING, "lease_until": {"$lt": now}}]},
-            {"$set": {"status": PROCESSING, "lease_until": lease_until, "owner": owner},
-             "$inc": {"attempts": 1}},
+        token = uuid.uuid4().hex
+        claimable = {"$or": [{"$eq": ["$status", RECEIVED]}, {"$lt": ["$lease_until", now]}]}
+
+        def claimed(value: Any, field: str) -> dict[str, Any]:
+            return {"$cond": [claimable, value, f"${field}"]}
+
+        doc = with_retries(lambda: self.db.wa_inbox.find_one_and_update(
+            {"sender": sender, "status": {"$in": [RECEIVED, PROCESSING]}},
+            [{"$set": {"status": claimed({"$literal": PROCESSING}, "status"),
+                       "lease_until": claimed({"$literal": lease_until}, "lease_until"),
+                       "owner": claimed({"$literal": owner}, "owner"),
+                       "claim": claimed({"$literal": token}, "claim"),
+                       "attempts": claimed({"$add": ["$attempts", 1]}, "attempts")}}],
             sort=[("seq", ASCENDING)], return_document=ReturnDocument.AFTER))
+        return doc if doc is not None and doc.get("claim") == token else None
 
     @staticmethod
     def _claimed(claim: dict[str, Any]) -> dict[str, Any]:
@@ -212,15 +224,18 @@ class Inbox:
                 "attempts": claim["attempts"]}
 
     def renew(self, claim: dict[str, Any]) -> Optional[datetime]:
-        """Extend the claim's lease and its owner's lease on the customer (a long turn): until
-        when both are ours; None when either went to another server meanwhile."""
+        """Extend its owner's lease on the customer, then the claim's (a long turn): until when;
+        None when the customer went to another server meanwhile (then the message's lease is
+        left alone: it never outlives the customer's)."""
         until = _now() + self.lease
-        message = with_retries(lambda: self.db.wa_inbox.update_one(
-            self._claimed(claim), {"$set": {"lease_until": until}}))
         sender = with_retries(lambda: self.db.wa_senders.update_one(
             {"_id": claim["sender"], "owner": claim.get("owner", "")},
             {"$set": {"lease_until": until}}))
-        return until if message.matched_count == 1 and sender.matched_count == 1 else None
+        if sender.matched_count != 1:
+            return None
+        with_retries(lambda: self.db.wa_inbox.update_one(  # (nothing if it finished meanwhile)
+            self._claimed(claim), {"$set": {"lease_until": until}}))
+        return until
 
     def acquire(self, sender: str, owner: str) -> Optional[datetime]:
         """Take (or renew) the lease on a customer's messages: until when it is ours; None
@@ -258,12 +273,17 @@ class Inbox:
         return RELEASED if done.modified_count else NEWER
 
     def has_work(self, sender: str) -> bool:
-        """Whether the customer has a message waiting (or one whose lease ran out)."""
+        """Whether the customer's oldest unfinished message can be claimed now (waiting, or
+        its lease ran out): what ``claim_next`` would take."""
         now = _now()
-        return with_retries(lambda: self.db.wa_inbox.find_one(
-            {"sender": sender, "$or": [{"status": RECEIVED},
-                                       {"status": PROCESSING, "lease_until": {"$lt": now}}]},
-            {"_id": 1})) is not None
+        oldest = with_retries(lambda: self.db.wa_inbox.find_one(
+            {"sender": sender, "status": {"$in": [RECEIVED, PROCESSING]}},
+            {"status": 1, "lease_until": 1}, sort=[("seq", ASCENDING)]))
+        if oldest is None:
+            return False
+        lease = oldest.get("lease_until")
+        return oldest["status"] == RECEIVED or lease is None or \
+            lease.replace(tzinfo=timezone.utc) < now
 
     def in_conversation(self, message_id: str) -> bool:
         """Whether Rasa's tracker already holds this message: its turn ran to the end (the

@@ -13,7 +13,6 @@ import asyncio
 import json
 import logging
 import os
-import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable, Optional
 
@@ -47,18 +46,17 @@ OUTCOME_WRITES = Backoff(base=0.2, factor=2.0, cap=5.0, attempts=None)
 
 class _Lease:
     """This worker's lease on the customer: until when it is ours (``Inbox.acquire``), renewed
-    a third of the way through rather than before every message (and while a turn runs, with
+    once a third of it has gone rather than before every message (and while a turn runs, with
     its message's: ``_keep_leased``); ``lost`` once a renewal found it taken."""
 
     def __init__(self, until: datetime, length: timedelta) -> None:
-        self.every = length.total_seconds() / 3
-        self.until, self.at, self.lost = until, time.monotonic(), False
+        self.length, self.until, self.lost = length, until, False
 
     def due(self) -> bool:
-        return time.monotonic() - self.at > self.every
+        return datetime.now(timezone.utc) > self.until - self.length * 2 / 3
 
     def renewed(self, until: datetime) -> None:
-        self.until, self.at = until, time.monotonic()
+        self.until = until
 
 
 def outage(exc: BaseException) -> bool:
@@ -193,12 +191,10 @@ class CustomerWorkers:
                 outcome: Any = True
                 while outcome is True:
                     outcome = await self._next(inbox, sender, on_new_message, lease)
-                if outcome == LOST:
-                    return  # another server took the customer over: it drains them
-                if outcome != RELEASED:
+                if outcome not in (RELEASED, LOST):  # (lost: acquiring again tells for sure)
                     await asyncio.to_thread(inbox.release, sender, self.owner)
                     if outcome is None:
-                        return  # an outage: the sweep resumes the customer
+                        return  # an outage or a stall: the sweep resumes the customer
                 waiting = await asyncio.to_thread(inbox.has_work, sender)
                 if not (waiting or sender in self._again):  # (kicked during that read too)
                     return
@@ -209,8 +205,8 @@ class CustomerWorkers:
                     lease: "_Lease") -> Any:
         """Claim and process the customer's oldest waiting message. True: done, look for the
         next; ``RELEASED``: done, it was the latest and the lease is given back; ``LOST``: the
-        lease went to another server; False: nothing waiting; None: an outage interrupted it
-        (it waits for a retry)."""
+        lease went to another server; False: nothing to claim; None: an outage interrupted it
+        (it waits for a retry), or the database was too slow to renew the lease."""
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.config.max_turns)
         # The slot is taken before a message is claimed: a message waiting for the CPU is
@@ -222,6 +218,8 @@ class CustomerWorkers:
                 if until is None:
                     return LOST
                 lease.renewed(until)
+                if lease.due():  # that write took a third of the lease: not a time to claim
+                    return None
             if lease.lost:
                 return LOST
             claim = await asyncio.to_thread(inbox.claim_next, sender, self.owner, lease.until)
@@ -232,8 +230,6 @@ class CustomerWorkers:
                 outcome = await self._handle(inbox, claim, on_new_message)
             finally:
                 renewing.cancel()
-            if outcome is True and lease.lost:
-                return LOST
             if outcome is True and claim.get("seq"):
                 given = await asyncio.to_thread(inbox.release_if_latest, sender, self.owner,
                                                 claim["seq"])

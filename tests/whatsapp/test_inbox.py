@@ -161,6 +161,26 @@ def test_after_a_crash_the_customer_s_next_server_runs_the_interrupted_message_f
     assert (again["_id"], again["attempts"]) == (claim["_id"], 2)  # not message 2 before it
 
 
+def test_no_later_message_is_claimed_while_an_earlier_one_is_still_leased_elsewhere(
+        db, monkeypatch):
+    clock = [datetime(2026, 12, 4, 10, 0, tzinfo=timezone.utc)]
+    monkeypatch.setattr(inbox_module, "_now", lambda: clock[0])
+    stalled, server_b = Inbox(db), Inbox(db)
+    stalled.record(message(1), "spa")
+    stalled.record(message(2), "spa")
+    claim = stalled.claim_next("62811", "a")  # a stalls mid-turn with a live message lease
+    db.wa_senders.update_one({"_id": "62811"}, {"$set": {"owner": "b"}})  # b took the customer
+    assert server_b.claim_next("62811", "b") is None and not server_b.has_work("62811")
+    assert db.wa_inbox.find_one({"_id": "wamid.62811.2"})["status"] == RECEIVED
+    assert stalled.renew(claim) is None  # a's renewal sees the customer gone...
+    assert db.wa_inbox.find_one({"_id": claim["_id"]})["lease_until"].replace(
+        tzinfo=timezone.utc) == claim["lease_until"].replace(tzinfo=timezone.utc)  # ...left alone
+    clock[0] += inbox_module.LEASE + timedelta(seconds=1)  # a's message lease ran out
+    assert server_b.has_work("62811")
+    again = server_b.claim_next("62811", "b")
+    assert (again["_id"], again["attempts"]) == (claim["_id"], 2)
+
+
 def test_the_lease_goes_back_with_the_latest_message_only(db):
     inbox, other = Inbox(db), Inbox(db)
     inbox.record(message(1), "spa")

@@ -268,10 +268,17 @@ def test_a_single_message_costs_four_writes_and_one_read_of_the_inbox(db, graph_
     assert inbox.calls == ["acquire", "claim_next", "finish", "release_if_latest", "has_work"]
 
 
-def test_a_turn_that_could_not_get_its_conversation_s_lock_runs_again_later():
+def test_a_turn_that_could_not_get_its_conversation_s_lock_runs_again_later(db, graph_stub):
     from rasa.core.lock_store import LockError
 
-    from channels.whatsapp.worker import outage
+    inbox, graph, workers = setup(db, graph_stub.url)
+    wamid = record(inbox, QUICK)
 
-    assert outage(LockError("Could not acquire lock for conversation_id '62811'."))
-    assert not outage(ValueError("a bug"))
+    async def locked_out(message: UserMessage) -> None:
+        raise LockError("Could not acquire lock for conversation_id '62811'.")
+
+    drain(workers, graph, locked_out)
+    stored = db.wa_inbox.find_one({"_id": wamid})
+    assert (stored["status"], stored["attempts"]) == ("received", 1)  # back in the queue
+    assert "LockError" in stored["error"] and graph_stub.sent == []
+    assert db.wa_senders.find_one({"_id": QUICK})["owner"] is None  # for the sweep to resume
