@@ -200,3 +200,21 @@ def test_a_kept_connection_is_reused_only_while_the_action_server_still_keeps_it
 
     idle = asyncio.run(kept_connector())
     assert idle == IDLE_CONNECTION_SECONDS <= KEEP_ALIVE_SECONDS / 5
+
+
+def test_event_types_are_looked_up_once_and_unknown_ones_as_rasa_does():
+    import channels.rasa_patches as patches
+    from rasa.shared.core.events import ActionExecuted, Event, SlotSet, UserUttered
+
+    patches._event_types.clear()
+    assert Event.resolve_by_type("user") is UserUttered
+    assert Event.resolve_by_type("action") is ActionExecuted
+    assert patches._event_types == {"user": UserUttered, "action": ActionExecuted}
+    assert Event.resolve_by_type("user") is UserUttered  # from what was found
+    assert Event.from_parameters({"event": "slot", "name": "service", "value": "x"}) == \
+        SlotSet("service", "x")
+    assert Event.resolve_by_type("topic") is None  # Rasa's old TopicSet: nothing
+    assert Event.resolve_by_type("nope", default=SlotSet) is SlotSet
+    assert "nope" not in patches._event_types
+    with pytest.raises(ValueError, match="Unknown event name 'nope'"):
+        Event.resolve_by_type("nope")

@@ -144,13 +144,19 @@ def test_renewing_keeps_a_slow_turn_from_another_server(db):
     assert server_a.finish(claim)
 
 
-def test_after_a_crash_the_customer_s_next_server_runs_the_interrupted_message_first(
-        db, monkeypatch):
+def two_messages_on_a_clock(db, monkeypatch) -> list[datetime]:
+    """Two messages of one customer recorded, and the inbox's clock: ``clock[0]`` is now."""
     clock = [datetime(2026, 12, 4, 10, 0, tzinfo=timezone.utc)]
     monkeypatch.setattr(inbox_module, "_now", lambda: clock[0])
+    Inbox(db).record(message(1), "spa")
+    Inbox(db).record(message(2), "spa")
+    return clock
+
+
+def test_after_a_crash_the_customer_s_next_server_runs_the_interrupted_message_first(
+        db, monkeypatch):
+    clock = two_messages_on_a_clock(db, monkeypatch)
     server_a, server_b = Inbox(db), Inbox(db)
-    server_a.record(message(1), "spa")
-    server_a.record(message(2), "spa")
     until = server_a.acquire("62811", "a")
     clock[0] += inbox_module.LEASE / 4  # a's lease is renewed only a third of the way through
     claim = server_a.claim_next("62811", "a", until)
@@ -163,11 +169,8 @@ def test_after_a_crash_the_customer_s_next_server_runs_the_interrupted_message_f
 
 def test_no_later_message_is_claimed_while_an_earlier_one_is_still_leased_elsewhere(
         db, monkeypatch):
-    clock = [datetime(2026, 12, 4, 10, 0, tzinfo=timezone.utc)]
-    monkeypatch.setattr(inbox_module, "_now", lambda: clock[0])
+    clock = two_messages_on_a_clock(db, monkeypatch)
     stalled, server_b = Inbox(db), Inbox(db)
-    stalled.record(message(1), "spa")
-    stalled.record(message(2), "spa")
     claim = stalled.claim_next("62811", "a")  # a stalls mid-turn with a live message lease
     db.wa_senders.update_one({"_id": "62811"}, {"$set": {"owner": "b"}})  # b took the customer
     assert server_b.claim_next("62811", "b") is None and not server_b.has_work("62811")
