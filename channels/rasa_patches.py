@@ -203,7 +203,7 @@ _event_types: Dict[Text, Any] = {}
 def _resolve_by_type_once(type_name: Text, default: Optional[Any] = None) -> Optional[Any]:
     found = _event_types.get(type_name)
     if found is None:
-        found = _resolve_by_type(type_name, None if type_name == "topic" else default)
+        found = _resolve_by_type(type_name, default)  # ("topic": None, as Rasa answers)
         if found is not None and found is not default:
             _event_types[type_name] = found
     return found

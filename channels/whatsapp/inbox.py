@@ -208,7 +208,7 @@ class Inbox:
             return {"$cond": [claimable, value, f"${field}"]}
 
         doc = with_retries(lambda: self.db.wa_inbox.find_one_and_update(
-            {"sender": sender, "status": {"$in": [RECEIVED, PROCESSING]}},
+            self._unfinished(sender),
             [{"$set": {"status": claimed({"$literal": PROCESSING}, "status"),
                        "lease_until": claimed({"$literal": lease_until}, "lease_until"),
                        "owner": claimed({"$literal": owner}, "owner"),
@@ -216,6 +216,12 @@ class Inbox:
                        "attempts": claimed({"$add": ["$attempts", 1]}, "attempts")}}],
             sort=[("seq", ASCENDING)], return_document=ReturnDocument.AFTER))
         return doc if doc is not None and doc.get("claim") == token else None
+
+    @staticmethod
+    def _unfinished(sender: str) -> dict[str, Any]:
+        """The filter matching the customer's messages not yet finished (the oldest first by
+        ``seq``: the one ``claim_next`` and ``has_work`` look at)."""
+        return {"sender": sender, "status": {"$in": [RECEIVED, PROCESSING]}}
 
     @staticmethod
     def _claimed(claim: dict[str, Any]) -> dict[str, Any]:
@@ -277,8 +283,8 @@ class Inbox:
         its lease ran out): what ``claim_next`` would take."""
         now = _now()
         oldest = with_retries(lambda: self.db.wa_inbox.find_one(
-            {"sender": sender, "status": {"$in": [RECEIVED, PROCESSING]}},
-            {"status": 1, "lease_until": 1}, sort=[("seq", ASCENDING)]))
+            self._unfinished(sender), {"status": 1, "lease_until": 1},
+            sort=[("seq", ASCENDING)]))
         if oldest is None:
             return False
         lease = oldest.get("lease_until")

@@ -213,6 +213,8 @@ class CustomerWorkers:
         # never leased, and the database calls of the waiting customers' workers do not queue
         # in front of the webhook's (which must answer Meta quickly under load).
         async with TurnSlot(self._slots):
+            if lease.lost:
+                return LOST
             if lease.due():  # renewed a third of the way through (``_keep_leased`` in a turn)
                 until = await asyncio.to_thread(inbox.acquire, sender, self.owner)
                 if until is None:
@@ -220,8 +222,6 @@ class CustomerWorkers:
                 lease.renewed(until)
                 if lease.due():  # that write took a third of the lease: not a time to claim
                     return None
-            if lease.lost:
-                return LOST
             claim = await asyncio.to_thread(inbox.claim_next, sender, self.owner, lease.until)
             if claim is None:
                 return False
