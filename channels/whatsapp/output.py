@@ -54,6 +54,18 @@ class WhatsAppOutput(OutputChannel):
         self.graph, self.inbox, self.config = graph, inbox, config
         self.phone_number_id = phone_number_id
         self.language_of = language_of
+        self._receipt: Optional[asyncio.Future[Any]] = None
+
+    def after(self, receipt: "asyncio.Future[Any]") -> "WhatsAppOutput":
+        """Send nothing before ``receipt`` is done: a turn's read receipt and typing indicator
+        go while its turn runs, and never after its first reply ("typing…" under an answer)."""
+        self._receipt = receipt
+        return self
+
+    async def _receipt_sent(self) -> None:
+        receipt, self._receipt = self._receipt, None
+        if receipt is not None:
+            await receipt
 
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
         """Text, split within Meta's limit."""
@@ -129,6 +141,7 @@ class WhatsAppOutput(OutputChannel):
                     ref: Optional[str] = None,
                     instead: Optional[Callable[[str], dict[str, Any]]] = None) -> str:
         kind = message["type"]
+        await self._receipt_sent()
         try:
             wamid = await self.graph.send(self.phone_number_id, recipient_id, message)
             # its own template, should Meta refuse it later (a failed status, 131047)
@@ -197,6 +210,7 @@ class WhatsAppOutput(OutputChannel):
         English when it is not approved in theirs (132001)."""
         make = template or self.template
         async with network_wait():
+            await self._receipt_sent()
             try:
                 message = make(await asyncio.to_thread(self._customer_language, recipient_id))
                 try:

@@ -44,16 +44,23 @@ SLOW_DOWN_REPLY = N_("You're sending messages faster than I can answer. Please s
 OUTCOME_WRITES = Backoff(base=0.2, factor=2.0, cap=5.0, attempts=None)
 
 
-class _Lease:
-    """This worker's lease on the customer: until when it is ours (``Inbox.acquire``), renewed
-    once a third of it has gone rather than before every message (and while a turn runs, with
-    its message's: ``_keep_leased``); ``lost`` once a renewal found it taken."""
+HELD, STALLED = "held", "stalled"  # ``_take_next``: another server has the customer; the
+# database took a third of the lease to renew it
 
-    def __init__(self, until: datetime, length: timedelta) -> None:
-        self.length, self.until, self.lost = length, until, False
+
+class _Lease:
+    """This worker's lease on the customer: until when it is ours (``Inbox.acquire``; None
+    before it is taken), renewed once a third of it has gone rather than before every message
+    (and while a turn runs, with its message's: ``_keep_leased``); ``lost`` once a renewal
+    found it taken."""
+
+    def __init__(self, length: timedelta) -> None:
+        self.length, self.lost = length, False
+        self.until: Optional[datetime] = None
 
     def due(self) -> bool:
-        return datetime.now(timezone.utc) > self.until - self.length * 2 / 3
+        return self.until is None or \
+            datetime.now(timezone.utc) > self.until - self.length * 2 / 3
 
     def renewed(self, until: datetime) -> None:
         self.until = until
@@ -92,6 +99,7 @@ class CustomerWorkers:
         self._workers: dict[str, asyncio.Task] = {}
         self._again: set[str] = set()  # customers kicked while their worker was running
         self._slots: Optional[asyncio.Semaphore] = None
+        self._ready: Optional[Inbox] = None  # ``_the_inbox``
         self.agent_of: Callable[[], Any] = lambda: None  # the Rasa agent (set by ``channel.py``)
         self.staff = StaffSide(inbox, lambda: self.agent_of(),
                                timedelta(hours=config.handoff_idle_hours))
@@ -158,7 +166,7 @@ class CustomerWorkers:
     async def resend_deferred(self) -> None:
         """Send again the replies Graph would not take earlier (each once it is taken; given up
         after ``resend_for_hours``, past WhatsApp's 24-hour window)."""
-        inbox = await asyncio.to_thread(self._inbox)
+        inbox = await self._the_inbox()
         while (doc := await asyncio.to_thread(inbox.claim_deferred)) is not None:
             try:
                 wamid = await self.graph.send(doc["phone_number_id"], doc["to"], doc["message"])
@@ -181,16 +189,15 @@ class CustomerWorkers:
         (one write); then, or after giving it back, look once more: a message recorded by
         another process, whose kick found the lease still ours, waits for no sweep."""
         try:
-            inbox = await asyncio.to_thread(self._inbox)  # first use connects
+            inbox = await self._the_inbox()
             while True:
                 self._again.discard(sender)
-                until = await asyncio.to_thread(inbox.acquire, sender, self.owner)
-                if until is None:
-                    return  # another server is draining this customer
-                lease = _Lease(until, inbox.lease)
+                lease = _Lease(inbox.lease)  # taken with the first claim (``_take_next``)
                 outcome: Any = True
                 while outcome is True:
                     outcome = await self._next(inbox, sender, on_new_message, lease)
+                if outcome == HELD:
+                    return  # another server is draining this customer
                 if outcome not in (RELEASED, LOST):  # (lost: acquiring again tells for sure)
                     await asyncio.to_thread(inbox.release, sender, self.owner)
                     if outcome is None:
@@ -205,8 +212,9 @@ class CustomerWorkers:
                     lease: "_Lease") -> Any:
         """Claim and process the customer's oldest waiting message. True: done, look for the
         next; ``RELEASED``: done, it was the latest and the lease is given back; ``LOST``: the
-        lease went to another server; False: nothing to claim; None: an outage interrupted it
-        (it waits for a retry), or the database was too slow to renew the lease."""
+        lease went to another server; ``HELD``: another server had it from the start; False:
+        nothing to claim; None: an outage interrupted it (it waits for a retry), or the
+        database was too slow to renew the lease."""
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.config.max_turns)
         # The slot is taken before a message is claimed: a message waiting for the CPU is
@@ -215,14 +223,12 @@ class CustomerWorkers:
         async with TurnSlot(self._slots):
             if lease.lost:
                 return LOST
-            if lease.due():  # renewed a third of the way through (``_keep_leased`` in a turn)
-                until = await asyncio.to_thread(inbox.acquire, sender, self.owner)
-                if until is None:
-                    return LOST
-                lease.renewed(until)
-                if lease.due():  # that write took a third of the lease: not a time to claim
-                    return None
-            claim = await asyncio.to_thread(inbox.claim_next, sender, self.owner, lease.until)
+            taken = lease.until is not None
+            claim = await asyncio.to_thread(self._take_next, inbox, sender, lease)
+            if claim == HELD:
+                return LOST if taken else HELD
+            if claim == STALLED:
+                return None
             if claim is None:
                 return False
             renewing = asyncio.create_task(self._keep_leased(inbox, claim, lease))
@@ -235,6 +241,26 @@ class CustomerWorkers:
                                                 claim["seq"])
                 return True if given == NEWER else given
             return outcome
+
+    def _take_next(self, inbox: Inbox, sender: str, lease: _Lease) -> Any:
+        """Blocking, one worker-thread hop: take the customer's lease when due (first, or a
+        third of the way through), then claim their oldest message. The claim; None when
+        there is nothing to claim; ``HELD`` while another server has the customer;
+        ``STALLED`` when taking the lease took a third of it (not a time to claim)."""
+        if lease.due():
+            until = inbox.acquire(sender, self.owner)
+            if until is None:
+                return HELD
+            lease.renewed(until)
+            if lease.due():
+                return STALLED
+        return inbox.claim_next(sender, self.owner, lease.until)
+
+    async def _the_inbox(self) -> Inbox:
+        """The inbox (its first use connects: in a worker thread, once)."""
+        if self._ready is None:
+            self._ready = await asyncio.to_thread(self._inbox)
+        return self._ready
 
     async def _keep_leased(self, inbox: Inbox, claim: dict[str, Any], lease: _Lease) -> None:
         """Renew the claim's lease and the customer's while its turn runs."""
@@ -288,9 +314,12 @@ class CustomerWorkers:
 
     async def _mark_read(self, claim: dict[str, Any], typing: bool = True) -> None:
         """Blue ticks and the typing indicator (a network wait: gives the turn slot back)."""
+        async with network_wait():
+            await self._read_receipt(claim, typing)
+
+    async def _read_receipt(self, claim: dict[str, Any], typing: bool = True) -> None:
         try:
-            async with network_wait():
-                await self.graph.mark_read(claim["phone_number_id"], claim["_id"], typing)
+            await self.graph.mark_read(claim["phone_number_id"], claim["_id"], typing)
         except GraphError as exc:
             logger.info("mark as read failed: %s", exc)
 
@@ -308,8 +337,15 @@ class CustomerWorkers:
             await self._mark_read(doc, typing=False)
             await self.staff.to_person(doc, metadata)
             return None
-        await self._mark_read(doc)
-        return await self._process(doc, metadata, on_new_message)
+        # Blue ticks and "typing…" while the turn runs (its own task: the turn keeps its slot);
+        # the first reply waits for them (``WhatsAppOutput.after``).
+        receipt = asyncio.create_task(self._read_receipt(doc))
+        try:
+            return await self._process(doc, metadata, on_new_message, receipt)
+        finally:
+            if not receipt.done():  # (nothing was sent)
+                async with network_wait():
+                    await asyncio.wait([receipt])
 
     async def _internal(self, inbox: Inbox, claim: dict[str, Any],
                         on_new_message: OnNewMessage) -> Optional[str]:
@@ -318,8 +354,8 @@ class CustomerWorkers:
                                      on_new_message)
 
     async def _process(self, doc: dict[str, Any], metadata: dict[str, Any],
-                       on_new_message: OnNewMessage) -> Optional[str]:
-        output = self.output_for(doc["phone_number_id"])
+                       on_new_message: OnNewMessage, receipt: asyncio.Future) -> Optional[str]:
+        output = self.output_for(doc["phone_number_id"]).after(receipt)
         if doc.get("notice") == SLOW_DOWN:
             await output.send_text_message(
                 doc["sender"], await output.in_their_language(doc["sender"], SLOW_DOWN_REPLY))

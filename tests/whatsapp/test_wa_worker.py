@@ -25,25 +25,30 @@ SLOW, QUICK = "62811000001", "62811000002"
 
 
 class GatedGraph:
-    """Answers like Graph; messages to ``SLOW`` wait at ``gate`` (``arrived`` set on the
-    first). ``sent``: recipients of accepted messages, in order."""
+    """Answers like Graph; the calls ``held`` picks (messages to ``SLOW``) wait at ``gate``
+    (``arrived`` set on the first). ``sent``: recipients of accepted messages, in order;
+    ``log``: ("read answered") and ("message", recipient) as they happen."""
 
-    def __init__(self) -> None:
+    def __init__(self, held: Any = lambda body: body.get("to") == SLOW) -> None:
         self.gate, self.arrived = threading.Event(), threading.Event()
         self.sent: list[str] = []
+        self.log: list[tuple[str, ...]] = []
         self.changed = threading.Condition()
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                if body.get("to") == SLOW:
+                if held(body):
                     stub.arrived.set()
                     stub.gate.wait(30)
-                if body.get("status") != "read":
-                    with stub.changed:
+                with stub.changed:
+                    if body.get("status") != "read":
                         stub.sent.append(body["to"])
-                        stub.changed.notify_all()
+                        stub.log.append(("message", body["to"]))
+                    else:
+                        stub.log.append(("read answered",))
+                    stub.changed.notify_all()
                 raw = json.dumps({"messages": [{"id": f"wamid.out{len(stub.sent)}"}]}).encode()
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
@@ -282,3 +287,25 @@ def test_a_turn_that_could_not_get_its_conversation_s_lock_runs_again_later(db, 
     assert (stored["status"], stored["attempts"]) == ("received", 1)  # back in the queue
     assert "LockError" in stored["error"] and graph_stub.sent == []
     assert db.wa_senders.find_one({"_id": QUICK})["owner"] is None  # for the sweep to resume
+
+
+def test_the_turn_runs_while_its_read_receipt_goes_and_its_reply_waits_for_the_receipt(db):
+    stub = GatedGraph(held=lambda body: body.get("status") == "read")  # the receipt is slow
+    inbox, graph, workers = setup(db, stub.url)
+    record(inbox, QUICK)
+
+    async def turn(message: UserMessage) -> None:
+        # Rasa's part starts while the receipt is still held at Graph...
+        assert await asyncio.to_thread(stub.arrived.wait, 10)
+        reply = asyncio.create_task(echo(message))
+        # ...and its reply does not overtake the receipt ("typing…" under an answer)
+        assert not await asyncio.to_thread(stub.wait_sent_to, QUICK, 0.3)
+        stub.gate.set()
+        await reply
+
+    try:
+        drain(workers, graph, turn)
+        assert stub.log == [("read answered",), ("message", QUICK)]
+        assert db.wa_inbox.find_one({})["status"] == DONE
+    finally:
+        stub.close()
