@@ -218,3 +218,59 @@ def test_event_types_are_looked_up_once_and_unknown_ones_as_rasa_does():
     assert "nope" not in patches._event_types
     with pytest.raises(ValueError, match="Unknown event name 'nope'"):
         Event.resolve_by_type("nope")
+
+
+def test_a_graph_runs_in_order_without_dask_with_dask_s_results_and_errors(tmp_path):
+    from rasa.engine.graph import ExecutionContext, GraphComponent, GraphSchema, SchemaNode
+    from rasa.engine.exceptions import GraphRunError
+    from rasa.engine.runner.dask import DaskGraphRunner
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+
+    import channels.rasa_patches as patches
+
+    calls: list[str] = []
+
+    class Step(GraphComponent):
+        @classmethod
+        def create(cls, config, model_storage, resource, execution_context):  # noqa: ANN
+            return cls(config)
+
+        def __init__(self, config: dict) -> None:
+            self.name = config["name"]
+
+        def run(self, **parts: object) -> str:
+            calls.append(self.name)
+            if self.name == "broken":
+                raise ValueError("broken")
+            return f"{self.name}({','.join(f'{k}={v}' for k, v in sorted(parts.items()))})"
+
+    def node(name: str, target: bool = False, **needs: str) -> SchemaNode:
+        return SchemaNode(needs=needs, uses=Step, constructor_name="create", fn="run",
+                          config={"name": name}, is_target=target)
+
+    schema = GraphSchema({"a": node("a", x="__message__"), "b": node("b", p="a"),
+                          "c": node("c", True, p="a", q="b"), "lonely": node("lonely"),
+                          "broken": node("broken", p="a")})
+    runner = DaskGraphRunner(schema, LocalModelStorage(tmp_path), ExecutionContext(schema, "m"))
+
+    def both(inputs: dict, targets: object) -> list:
+        outcomes = []
+        for run in (patches._dask_run, DaskGraphRunner.run):
+            calls.clear()
+            try:
+                outcomes.append((run(runner, inputs, targets), sorted(calls)))
+            except Exception as exc:  # the same kind of failure, after the same calls
+                outcomes.append((type(exc), sorted(calls)))
+        return outcomes
+
+    message = {"__message__": "hi"}
+    for targets in (None, ["b"], ["c", "lonely"], ["lonely"], ["a", "c"]):
+        dask, ours = both(message, targets)
+        assert ours == dask, targets
+    assert both(message, None)[1] == ({"c": "c(p=a(x=hi),q=b(p=a(x=hi)))"}, ["a", "b", "c"])
+    dask, ours = both(message, ["broken", "c"])  # the same error (the order of the nodes
+    assert ours[0] is dask[0] is not GraphRunError  # that ran before it may differ)
+    assert "broken" in ours[1] and issubclass(ours[0], Exception)
+    assert both({"__message__": "a"}, ["c"]) == [(GraphRunError, [])] * 2  # a clash
+    assert list(runner._execution_orders) == [("c",), ("b",), ("c", "lonely"), ("lonely",),
+                                              ("a", "c"), ("broken", "c")]  # each found once

@@ -173,6 +173,7 @@ class WhatsAppInput(InputChannel):
             for task in (self._sweeper, self._watcher):
                 if task is not None:
                     task.cancel()
+            await self.workers.stop()  # (its turns still send: Graph closes after)
             await self.graph.close()
 
         @bp.route("/", methods=["GET"])

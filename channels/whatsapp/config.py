@@ -30,6 +30,7 @@ class WhatsAppConfig:
     retention_days: float = 90.0  # inbox, statuses and outbox records are removed after this
     handoff_idle_hours: float = 12.0  # a person's conversation idle this long goes to the bot
     items_poll_seconds: float = 1.0  # how often the console's queued replies are looked for
+    stop_grace_seconds: float = 10.0  # a stopping server lets its turns end this long
 
     @classmethod
     def from_env(cls) -> "WhatsAppConfig":
@@ -51,7 +52,8 @@ class WhatsAppConfig:
                    flood_seconds=float(env.get("WHATSAPP_FLOOD_SECONDS") or 60),
                    retention_days=float(env.get("DATA_RETENTION_DAYS") or 90),
                    handoff_idle_hours=float(env.get("HANDOFF_IDLE_HOURS") or 12),
-                   items_poll_seconds=float(env.get("WHATSAPP_ITEMS_POLL_SECONDS") or 1))
+                   items_poll_seconds=float(env.get("WHATSAPP_ITEMS_POLL_SECONDS") or 1),
+                   stop_grace_seconds=float(env.get("WHATSAPP_STOP_GRACE_SECONDS") or 10))
 
     def template(self, kind: object) -> str:
         """The approved template an action asks for outside the window (``outside_window``'s

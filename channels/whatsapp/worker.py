@@ -100,6 +100,7 @@ class CustomerWorkers:
         self._again: set[str] = set()  # customers kicked while their worker was running
         self._slots: Optional[asyncio.Semaphore] = None
         self._ready: Optional[Inbox] = None  # ``_the_inbox``
+        self._stopping = False  # ``stop``
         self.agent_of: Callable[[], Any] = lambda: None  # the Rasa agent (set by ``channel.py``)
         self.staff = StaffSide(inbox, lambda: self.agent_of(),
                                timedelta(hours=config.handoff_idle_hours))
@@ -111,7 +112,10 @@ class CustomerWorkers:
         return f"{self._owner}:{os.getpid()}"
 
     def kick(self, sender: str, on_new_message: OnNewMessage) -> None:
-        """Make sure one worker drains this customer's messages, in order."""
+        """Make sure one worker drains this customer's messages, in order (none once the
+        server is stopping: the message waits, recorded, for the next server)."""
+        if self._stopping:
+            return
         worker = self._workers.get(sender)
         if worker is not None and not worker.done():
             self._again.add(sender)  # the running worker looks once more before it ends
@@ -119,6 +123,16 @@ class CustomerWorkers:
         task = asyncio.create_task(self._drain(sender, on_new_message))
         self._workers[sender] = task
         task.add_done_callback(lambda done: self._forget(sender, done))
+
+    async def stop(self) -> None:
+        """Hand this server's customers over as it stops: no turn starts any more, and the
+        running ones get ``stop_grace_seconds`` to end, each worker then giving its
+        customer's lease back, so a restarted or another server carries on at once rather
+        than once the lease ran out (``LEASE``). A turn still running then is left to that."""
+        self._stopping = True
+        running = [task for task in self._workers.values() if not task.done()]
+        if running:
+            await asyncio.wait(running, timeout=self.config.stop_grace_seconds)
 
     def _forget(self, sender: str, task: asyncio.Task) -> None:
         """A finished worker is dropped (memory stays bounded by the customers in flight)."""
@@ -200,7 +214,7 @@ class CustomerWorkers:
                     return  # another server is draining this customer
                 if outcome not in (RELEASED, LOST):  # (lost: acquiring again tells for sure)
                     await asyncio.to_thread(inbox.release, sender, self.owner)
-                    if outcome is None:
+                    if outcome is None or self._stopping:
                         return  # an outage or a stall: the sweep resumes the customer
                 waiting = await asyncio.to_thread(inbox.has_work, sender)
                 if not (waiting or sender in self._again):  # (kicked during that read too)
@@ -223,6 +237,8 @@ class CustomerWorkers:
         async with TurnSlot(self._slots):
             if lease.lost:
                 return LOST
+            if self._stopping:
+                return HELD if lease.until is None else False  # (the lease goes back)
             taken = lease.until is not None
             claim = await asyncio.to_thread(self._take_next, inbox, sender, lease)
             if claim == HELD:

@@ -309,3 +309,32 @@ def test_the_turn_runs_while_its_read_receipt_goes_and_its_reply_waits_for_the_r
         assert db.wa_inbox.find_one({})["status"] == DONE
     finally:
         stub.close()
+
+
+def test_a_stopping_server_ends_its_turn_and_hands_the_customer_over_at_once(db, graph_stub):
+    inbox, graph, workers = setup(db, graph_stub.url)
+    first, second = record(inbox, SLOW, 1), record(inbox, SLOW, 2)
+
+    async def scenario() -> None:
+        try:
+            workers.kick(SLOW, echo)
+            await asyncio.to_thread(graph_stub.arrived.wait, 10)  # the first turn is running
+            stopping = asyncio.create_task(workers.stop())
+            await asyncio.sleep(0)  # (one pass of the loop: the stop has begun)
+            graph_stub.gate.set()
+            await stopping
+            workers.kick(SLOW, echo)  # a message recorded while stopping starts nothing here
+            assert SLOW not in workers._workers
+        finally:
+            await graph.close()
+
+    asyncio.run(scenario())
+    assert db.wa_inbox.find_one({"_id": first})["status"] == DONE  # its turn ended
+    assert db.wa_inbox.find_one({"_id": second})["status"] == "received"  # not started
+    assert db.wa_senders.find_one({"_id": SLOW})["owner"] is None  # handed over...
+
+    _, graph_b, server_b = setup(db, graph_stub.url)
+    server_b._owner = "server-b"
+    drain(server_b, graph_b, echo, SLOW)  # ...so the next server answers it now, not in 2 min
+    assert db.wa_inbox.find_one({"_id": second})["status"] == DONE
+    assert graph_stub.sent == [SLOW, SLOW]
