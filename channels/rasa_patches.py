@@ -251,14 +251,16 @@ def _run_in_order(self: DaskGraphRunner, inputs: Optional[Dict[Text, Any]] = Non
         plan = plans[tuple(run_targets)] = _execution_order(self, run_targets)
     results: Dict[Text, Any] = {}
     for name, value in (inputs or {}).items():
-        if isinstance(value, str) and any(value == name for name, _, _ in plan):
+        if isinstance(value, str) and (value in results or
+                                       any(value == node for node, _, _ in plan)):
             raise GraphRunError(f"Input value '{value}' clashes with a node name. Make sure "
                                 f"that none of the input names passed to the `run` method are "
                                 f"the same as node names in the graph schema.")
         results[name] = (name, value)
     try:
-        for name, node, needs in plan:  # (a need that is neither is passed as itself, as dask)
-            results[name] = node(*(results.get(need, need) for need in needs))
+        for name, node, needs in plan:  # (a need that is neither is passed as itself, and an
+            if name not in results:     # input named like a node stands for it, as in dask)
+                results[name] = node(*(results.get(need, need) for need in needs))
     except RuntimeError as e:
         raise GraphRunError("Error running runner.") from e
     return dict(results[target] for target in run_targets)

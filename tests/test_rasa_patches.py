@@ -272,5 +272,7 @@ def test_a_graph_runs_in_order_without_dask_with_dask_s_results_and_errors(tmp_p
     assert ours[0] is dask[0] is not GraphRunError  # that ran before it may differ)
     assert "broken" in ours[1] and issubclass(ours[0], Exception)
     assert both({"__message__": "a"}, ["c"]) == [(GraphRunError, [])] * 2  # a clash
+    dask, ours = both({**message, "b": "given"}, ["c"])  # an input standing for a node
+    assert ours == dask == ({"c": "c(p=a(x=hi),q=given)"}, ["a", "c"])
     assert list(runner._execution_orders) == [("c",), ("b",), ("c", "lonely"), ("lonely",),
                                               ("a", "c"), ("broken", "c")]  # each found once

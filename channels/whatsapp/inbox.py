@@ -12,12 +12,10 @@ message gets a "please slow down" reply and the rest are kept as ``throttled``, 
 Records are kept ``retention`` (TTL indexes, ``DATA_RETENTION_DAYS``). Blocking pymongo calls;
 the channel runs them in worker threads.
 
-Write concern: every write is majority (journaled) but the sequence number and the taking of
-a lease (``senders``, w:1), which are each followed in their flow by a majority write (the
-message's insert; the claim): the oplog is committed in order, so that write's acknowledgement
-makes the earlier one durable too, and a w:1 write lost in a crash before it gives nothing
-away (a number never used, a lease on no claimed message). Each saves a journal wait on the
-way to the acknowledgement or the reply.
+Every write is majority (journaled), the sequence number and the lease included: with w:1, a
+primary that steps down could lose a number (or a lease) while the message insert (or claim)
+that followed, retried by the driver, lands on the new primary, which hands the number out
+again: the customer's order breaks (or two servers run their turns).
 """
 from __future__ import annotations
 
@@ -30,7 +28,6 @@ from typing import Any, Optional
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
-from pymongo.write_concern import WriteConcern
 
 from booking.db import ensure_ttl_index, with_retries
 from booking.handoff import KINDS
@@ -65,7 +62,6 @@ class Inbox:
         self.lease = lease
         self.flood_messages, self.flood_window = flood
         self.retention = retention
-        self.senders = db.wa_senders.with_options(write_concern=WriteConcern(w=1))  # (above)
 
     def backlog(self) -> tuple[int, float]:
         """Messages received and not yet processed, and the oldest one's wait in seconds."""
@@ -161,7 +157,7 @@ class Inbox:
         the business sends (``customer=False``) count in neither the flood nor ``last_at``)."""
         now = _now()
         if not customer:
-            doc = self.senders.find_one_and_update(
+            doc = self.db.wa_senders.find_one_and_update(
                 {"_id": sender}, {"$inc": {"seq": 1}, "$setOnInsert": {"last_at": now}},
                 projection={"seq": 1}, upsert=True, return_document=ReturnDocument.AFTER)
             return doc["seq"], 0
@@ -175,7 +171,7 @@ class Inbox:
             {"$set": {"last_at": {"$literal": now}}}]  # retention: kept while the number writes
         for _ in range(2):
             try:
-                doc = self.senders.find_one_and_update(
+                doc = self.db.wa_senders.find_one_and_update(
                     {"_id": sender}, pipeline, projection={"seq": 1, "flood_count": 1},
                     upsert=True, return_document=ReturnDocument.AFTER)
                 return doc["seq"], doc["flood_count"]
@@ -259,7 +255,7 @@ class Inbox:
         now = _now()
         until = now + self.lease
         try:
-            with_retries(lambda: self.senders.update_one(  # w:1: the claim follows (above)
+            with_retries(lambda: self.db.wa_senders.update_one(
                 {"_id": sender, "$or": [{"owner": None}, {"owner": owner},
                                         {"lease_until": {"$lt": now}}]},
                 {"$set": {"owner": owner, "lease_until": until}}, upsert=True))

@@ -27,7 +27,7 @@ from booking.i18n import N_
 from booking.logsafe import mask_phone
 from booking.retry import Backoff, retry_async
 from channels.payloads import payload_parse_data
-from channels.rasa_patches import TurnSlot, network_wait
+from channels.rasa_patches import TurnSlot, current_turn, network_wait
 from channels.whatsapp.config import WhatsAppConfig
 from channels.whatsapp.errors import GraphError, RetryableGraphError
 from channels.whatsapp.graph import GraphClient
@@ -100,7 +100,7 @@ class CustomerWorkers:
         self._again: set[str] = set()  # customers kicked while their worker was running
         self._slots: Optional[asyncio.Semaphore] = None
         self._ready: Optional[Inbox] = None  # ``_the_inbox``
-        self._stopping = False  # ``stop``
+        self._deadline: Optional[float] = None  # (loop time) ``stop``: no turn starts after
         self.agent_of: Callable[[], Any] = lambda: None  # the Rasa agent (set by ``channel.py``)
         self.staff = StaffSide(inbox, lambda: self.agent_of(),
                                timedelta(hours=config.handoff_idle_hours))
@@ -112,10 +112,7 @@ class CustomerWorkers:
         return f"{self._owner}:{os.getpid()}"
 
     def kick(self, sender: str, on_new_message: OnNewMessage) -> None:
-        """Make sure one worker drains this customer's messages, in order (none once the
-        server is stopping: the message waits, recorded, for the next server)."""
-        if self._stopping:
-            return
+        """Make sure one worker drains this customer's messages, in order."""
         worker = self._workers.get(sender)
         if worker is not None and not worker.done():
             self._again.add(sender)  # the running worker looks once more before it ends
@@ -125,14 +122,28 @@ class CustomerWorkers:
         task.add_done_callback(lambda done: self._forget(sender, done))
 
     async def stop(self) -> None:
-        """Hand this server's customers over as it stops: no turn starts any more, and the
-        running ones get ``stop_grace_seconds`` to end, each worker then giving its
-        customer's lease back, so a restarted or another server carries on at once rather
-        than once the lease ran out (``LEASE``). A turn still running then is left to that."""
-        self._stopping = True
-        running = [task for task in self._workers.values() if not task.done()]
-        if running:
-            await asyncio.wait(running, timeout=self.config.stop_grace_seconds)
+        """Hand this server's customers over as it stops: for ``stop_grace_seconds`` its
+        workers go on (what arrives meanwhile for a customer it holds is answered here, not
+        left to another server's sweep); then no turn starts, and each worker gives its
+        customer's lease back, so a restarted or another server carries on at once rather than
+        once the lease ran out (``LEASE``). A turn still running then is cancelled: its
+        message runs again once its lease has run out, as after a crash."""
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.time() + self.config.stop_grace_seconds
+        while running := [task for task in self._workers.values() if not task.done()]:
+            if loop.time() >= self._deadline:
+                logger.warning("stopping with %d WhatsApp turns unfinished; they run again "
+                               "once their leases run out", len(running))
+                for task in running:
+                    task.cancel()
+                await asyncio.wait(running)
+                return
+            await asyncio.wait(running, timeout=self._deadline - loop.time())
+
+    def _stopped(self) -> bool:
+        """Past ``stop``'s grace: no turn starts."""
+        return self._deadline is not None and \
+            asyncio.get_running_loop().time() >= self._deadline
 
     def _forget(self, sender: str, task: asyncio.Task) -> None:
         """A finished worker is dropped (memory stays bounded by the customers in flight)."""
@@ -214,7 +225,7 @@ class CustomerWorkers:
                     return  # another server is draining this customer
                 if outcome not in (RELEASED, LOST):  # (lost: acquiring again tells for sure)
                     await asyncio.to_thread(inbox.release, sender, self.owner)
-                    if outcome is None or self._stopping:
+                    if outcome is None or self._stopped():
                         return  # an outage or a stall: the sweep resumes the customer
                 waiting = await asyncio.to_thread(inbox.has_work, sender)
                 if not (waiting or sender in self._again):  # (kicked during that read too)
@@ -237,7 +248,7 @@ class CustomerWorkers:
         async with TurnSlot(self._slots):
             if lease.lost:
                 return LOST
-            if self._stopping:
+            if self._stopped():
                 return HELD if lease.until is None else False  # (the lease goes back)
             taken = lease.until is not None
             claim = await asyncio.to_thread(self._take_next, inbox, sender, lease)
@@ -328,16 +339,27 @@ class CustomerWorkers:
             logger.warning("WhatsApp message %s was taken over by another server; its outcome "
                            "here is not recorded", args[0]["_id"])
 
+    @staticmethod
+    async def _outside_the_turn(work: Awaitable[Any]) -> Any:
+        """``work`` in a task of its own: a network wait in it must not give back the slot of
+        the turn it was started from (``network_wait`` finds none)."""
+        current_turn.set(None)  # (this task's copy of the context only)
+        return await work
+
     async def _mark_read(self, claim: dict[str, Any], typing: bool = True) -> None:
         """Blue ticks and the typing indicator (a network wait: gives the turn slot back)."""
         async with network_wait():
             await self._read_receipt(claim, typing)
 
     async def _read_receipt(self, claim: dict[str, Any], typing: bool = True) -> None:
+        """Blue ticks and "typing…"; a failure is logged, never raised into the turn (whose
+        first reply awaits this)."""
         try:
             await self.graph.mark_read(claim["phone_number_id"], claim["_id"], typing)
         except GraphError as exc:
             logger.info("mark as read failed: %s", exc)
+        except Exception:  # (the turn's actions have run: its reply must still go)
+            logger.exception("mark as read failed")
 
     async def _customer_message(self, doc: dict[str, Any],
                                 on_new_message: OnNewMessage) -> Optional[str]:
@@ -353,9 +375,9 @@ class CustomerWorkers:
             await self._mark_read(doc, typing=False)
             await self.staff.to_person(doc, metadata)
             return None
-        # Blue ticks and "typing…" while the turn runs (its own task: the turn keeps its slot);
-        # the first reply waits for them (``WhatsAppOutput.after``).
-        receipt = asyncio.create_task(self._read_receipt(doc))
+        # Blue ticks and "typing…" while the turn runs (its own task, outside the turn's slot,
+        # which the turn keeps); the first reply waits for them (``WhatsAppOutput.after``).
+        receipt = asyncio.create_task(self._outside_the_turn(self._read_receipt(doc)))
         try:
             return await self._process(doc, metadata, on_new_message, receipt)
         finally:

@@ -311,30 +311,53 @@ def test_the_turn_runs_while_its_read_receipt_goes_and_its_reply_waits_for_the_r
         stub.close()
 
 
-def test_a_stopping_server_ends_its_turn_and_hands_the_customer_over_at_once(db, graph_stub):
-    inbox, graph, workers = setup(db, graph_stub.url)
-    first, second = record(inbox, SLOW, 1), record(inbox, SLOW, 2)
+def test_a_stopping_server_answers_what_its_customers_send_in_the_grace_then_hands_over(
+        db, graph_stub):
+    inbox, graph, workers = setup(db, graph_stub.url)  # (10 s of grace)
+    first = record(inbox, SLOW, 1)
 
     async def scenario() -> None:
         try:
             workers.kick(SLOW, echo)
             await asyncio.to_thread(graph_stub.arrived.wait, 10)  # the first turn is running
             stopping = asyncio.create_task(workers.stop())
-            await asyncio.sleep(0)  # (one pass of the loop: the stop has begun)
+            record(inbox, SLOW, 2)  # arrives at another server, whose kick finds SLOW held
             graph_stub.gate.set()
-            await stopping
-            workers.kick(SLOW, echo)  # a message recorded while stopping starts nothing here
-            assert SLOW not in workers._workers
+            await stopping  # returns once this server's workers are done
         finally:
             await graph.close()
 
     asyncio.run(scenario())
-    assert db.wa_inbox.find_one({"_id": first})["status"] == DONE  # its turn ended
-    assert db.wa_inbox.find_one({"_id": second})["status"] == "received"  # not started
-    assert db.wa_senders.find_one({"_id": SLOW})["owner"] is None  # handed over...
-
-    _, graph_b, server_b = setup(db, graph_stub.url)
-    server_b._owner = "server-b"
-    drain(server_b, graph_b, echo, SLOW)  # ...so the next server answers it now, not in 2 min
-    assert db.wa_inbox.find_one({"_id": second})["status"] == DONE
+    assert [d["status"] for d in db.wa_inbox.find({}).sort("seq", 1)] == [DONE, DONE]
+    assert db.wa_inbox.find_one({"_id": first})["attempts"] == 1
+    assert db.wa_senders.find_one({"_id": SLOW})["owner"] is None  # handed over
     assert graph_stub.sent == [SLOW, SLOW]
+
+
+def test_past_its_grace_a_stopping_server_cancels_its_turns_and_starts_none(db, graph_stub):
+    inbox, graph, _ = setup(db, graph_stub.url)
+    config = WhatsAppConfig("v", "s", "111", "booking_follow_up", "en", max_turns=1,
+                            stop_grace_seconds=0)
+    workers = CustomerWorkers(lambda: inbox, lambda number: WhatsAppOutput(
+        graph, inbox, config, number or "111"), graph, config, "server-a")
+    first, second = record(inbox, SLOW, 1), record(inbox, QUICK, 1)
+
+    async def scenario() -> None:
+        try:
+            workers.kick(SLOW, echo)
+            await asyncio.to_thread(graph_stub.arrived.wait, 10)  # held at Graph
+            running = workers._workers[SLOW]
+            await workers.stop()
+            assert running.cancelled()
+            workers.kick(QUICK, echo)  # after the grace: takes no lease, runs no turn
+            await workers._workers[QUICK]
+        finally:
+            graph_stub.gate.set()
+            await graph.close()
+
+    asyncio.run(scenario())
+    stuck = db.wa_inbox.find_one({"_id": first})  # runs again once its lease runs out
+    assert (stuck["status"], stuck["attempts"]) == ("processing", 1)
+    assert db.wa_inbox.find_one({"_id": second})["status"] == "received"
+    assert db.wa_senders.find_one({"_id": QUICK}).get("owner") is None
+    assert QUICK not in graph_stub.sent  # (SLOW's reply had reached Graph when cancelled)
