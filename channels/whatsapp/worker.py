@@ -44,8 +44,8 @@ SLOW_DOWN_REPLY = N_("You're sending messages faster than I can answer. Please s
 OUTCOME_WRITES = Backoff(base=0.2, factor=2.0, cap=5.0, attempts=None)
 
 
-HELD, STALLED = "held", "stalled"  # ``_take_next``: another server has the customer; the
-# database took a third of the lease to renew it
+HELD = "held"  # ``_take_next``: another server has the customer
+STALLED = "stalled"  # ``_take_next``: renewing the lease took a third of it
 
 
 class _Lease:
@@ -226,7 +226,8 @@ class CustomerWorkers:
                 if outcome not in (RELEASED, LOST):  # (lost: acquiring again tells for sure)
                     await asyncio.to_thread(inbox.release, sender, self.owner)
                     if outcome is None or self._stopped():
-                        return  # an outage or a stall: the sweep resumes the customer
+                        return  # an outage, a stall or a stop: the sweep (or the next
+                        # server) resumes the customer
                 waiting = await asyncio.to_thread(inbox.has_work, sender)
                 if not (waiting or sender in self._again):  # (kicked during that read too)
                     return
@@ -245,11 +246,11 @@ class CustomerWorkers:
         # The slot is taken before a message is claimed: a message waiting for the CPU is
         # never leased, and the database calls of the waiting customers' workers do not queue
         # in front of the webhook's (which must answer Meta quickly under load).
+        if lease.lost:  # (set only while a turn runs: ``_keep_leased``)
+            return LOST
+        if self._stopped():  # (no slot needed to start nothing)
+            return HELD if lease.until is None else False  # (the lease goes back)
         async with TurnSlot(self._slots):
-            if lease.lost:
-                return LOST
-            if self._stopped():
-                return HELD if lease.until is None else False  # (the lease goes back)
             taken = lease.until is not None
             claim = await asyncio.to_thread(self._take_next, inbox, sender, lease)
             if claim == HELD:
